@@ -1,0 +1,70 @@
+import postgres, { type Sql } from 'postgres'
+import type { Config } from './config.ts'
+import { ensureEmbedded } from './embedded.ts'
+import type { Logger } from './log.ts'
+import { loadMigrations, migrate } from './migrate.ts'
+
+/** An open connection pool plus what is needed to close it (and release the embedded server). */
+export interface Database {
+  readonly sql: Sql
+  readonly url: string
+  readonly embedded: boolean
+  close(): Promise<void>
+}
+
+/** Options of openDatabase; defaults: pool of 5, migrations applied when behind. */
+export interface OpenOptions {
+  log: Logger
+  applicationName?: string
+  max?: number
+  migrate?: boolean
+}
+
+/** Creates a postgres.js pool with the project's defaults (quiet notices, bigint as string, short connect timeout). */
+export function connect(url: string, options: { applicationName?: string; max?: number } = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 5,
+    connect_timeout: 10,
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? 'admin-jobs' },
+  })
+}
+
+/** True when the database has every SDK migration applied (one cheap query). */
+export async function isMigrated(sql: Sql): Promise<boolean> {
+  const migrations = await loadMigrations()
+  const last = migrations.at(-1)?.name
+  if (!last) return true
+  const [row] = await sql<{ present: boolean }[]>`
+    select to_regclass('jobs.migrations') is not null as present`
+  if (!row?.present) return false
+  const [applied] = await sql<{ n: number }[]>`select count(*)::int as n from jobs.migrations where name <= ${last}`
+  return applied?.n === migrations.length
+}
+
+/**
+ * Opens DATABASE_URL, or the shared embedded PostgreSQL when it is unset (parseConfig already refused that on CI).
+ * Pending migrations are applied unless `migrate: false`.
+ */
+export async function openDatabase(config: Config, options: OpenOptions): Promise<Database> {
+  const embedded = config.databaseUrl ? undefined : await ensureEmbedded({ dataDir: config.dataDir, log: options.log })
+  const url = config.databaseUrl ?? embedded!.url
+  const sql = connect(url, options)
+  try {
+    if (options.migrate !== false && !(await isMigrated(sql))) await migrate(sql, { log: options.log })
+  } catch (err) {
+    await sql.end({ timeout: 5 })
+    await embedded?.release()
+    throw err
+  }
+  return {
+    sql,
+    url,
+    embedded: !!embedded,
+    async close() {
+      await sql.end({ timeout: 5 }).catch(() => {})
+      await embedded?.release()
+    },
+  }
+}

@@ -1,0 +1,27 @@
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** A duration like `15m`, `90s`, `2h`, `500ms` or a number of milliseconds. */
+export type Duration = string | number
+
+/** Parses a Duration into milliseconds; throws on garbage (no silent default). */
+export function toMs(value: Duration): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) throw new TypeError(`invalid duration: ${value}`)
+    return value
+  }
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(value.trim())
+  if (!match) throw new TypeError(`invalid duration "${value}" (use e.g. 500ms, 30s, 15m, 2h, 1d)`)
+  return Number(match[1]) * units[match[2]!]!
+}
+
+/** Formats milliseconds for humans: `850ms`, `12.3s`, `4m 05s`, `2h 03m`. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
+  const totalSeconds = Math.round(ms / 1000)
+  const h = Math.floor(totalSeconds / 3600)
+  const m = Math.floor((totalSeconds % 3600) / 60)
+  const s = totalSeconds % 60
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`
+  return `${m}m ${String(s).padStart(2, '0')}s`
+}

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto'
+import postgres, { type Sql } from 'postgres'
+import { afterAll, inject } from 'vitest'
+import { migrate } from '../../sdk/src/migrate.ts'
+
+/** A fresh, migrated database for one test file, dropped after the file. */
+export interface TestDatabase {
+  url: string
+  sql: Sql
+  name: string
+}
+
+/** The server every test file shares (TEST_DATABASE_URL, or the embedded PostgreSQL). */
+export function serverUrl(): string {
+  return inject('adminUrl')
+}
+
+/** Returns `url` with its database replaced by `name`. */
+export function withDatabase(url: string, name: string): string {
+  const u = new URL(url)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+
+/** Creates a database named after `label` (plus random suffix), migrates it, and drops it after the file. */
+export async function createTestDatabase(label = 'test', options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const name = `aj_${label.replace(/\W/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`.toLowerCase()
+  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  await admin.end()
+  const url = withDatabase(serverUrl(), name)
+  const sql = postgres(url, { max: 4, onnotice: () => {} })
+  if (options.migrate !== false) await migrate(sql)
+  afterAll(async () => {
+    await sql.end({ timeout: 5 })
+    const drop = postgres(serverUrl(), { max: 1, onnotice: () => {} })
+    await drop.unsafe(`drop database if exists ${name} with (force)`).catch(() => {})
+    await drop.end()
+  })
+  return { url, sql, name }
+}
