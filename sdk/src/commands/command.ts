@@ -1,0 +1,71 @@
+import type { Sql } from 'postgres'
+import { type Env, parseConfig } from '../config.ts'
+import { openDatabase } from '../db.ts'
+import { ConfigError } from '../errors.ts'
+import { createLogger } from '../log.ts'
+
+/** Where a command reads its environment and writes its output (tests pass their own). */
+export interface CommandIO {
+  env: Env
+  stdout(text: string): void
+  stderr(text: string): void
+}
+
+/** One `pnpm jobs` command. */
+export interface Command {
+  name: string
+  usage: string
+  description: string
+  run(args: string[], io: CommandIO): Promise<number>
+}
+
+/** Parses `--name value` / `--flag` arguments against a spec; positional arguments are returned apart. */
+export function parseArgs(
+  args: readonly string[],
+  spec: Readonly<Record<string, 'boolean' | 'string'>>,
+): { flags: Record<string, string | boolean | undefined>; positional: string[] } {
+  const flags: Record<string, string | boolean | undefined> = {}
+  const positional: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (!arg.startsWith('--')) {
+      positional.push(arg)
+      continue
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
+    const kind = spec[name]
+    if (!kind) throw new ConfigError(`unknown flag --${name}`)
+    if (kind === 'boolean') flags[name] = true
+    else {
+      const value = inline ?? args[++i]
+      if (value === undefined) throw new ConfigError(`--${name} needs a value`)
+      flags[name] = value
+    }
+  }
+  return { flags, positional }
+}
+
+/** Parses a positive whole-number flag value, or the fallback. */
+export function positiveInt(value: string | boolean | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1) {
+    throw new ConfigError(`--${name} must be a positive whole number`)
+  }
+  return Number(value)
+}
+
+/** Opens the configured database (embedded when DATABASE_URL is unset) for the duration of `fn`. */
+export async function withDatabase<T>(
+  io: CommandIO,
+  fn: (sql: Sql) => Promise<T>,
+  options: { migrate?: boolean } = {},
+): Promise<T> {
+  const config = parseConfig(io.env)
+  const log = createLogger({ scope: 'jobs', secrets: config.secrets, write: (_s, line) => io.stderr(line) })
+  const db = await openDatabase(config, { log, applicationName: 'admin-jobs-cli', migrate: options.migrate })
+  try {
+    return await fn(db.sql)
+  } finally {
+    await db.close()
+  }
+}

@@ -1,0 +1,18 @@
+import { type Command, parseArgs, positiveInt, withDatabase } from './command.ts'
+
+/** `pnpm jobs seed-demo [--seed N]`: fills the admin tables with realistic, deterministic demo data. */
+const seedDemo: Command = {
+  name: 'seed-demo',
+  usage: 'seed-demo [--seed N]',
+  description: 'realistic demo data (embedded or DATABASE_URL)',
+  async run(args, io) {
+    const { flags } = parseArgs(args, { seed: 'string' })
+    const seed = positiveInt(flags.seed, 'seed', 1)
+    const { seedDemo: fill } = await import('../seed.ts')
+    const counts = await withDatabase(io, (sql) => fill(sql, { seed }))
+    io.stdout(`seeded demo data (seed ${seed}): ${Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    return 0
+  },
+}
+
+export default seedDemo
