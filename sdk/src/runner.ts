@@ -348,7 +348,8 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     if (status === 'succeeded') return exitCodes.succeeded
     if (status === 'timed_out') return exitCodes.timed_out
     if (status === 'cancelled') return interruptedCode() ?? exitCodes.SIGTERM
-    return exitCodes.failed
+    // A setting found wrong only once the job looked (e.g. pg_dump missing) is still a configuration error.
+    return error instanceof ConfigError ? exitCodes.config : exitCodes.failed
   } catch (err) {
     // The runner's own bookkeeping failed (history, lock, connection lost): record what we can and fail.
     const error = toError(err)
