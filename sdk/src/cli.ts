@@ -1,19 +1,23 @@
-import { ConfigError, toError } from './errors.ts'
 import type { Command, CommandIO } from './commands/command.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
 import run from './commands/run.ts'
 import seedDemo from './commands/seed-demo.ts'
-import { createMasker } from './redact.ts'
 import { secretVariables } from './config.ts'
+import { ConfigError, toError } from './errors.ts'
+import { createMasker } from './redact.ts'
 
 /** Every `pnpm jobs` command; register new ones here. */
 const commands: Command[] = [list, run, history, migrateCommand, seedDemo]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.usage.length))
-  return ['usage: pnpm jobs <command>', '', ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`)].join('\n')
+  return [
+    'usage: pnpm jobs <command>',
+    '',
+    ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`),
+  ].join('\n')
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

@@ -85,7 +85,10 @@ export function previousRun(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, be
 }
 
 /** The typical gap between runs, measured over the next 50 fire times (ms). */
-export function typicalInterval(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, from = new Date()): number | undefined {
+export function typicalInterval(
+  schedule: Pick<JobSchedule, 'cron' | 'timezone'>,
+  from = new Date(),
+): number | undefined {
   const times = crons(schedule)
     .flatMap((c) => c.nextRuns(50, from))
     .map((d) => d.getTime())

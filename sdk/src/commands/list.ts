@@ -21,8 +21,10 @@ const list: Command = {
     const schedules = new Map(loadSchedules().map((s) => [s.job, s]))
     const ids = listJobIds()
     const jobs = await Promise.all(ids.map(async (id) => ({ id, job: await loadJob(id) })))
-    const last = await withDatabase(io, (sql) =>
-      sql<LastRun[]>`
+    const last = await withDatabase(
+      io,
+      (sql) =>
+        sql<LastRun[]>`
         select distinct on (job) job, status, started_at, finished_at
         from jobs.runs where status <> 'skipped'
         order by job, started_at desc`,
@@ -37,7 +39,9 @@ const list: Command = {
         description: job.description,
         critical: job.critical === true,
         workflow: schedule?.workflowFile ?? null,
-        schedule: schedule ? { cron: schedule.cron, timezone: schedule.timezone ?? 'UTC', words: describeSchedule(schedule) } : null,
+        schedule: schedule
+          ? { cron: schedule.cron, timezone: schedule.timezone ?? 'UTC', words: describeSchedule(schedule) }
+          : null,
         nextRun: schedule ? (nextRun(schedule, now)?.toISOString() ?? null) : null,
         lastRun: lastRun
           ? {

@@ -1,6 +1,6 @@
+import { createLogger } from '../log.ts'
 import { migrate } from '../migrate.ts'
 import { type Command, parseArgs, withDatabase } from './command.ts'
-import { createLogger } from '../log.ts'
 
 /** `pnpm jobs migrate`: applies pending migrations to DATABASE_URL (or the embedded database). */
 const migrateCommand: Command = {
