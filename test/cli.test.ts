@@ -1,0 +1,89 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { runScript } from './support/run.ts'
+
+let db: TestDatabase
+const cli = 'sdk/src/cli.ts'
+
+beforeAll(async () => {
+  db = await createTestDatabase('cli')
+})
+
+describe('pnpm jobs', () => {
+  it('lists every job under scripts/ with its workflow schedule, next run and last result as JSON', async () => {
+    await runScript('scripts/cleanup/sessions.ts', { env: { DATABASE_URL: db.url } })
+    const result = await runScript(cli, { args: ['list', '--json'], env: { DATABASE_URL: db.url } })
+    expect(result.code, result.stderr).toBe(0)
+    const jobs = JSON.parse(result.stdout)
+    const sessions = jobs.find((j: { job: string }) => j.job === 'cleanup/sessions')
+    expect(sessions.schedule.cron).toEqual(['7 */6 * * *'])
+    expect(sessions.schedule.words).toMatch(/every 6 hours/)
+    expect(new Date(sessions.nextRun).getUTCMinutes()).toBe(7)
+    expect(sessions.lastRun.status).toBe('succeeded')
+  })
+
+  it('prints history as a JSON array, newest first, in the contract shape', async () => {
+    await runScript('scripts/cleanup/sessions.ts', { args: ['--dry-run'], env: { DATABASE_URL: db.url } })
+    const result = await runScript(cli, {
+      args: ['history', 'cleanup/sessions', '--limit', '2', '--json'],
+      env: { DATABASE_URL: db.url },
+    })
+    expect(result.code, result.stderr).toBe(0)
+    const runs = JSON.parse(result.stdout)
+    expect(runs).toHaveLength(2)
+    expect(Object.keys(runs[0]).sort()).toEqual(
+      [
+        'attempt',
+        'dryRun',
+        'durationMs',
+        'error',
+        'finishedAt',
+        'id',
+        'job',
+        'runUrl',
+        'startedAt',
+        'stats',
+        'status',
+        'trigger',
+      ].sort(),
+    )
+    expect(runs[0].dryRun).toBe(true)
+    expect(runs[0].id).toBeGreaterThan(runs[1].id)
+    expect(runs[0].trigger).toBe('local')
+    expect(runs[0].durationMs).toBeGreaterThanOrEqual(0)
+  })
+
+  it('runs a job by id with the same outcome as running its script', async () => {
+    const result = await runScript(cli, {
+      args: ['run', 'cleanup/sessions', '--dry-run'],
+      env: { DATABASE_URL: db.url },
+    })
+    expect(result.code, result.output).toBe(0)
+    expect(result.stdout).toMatch(/succeeded in .* \(dry run\)/)
+  })
+
+  it('refuses an unknown job with exit 2 and names the known jobs', async () => {
+    const result = await runScript(cli, { args: ['run', 'cleanup/nothing'], env: { DATABASE_URL: db.url } })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('unknown job "cleanup/nothing"')
+    expect(result.stderr).toContain('cleanup/sessions')
+  })
+
+  it('refuses an unknown command and a bad --limit with exit 2', async () => {
+    expect((await runScript(cli, { args: ['frobnicate'], env: { DATABASE_URL: db.url } })).code).toBe(2)
+    const bad = await runScript(cli, { args: ['history', '--limit', 'ten'], env: { DATABASE_URL: db.url } })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('--limit')
+  })
+
+  it('migrates a database and reports it up to date the second time', async () => {
+    const fresh = await createTestDatabase('cli_migrate', { migrate: false })
+    const first = await runScript(cli, { args: ['migrate'], env: { DATABASE_URL: fresh.url } })
+    expect(first.code, first.output).toBe(0)
+    expect(first.stdout).toMatch(/applied \d+ migration/)
+    const second = await runScript(cli, { args: ['migrate'], env: { DATABASE_URL: fresh.url } })
+    expect(second.stdout).toContain('database is up to date')
+    const [{ n }] = await fresh.sql`select count(*)::int as n from jobs.migrations`
+    expect(n).toBeGreaterThan(0)
+  })
+})
