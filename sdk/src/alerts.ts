@@ -3,6 +3,7 @@ import type { Config } from './config.ts'
 import { type Duration, formatMs, toMs } from './duration.ts'
 import { sendEmail } from './email.ts'
 import type { Logger } from './log.ts'
+import { createMasker } from './redact.ts'
 import { sendSlack } from './slack.ts'
 
 /** How urgent an alert is; `info` alerts are recorded but only reach people through reports. */
@@ -31,6 +32,8 @@ export interface Alerter {
   alert(input: AlertInput): Promise<AlertResult>
   /** Closes an open incident and sends one recovery notice naming how long it lasted; no-op when none is open. */
   resolve(dedupeKey: string, notice?: { title?: string; text?: string }): Promise<AlertResult>
+  /** Sends and records one notice of the given kind with no dedupe of its own (the alert policy decided it is due). */
+  notify(kind: 'alert' | 'reminder' | 'recovery', input: AlertInput): Promise<AlertResult>
 }
 
 /** Options of createAlerter; `dryRun` records nothing and sends nothing. */
@@ -76,12 +79,22 @@ export function renderAlertText(
 export function createAlerter(options: AlerterOptions): Alerter {
   const { sql, config, log } = options
   const channels = configuredChannels(config)
+  const mask = createMasker(config.secrets)
 
   const deliver = async (
     kind: AlertResult['kind'],
     severity: Severity,
-    input: { title: string; text: string; fields?: AlertInput['fields']; dedupeKey?: string },
+    unmasked: { title: string; text: string; fields?: AlertInput['fields']; dedupeKey?: string },
   ): Promise<AlertResult> => {
+    // Alerts leave the process by mail and Slack, where no masking applies: an error quoting a secret stays secret.
+    const input = {
+      ...unmasked,
+      title: mask(unmasked.title),
+      text: mask(unmasked.text),
+      fields: unmasked.fields
+        ? Object.fromEntries(Object.entries(unmasked.fields).map(([k, v]) => [k, typeof v === 'string' ? mask(v) : v]))
+        : undefined,
+    }
     const icon = kind === 'recovery' ? icons.recovery : icons[severity]
     const prefix = kind === 'reminder' ? 'Still failing: ' : ''
     const title = `${prefix}${input.title}`
@@ -160,7 +173,14 @@ export function createAlerter(options: AlerterOptions): Alerter {
         log.info('alert suppressed (incident already notified)', { dedupeKey: input.dedupeKey })
         return none
       }
-      return deliver(claim.sends === 1 ? 'alert' : 'reminder', input.severity, input)
+      const result = await deliver(claim.sends === 1 ? 'alert' : 'reminder', input.severity, input)
+      if (result.failed.length > 0 && result.delivered.length === 0) {
+        // Nobody was told (every channel failed): give the claim back so the next occurrence tries again.
+        await sql`
+          update jobs.alert_state set sends = greatest(sends - 1, 0), last_sent_at = null
+          where dedupe_key = ${input.dedupeKey} and status = 'open'`
+      }
+      return result
     },
     async resolve(dedupeKey, notice) {
       if (options.dryRun) return none
@@ -179,6 +199,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
         dedupeKey,
       })
     },
+    notify: (kind, input) => deliver(kind, input.severity, input),
   }
 }
 

@@ -75,8 +75,8 @@ export interface JobDefinition<S = undefined> {
   lock?: boolean
   /** Extra flags beyond --dry-run: `{ force: 'boolean', period: 'string' }`. */
   flags?: Readonly<Record<string, 'boolean' | 'string'>>
-  /** Reads and validates the job's own settings once, before any connection. */
-  settings?: (read: EnvReader, config: Config) => S
+  /** Reads and validates the job's own settings once, before any connection (flags included: a bad flag value is exit 2). */
+  settings?: (read: EnvReader, config: Config, flags: Readonly<Record<string, string | boolean | undefined>>) => S
   run(context: JobContext<S>): Promise<JobStats | undefined | void>
 }
 

@@ -8,7 +8,13 @@ export function jobSlug(job: string): string {
   return job.replace(/\//g, '-')
 }
 
-/** Pings `<base>/<slug>[/start|/fail]`; 5s timeout, one retry, never throws (a dead monitor must not fail a job). */
+/** How long one ping may take; the runner awaits its pings, so this bounds what a slow monitor adds to a run. */
+export const heartbeatTimeoutMs = 3000
+
+/**
+ * Pings `<base>/<slug>[/start|/fail]` (POST, body up to 10 kB); 3s timeout, one retry after a refused connection or
+ * a 5xx (not after a timeout), never throws: a dead monitor must not fail a job.
+ */
 export async function pingHeartbeat(
   base: string | undefined,
   job: string,
@@ -18,19 +24,24 @@ export async function pingHeartbeat(
 ): Promise<boolean> {
   if (!base) return false
   const url = `${base.replace(/\/$/, '')}/${jobSlug(job)}${event === 'success' ? '' : `/${event}`}`
+  let reason = ''
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
       const response = await fetch(url, {
         method: 'POST',
         body: body?.slice(0, 10_000),
-        signal: AbortSignal.timeout(5000),
+        signal: AbortSignal.timeout(heartbeatTimeoutMs),
       })
+      await response.body?.cancel().catch(() => {})
       if (response.ok) return true
+      reason = `HTTP ${response.status}`
       if (response.status < 500) break
-    } catch {
-      // network failure: retried once below, then reported as a warning
+    } catch (err) {
+      const name = (err as Error).name
+      reason = name === 'TimeoutError' ? `no answer within ${heartbeatTimeoutMs}ms` : 'connection failed'
+      if (name === 'TimeoutError') break
     }
   }
-  log.warn('heartbeat ping failed', { event })
+  log.warn('heartbeat ping failed', { event, reason })
   return false
 }

@@ -5,6 +5,7 @@ import type { Sql } from 'postgres'
 import { createAlerter } from './alerts.ts'
 import { type Config, createEnvReader, type Env, parseConfig, secretVariables } from './config.ts'
 import type { Job, JobContext, JobDefinition, JobState, Summary } from './context.ts'
+import { observeDatabase } from './database-outage.ts'
 import { connect, type Database, openDatabase } from './db.ts'
 import { formatMs, toMs } from './duration.ts'
 import { sendEmail } from './email.ts'
@@ -21,6 +22,7 @@ import {
 } from './history.ts'
 import { type JobLock, tryLockJob } from './lock.ts'
 import { type ActionsCore, createLogger, type Logger } from './log.ts'
+import { findPause, pauseNote } from './pause.ts'
 import { createMasker } from './redact.ts'
 import { retry } from './retry.ts'
 import { sendSlack } from './slack.ts'
@@ -171,10 +173,12 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
   let config: Config
   let settings: unknown
   let flags: Record<string, string | boolean | undefined>
+  let now: () => Date
   try {
     flags = parseFlags(argv, job.flags)
     config = parseConfig(env)
-    settings = job.settings ? job.settings(createEnvReader(env), config) : undefined
+    settings = job.settings ? job.settings(createEnvReader(env), config, flags) : undefined
+    now = clock(env)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     bootLog.error(`configuration error: ${err.message}`)
@@ -189,7 +193,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
   const trigger = detectTrigger(env, config)
   const runUrl = runUrlOf(config)
   const startedAt = new Date()
-  const deadline = startedAt.getTime() + timeoutMs
+  let deadline = startedAt.getTime() + timeoutMs
   const mask = createMasker(config.secrets)
 
   const controller = new AbortController()
@@ -213,7 +217,8 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
   const onSigterm = () => stop('SIGTERM')
   process.on('SIGINT', onSigint)
   process.on('SIGTERM', onSigterm)
-  const timer = setTimeout(() => stop('timed_out'), timeoutMs)
+  // The timeout starts with the job itself: starting an embedded server or waiting for a migration must not eat it.
+  let timer: NodeJS.Timeout | undefined
 
   const interruptedCode = () => (stopReason && stopReason !== 'timed_out' ? exitCodes[stopReason] : undefined)
   const applicationName = `admin-jobs:${id}:${process.pid}`
@@ -228,6 +233,13 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
       db = await openDatabase(config, { log, applicationName })
     } catch (err) {
       log.error(`cannot open the database: ${mask(firstLine(toError(err)))}`, { error: toError(err) })
+      // Storm guard (issue 6): every job feeds one shared "database unreachable" incident, kept in a file.
+      if (!dryRun && !stopReason) {
+        const error = firstLine(toError(err))
+        await observeDatabase({ config, log, ok: false, error, now: now(), job: id, runUrl }).catch((e) =>
+          log.warn('could not record the database outage', { reason: firstLine(toError(e)) }),
+        )
+      }
       return interruptedCode() ?? exitCodes.failed
     }
     control = connect(db.url, { max: 2, applicationName: `admin-jobs-runner:${id}:${process.pid}` })
@@ -249,12 +261,26 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
       const closed = await closeDeadRuns(control, id)
       if (closed.length) log.warn('closed runs left running by a process that died', { runs: closed.join(',') })
     }
+    // --- maintenance mode (issue 9, sdk/src/pause.ts): a paused job records `skipped` with the reason, exits 0 ---
+    const pause = await findPause(control, id)
+    if (pause) {
+      const note = pauseNote(pause)
+      await recordSkipped(control, start, note)
+      log.info(`skipped: ${note}`)
+      await pingHeartbeat(dryRun ? undefined : config.heartbeatUrl, id, 'success', log, `skipped: ${note}`)
+      await writeSummary(core, renderRunSummary({ job: id, status: 'skipped', durationMs: 0, dryRun, runUrl }))
+      return exitCodes.skipped
+    }
+    // --- end maintenance mode ---
     if (stopReason) return interruptedCode() ?? exitCodes.failed
     runId = await startRun(control, start)
+    deadline = Date.now() + timeoutMs
+    timer = setTimeout(() => stop('timed_out'), timeoutMs)
     const currentRunId = runId
     beat = setInterval(() => void heartbeat(controlSql, currentRunId).catch(() => {}), 15_000)
     beat.unref()
-    void pingHeartbeat(config.heartbeatUrl, id, 'start', log)
+    // Heartbeat pings (issue 9) are awaited before the runner returns, so process.exit cannot cut them off.
+    const startPing = pingHeartbeat(dryRun ? undefined : config.heartbeatUrl, id, 'start', log)
 
     const summary = createSummary()
     const alerter = createAlerter({ sql: control, config, log, job: id, runUrl, dryRun })
@@ -280,7 +306,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
       state: createState(db.sql, id, dryRun),
       summary,
       run: { id: runId, attempt: config.github.runAttempt, trigger, url: runUrl, startedAt, deadline },
-      now: clock(env),
+      now,
     }
 
     let status: Exclude<RunStatus, 'running' | 'skipped'> = 'succeeded'
@@ -309,14 +335,14 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     }
     if (stopReason) {
       status = stopReason === 'timed_out' ? 'timed_out' : 'cancelled'
-      error ??= new AbortedError(
-        stopReason === 'timed_out' ? `timed out after ${formatMs(timeoutMs)}` : `interrupted by ${stopReason}`,
-      )
+      // Record why the run stopped first ("timed out after 1.0s"), not the symptom the job saw (a cancelled query).
+      const reason = controller.signal.reason as Error
+      error = error && error !== reason ? new AbortedError(reason.message, { cause: error }) : reason
     } else if (error) {
       status = 'failed'
     }
     const durationMs = Date.now() - startedAt.getTime()
-    const errorText = error ? mask(error.stack ?? error.message) : undefined
+    const errorText = error ? mask(errorWithCauses(error)) : undefined
     await finishRun(control, runId, { status, stats: stats ?? {}, error: errorText })
     clearInterval(beat)
 
@@ -327,19 +353,29 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     else log.error(`${line}: ${mask(firstLine(error!))}`, { error: error! })
 
     if (!dryRun) await notifyOutcome({ job, id, status, error, alerter, log, durationMs })
-    void pingHeartbeat(config.heartbeatUrl, id, status === 'succeeded' ? 'success' : 'fail', log, errorText)
+    await startPing
+    await pingHeartbeat(
+      dryRun ? undefined : config.heartbeatUrl,
+      id,
+      status === 'succeeded' ? 'success' : 'fail',
+      log,
+      errorText,
+    )
+    // The summary is a file, not a log line: Actions' masking does not reach it, so mask it here.
     await writeSummary(
       core,
-      renderRunSummary({
-        job: id,
-        status,
-        durationMs,
-        dryRun,
-        runUrl,
-        stats: statsFields,
-        error,
-        parts: summary.parts,
-      }),
+      mask(
+        renderRunSummary({
+          job: id,
+          status,
+          durationMs,
+          dryRun,
+          runUrl,
+          stats: statsFields,
+          error,
+          parts: summary.parts,
+        }),
+      ),
     )
     if (core && typeof core.setOutput === 'function') {
       core.setOutput('status', status)
@@ -457,4 +493,16 @@ function clock(env: Env): () => Date {
   if (Number.isNaN(at.getTime()))
     throw new ConfigError(`ADMIN_JOBS_NOW is not a timestamp (got "${pinned}")`, { variable: 'ADMIN_JOBS_NOW' })
   return () => new Date(at)
+}
+
+/** An error's stack followed by its causes' (`Caused by: …`), at most five deep, as stored in `jobs.runs.error`. */
+function errorWithCauses(error: Error): string {
+  const parts = [error.stack ?? error.message]
+  let cause = error.cause
+  for (let depth = 0; cause !== undefined && cause !== null && depth < 5; depth++) {
+    const e = toError(cause)
+    parts.push(`Caused by: ${e.stack ?? e.message}`)
+    cause = e.cause
+  }
+  return parts.join('\n')
 }

@@ -17,12 +17,20 @@ export async function sendSlack(config: Pick<Config, 'slackWebhookUrl'>, message
     try {
       await webhook.send(message as Parameters<typeof webhook.send>[0])
     } catch (err) {
-      // @slack/webhook wraps the HTTP error; surface status and errno for classification.
-      const original = (err as { original?: { response?: { status?: number }; code?: string } }).original
-      throw Object.assign(new Error('Slack webhook request failed', { cause: err }), {
-        status: original?.response?.status,
-        code: original?.code,
-      })
+      // @slack/webhook 8 throws IncomingWebhookHTTPError (statusCode) or, when no response came, a request error wrapping
+      // the fetch failure (errno in its cause); surface status and errno for classification.
+      const e = err as { statusCode?: number; code?: string; original?: { code?: string; cause?: { code?: string } } }
+      const noResponse = e.code === 'slack_webhook_request_error'
+      throw Object.assign(
+        new Error(
+          e.statusCode ? `Slack webhook answered HTTP ${e.statusCode}` : 'Slack webhook request failed (no response)',
+          { cause: err },
+        ),
+        {
+          status: e.statusCode,
+          code: noResponse ? (e.original?.cause?.code ?? e.original?.code ?? 'ETIMEDOUT') : undefined,
+        },
+      )
     }
   })
 }

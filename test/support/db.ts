@@ -22,6 +22,18 @@ export function withDatabase(url: string, name: string): string {
   return u.toString()
 }
 
+// Databases created by this file, dropped after it. The hook is registered when the test file imports this module:
+// an afterAll registered later, from inside beforeAll or a test, is silently never run (the databases leaked).
+const created: { name: string; sql: Sql }[] = []
+afterAll(async () => {
+  for (const { name, sql } of created.splice(0)) {
+    await sql.end({ timeout: 5 })
+    const drop = postgres(serverUrl(), { max: 1, onnotice: () => {} })
+    await drop.unsafe(`drop database if exists ${name} with (force)`).catch(() => {})
+    await drop.end()
+  }
+})
+
 /** Creates a database named after `label` (plus random suffix), migrates it, and drops it after the file. */
 export async function createTestDatabase(label = 'test', options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `aj_${label.replace(/\W/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`.toLowerCase()
@@ -30,12 +42,7 @@ export async function createTestDatabase(label = 'test', options: { migrate?: bo
   await admin.end()
   const url = withDatabase(serverUrl(), name)
   const sql = postgres(url, { max: 4, onnotice: () => {} })
+  created.push({ name, sql })
   if (options.migrate !== false) await migrate(sql)
-  afterAll(async () => {
-    await sql.end({ timeout: 5 })
-    const drop = postgres(serverUrl(), { max: 1, onnotice: () => {} })
-    await drop.unsafe(`drop database if exists ${name} with (force)`).catch(() => {})
-    await drop.end()
-  })
   return { url, sql, name }
 }
