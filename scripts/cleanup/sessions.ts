@@ -1,12 +1,27 @@
-import { defineJob, purgeInBatches } from '@admin-jobs/sdk'
+import { defineJob, purgeInBatches, readMaxFraction } from '@admin-jobs/sdk'
+
+const day = 24 * 60 * 60 * 1000
 
 export default defineJob({
   description: 'Delete expired sessions and sessions revoked more than 24 hours ago',
   timeout: '15m',
-  async run({ sql, log, dryRun, signal }) {
-    const where = sql`(expires_at < now() or revoked_at < now() - interval '24 hours')`
-    const result = await purgeInBatches(sql, { table: 'sessions', where, dryRun, signal, log })
-    log.info(dryRun ? 'sessions that would be deleted' : 'sessions purged', { deleted: result.deleted })
-    return result
+  flags: { 'max-fraction': 'string' },
+  settings: (read, _config, flags) => ({
+    maxFraction: readMaxFraction(read, flags, 'SESSIONS_MAX_FRACTION', 0.95),
+  }),
+  async run({ sql, log, dryRun, signal, settings, now }) {
+    const at = now()
+    return purgeInBatches(sql, {
+      table: 'sessions',
+      ranges: [
+        { column: 'expires_at', before: at },
+        { column: 'revoked_at', before: new Date(at.getTime() - day) },
+      ],
+      maxFraction: settings.maxFraction,
+      maxFractionVariable: 'SESSIONS_MAX_FRACTION',
+      dryRun,
+      signal,
+      log,
+    })
   },
 })

@@ -1,0 +1,32 @@
+import { archiveAuditLogs, defineJob, readMaxFraction } from '@admin-jobs/sdk'
+
+const day = 24 * 60 * 60 * 1000
+
+export default defineJob({
+  description: 'Move audit logs past AUDIT_LOG_RETENTION_DAYS into the archive table and monthly gzip NDJSON files',
+  critical: true,
+  timeout: '2h',
+  flags: { 'max-fraction': 'string', rebuild: 'boolean' },
+  settings: (read, _config, flags) => ({
+    maxFraction: readMaxFraction(read, flags, 'AUDIT_LOG_MAX_FRACTION', 0.6),
+    rebuild: flags.rebuild === true || read.boolean('AUDIT_LOG_REBUILD', false),
+    // Gentler (smaller) batches on a busy server; also lets tests interrupt a run between many batches.
+    batchMs: read.integer('AUDIT_LOG_BATCH_MS', 100, { min: 5, max: 250 }),
+  }),
+  async run({ sql, log, dryRun, signal, settings, config, now, summary }) {
+    const cutoff = new Date(now().getTime() - config.auditLogRetentionDays * day)
+    const result = await archiveAuditLogs(sql, {
+      cutoff,
+      archiveDir: config.archiveDir,
+      maxFraction: settings.maxFraction,
+      maxFractionVariable: 'AUDIT_LOG_MAX_FRACTION',
+      rebuild: settings.rebuild,
+      targetBatchMs: settings.batchMs,
+      dryRun,
+      signal,
+      log,
+    })
+    if (result.files.length) summary.table([['month file'], ...result.files.map((f) => [f])])
+    return result
+  },
+})

@@ -1,0 +1,28 @@
+import { defineJob, purgeInBatches, readMaxFraction } from '@admin-jobs/sdk'
+
+const day = 24 * 60 * 60 * 1000
+
+export default defineJob({
+  description:
+    'Delete expired tokens (refresh, password reset, email verification, invite) and tokens revoked more than 24 hours ago',
+  timeout: '15m',
+  flags: { 'max-fraction': 'string' },
+  settings: (read, _config, flags) => ({
+    maxFraction: readMaxFraction(read, flags, 'TOKENS_MAX_FRACTION', 0.95),
+  }),
+  async run({ sql, log, dryRun, signal, settings, now }) {
+    const at = now()
+    return purgeInBatches(sql, {
+      table: 'tokens',
+      ranges: [
+        { column: 'expires_at', before: at },
+        { column: 'revoked_at', before: new Date(at.getTime() - day) },
+      ],
+      maxFraction: settings.maxFraction,
+      maxFractionVariable: 'TOKENS_MAX_FRACTION',
+      dryRun,
+      signal,
+      log,
+    })
+  },
+})
