@@ -1,0 +1,109 @@
+import type { Sql, TransactionSql } from 'postgres'
+
+const day = 24 * 60 * 60 * 1000
+
+/** Something that expires: a credential, a license or a subscription that will not renew. */
+export interface ExpiringItem {
+  kind: 'credential' | 'license' | 'subscription'
+  id: string
+  label: string
+  expiresAt: Date
+  /** The owner's address: users.email via owner_id for credentials, contact_email otherwise. */
+  email: string | null
+}
+
+/**
+ * The most urgent threshold (in days) an item has crossed at `now`, or undefined when it is further out than every
+ * threshold or already expired. After missed runs this is still one threshold: stale, less urgent ones are skipped.
+ */
+export function mostUrgentThreshold(expiresAt: Date, now: Date, thresholds: readonly number[]): number | undefined {
+  const left = expiresAt.getTime() - now.getTime()
+  if (left <= 0) return undefined
+  const crossed = thresholds.filter((t) => left <= t * day)
+  return crossed.length ? Math.min(...crossed) : undefined
+}
+
+/** Whole days left until `expiresAt`, rounded up (0 once expired). */
+export function daysLeft(expiresAt: Date, now: Date): number {
+  return Math.max(0, Math.ceil((expiresAt.getTime() - now.getTime()) / day))
+}
+
+/** Live items that expire within `withinDays` of `now`, already expired ones included (still active/unrevoked). */
+export async function findExpiringItems(sql: Sql, now: Date, withinDays: number): Promise<ExpiringItem[]> {
+  const until = new Date(now.getTime() + withinDays * day)
+  return sql<ExpiringItem[]>`
+    select 'credential' as kind, c.id::text as id, c.kind || ' "' || c.name || '"' as label,
+           c.expires_at as "expiresAt", u.email
+    from credentials c left join users u on u.id = c.owner_id
+    where c.revoked_at is null and c.expires_at is not null and c.expires_at <= ${until}
+    union all
+    select 'license', l.id::text, l.product || ' license of ' || l.customer, l.expires_at, l.contact_email
+    from licenses l
+    where l.status = 'active' and l.expires_at <= ${until}
+    union all
+    select 'subscription', s.id::text, s.plan || ' subscription of ' || s.customer, s.current_period_end, s.contact_email
+    from subscriptions s
+    where s.cancel_at_period_end and s.status in ('trialing', 'active', 'past_due') and s.current_period_end <= ${until}
+    order by 4, 1, 2`
+}
+
+/**
+ * Claims the notice for (item, expiry, threshold) inside `tx`: true when this transaction owns it and must send it.
+ * A concurrent claimer blocks on the row until this transaction ends; a rollback (failed send) releases the claim.
+ */
+export async function claimNotice(tx: TransactionSql, item: ExpiringItem, threshold: number): Promise<boolean> {
+  const rows = await tx`
+    insert into jobs.expiry_notices (item_kind, item_id, expires_at, threshold_days, recipient, label)
+    values (${item.kind}, ${item.id}, ${item.expiresAt}, ${threshold}, ${item.email}, ${item.label})
+    on conflict do nothing
+    returning 1`
+  return rows.length === 1
+}
+
+/** Whether the notice for (item, expiry, threshold) was already sent (dry runs ask instead of claiming). */
+export async function noticeSent(sql: Sql, item: ExpiringItem, threshold: number): Promise<boolean> {
+  const rows = await sql`
+    select 1 from jobs.expiry_notices
+    where item_kind = ${item.kind} and item_id = ${item.id} and expires_at = ${item.expiresAt}
+      and threshold_days = ${threshold}`
+  return rows.length === 1
+}
+
+/** A notice sent but not yet listed in an admins' digest. */
+export interface SentNotice {
+  kind: ExpiringItem['kind']
+  id: string
+  label: string
+  expiresAt: Date
+  threshold: number
+  recipient: string | null
+}
+
+/** Marks every undigested notice as digested at `at` and returns them; rolled back with `tx` if the digest fails. */
+export async function takeUndigested(tx: TransactionSql, at: Date): Promise<SentNotice[]> {
+  return tx<SentNotice[]>`
+    update jobs.expiry_notices set digested_at = ${at}
+    where digested_at is null
+    returning item_kind as kind, item_id as id, label, expires_at as "expiresAt", threshold_days as threshold, recipient`
+}
+
+/** Notices sent but not digested yet, without taking them (dry runs). */
+export async function peekUndigested(sql: Sql): Promise<SentNotice[]> {
+  return sql<SentNotice[]>`
+    select item_kind as kind, item_id as id, label, expires_at as "expiresAt", threshold_days as threshold, recipient
+    from jobs.expiry_notices where digested_at is null`
+}
+
+/** Claims today's listing of expired items in the digest (once per UTC day); false when already listed. */
+export async function claimExpiredListing(tx: TransactionSql, now: Date, expired: number): Promise<boolean> {
+  const rows = await tx`
+    insert into jobs.expiry_digests (day, expired) values (${now.toISOString().slice(0, 10)}, ${expired})
+    on conflict do nothing returning 1`
+  return rows.length === 1
+}
+
+/** Whether today's digest already listed the expired items (dry runs ask instead of claiming). */
+export async function expiredListed(sql: Sql, now: Date): Promise<boolean> {
+  const rows = await sql`select 1 from jobs.expiry_digests where day = ${now.toISOString().slice(0, 10)}`
+  return rows.length === 1
+}

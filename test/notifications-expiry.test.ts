@@ -1,0 +1,203 @@
+import type { AddressInfo } from 'node:net'
+import { SMTPServer } from 'smtp-server'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { claimNotice, type ExpiringItem, mostUrgentThreshold } from '../sdk/src/notifications/expiry.ts'
+import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { runScript } from './support/run.ts'
+import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
+
+const script = 'scripts/notifications/expiry.ts'
+const t0 = Date.parse('2026-11-28T09:00:00Z')
+const hour = 3_600_000
+const day = 24 * hour
+const at = (days: number) => new Date(t0 + days * day)
+
+let db: TestDatabase
+let smtp: SmtpCapture
+let http: HttpCapture
+
+beforeAll(async () => {
+  ;[db, smtp, http] = await Promise.all([createTestDatabase('expiry'), startSmtp(), startHttp()])
+})
+afterAll(async () => {
+  await Promise.all([smtp?.close(), http?.close()])
+})
+
+function run(days: number, options: { args?: string[]; smtpUrl?: string } = {}) {
+  return runScript(script, {
+    args: options.args,
+    env: {
+      DATABASE_URL: db.url,
+      ADMIN_JOBS_NOW: at(days).toISOString(),
+      SLACK_WEBHOOK_URL: `${http.url}/hook`,
+      SMTP_URL: options.smtpUrl ?? smtp.url,
+      ALERT_EMAIL_FROM: 'jobs@example.com',
+      ALERT_EMAIL_TO: 'admins@example.com',
+    },
+  })
+}
+
+/** Messages received since the last call: owner notices by recipient and the admins' digests. */
+function drain() {
+  const mails = smtp.messages.splice(0)
+  const slack = http.requests.splice(0)
+  const to = (m: (typeof mails)[number]) => [m.to].flat().map((a) => a?.text)
+  return {
+    owners: mails.filter((m) => !to(m).includes('admins@example.com')).map((m) => `${to(m).join()}: ${m.subject}`),
+    digests: mails.filter((m) => to(m).includes('admins@example.com')).map((m) => m.text ?? ''),
+    slack: slack.map((r) => JSON.stringify(r.json())),
+  }
+}
+
+const ledger = async () =>
+  (
+    await db.sql`select item_kind || ' ' || item_id || ' @' || threshold_days as k from jobs.expiry_notices order by 1`
+  ).map((r) => r.k)
+
+describe('mostUrgentThreshold', () => {
+  it('picks the smallest threshold crossed and nothing once expired or further out than all of them', () => {
+    const now = new Date(t0)
+    expect(mostUrgentThreshold(at(31), now, [30, 7, 1])).toBeUndefined()
+    expect(mostUrgentThreshold(at(30), now, [30, 7, 1])).toBe(30)
+    expect(mostUrgentThreshold(at(7.5), now, [30, 7, 1])).toBe(30)
+    expect(mostUrgentThreshold(at(7), now, [30, 7, 1])).toBe(7)
+    expect(mostUrgentThreshold(at(0.5), now, [30, 7, 1])).toBe(1)
+    expect(mostUrgentThreshold(at(0), now, [30, 7, 1])).toBeUndefined()
+  })
+})
+
+describe('notifications/expiry', () => {
+  beforeAll(async () => {
+    await db.sql`
+      insert into users (id, email, role) values (1, 'alice@example.com', 'admin'), (2, 'bob@example.com', 'user')`
+    await db.sql`
+      insert into credentials (id, owner_id, kind, name, expires_at, revoked_at) values
+        (1, 1, 'api_key', 'deploy', ${at(20)}, null),
+        (2, 2, 'tls_certificate', 'www', ${at(3)}, ${at(-1)}),
+        (3, 2, 'ssh_key', 'bastion', ${at(80)}, null),
+        (4, 2, 'service_account_key', 'ci', null, null)`
+    await db.sql`
+      insert into licenses (id, customer, product, seats, expires_at, status, contact_email) values
+        (1, 'Acme', 'Pro', 10, ${at(5)}, 'active', 'it@acme.example'),
+        (2, 'Globex', 'Pro', 5, ${at(-2)}, 'active', 'ops@globex.example'),
+        (3, 'Initech', 'Pro', 5, ${at(-2)}, 'expired', 'it@initech.example')`
+    await db.sql`
+      insert into subscriptions (id, customer, plan, status, current_period_end, cancel_at_period_end, contact_email) values
+        (1, 'Umbrella', 'team', 'active', ${new Date(t0 + 12 * hour)}, true, 'billing@umbrella.example'),
+        (2, 'Hooli', 'team', 'active', ${at(2)}, false, 'billing@hooli.example')`
+  })
+
+  it('nothing is sent and nothing recorded in a dry run', async () => {
+    const result = await run(0, { args: ['--dry-run'] })
+    expect(result.code, result.output).toBe(0)
+    expect(result.output).toContain('would send email')
+    expect(drain()).toEqual({ owners: [], digests: [], slack: [] })
+    expect(await ledger()).toEqual([])
+    expect(await db.sql`select 1 from jobs.expiry_digests`).toHaveLength(0)
+  })
+
+  it('sends each owner the most urgent threshold crossed and the admins one digest grouped by urgency', async () => {
+    const result = await run(0)
+    expect(result.code, result.output).toBe(0)
+    const got = drain()
+    expect(got.owners.sort()).toEqual([
+      'alice@example.com: Your api_key "deploy" expires in 20 days (2026-12-18)',
+      'billing@umbrella.example: The team subscription of Umbrella expires in 1 day (2026-11-28)',
+      'it@acme.example: The Pro license of Acme expires in 5 days (2026-12-03)',
+    ])
+    expect(got.digests).toHaveLength(1)
+    const digest = got.digests[0]!
+    const order = [
+      'Expired and still active (1)',
+      'Expiring within 1 day (1)',
+      'Expiring within 7 days (1)',
+      'Expiring within 30 days (1)',
+    ]
+    expect(order.map((h) => digest.indexOf(h))).toEqual([...order.map((h) => digest.indexOf(h))].sort((a, b) => a - b))
+    expect(order.every((h) => digest.includes(h))).toBe(true)
+    expect(digest).toContain('Pro license of Globex (license 2) expired 2026-11-26')
+    expect(got.slack).toHaveLength(1)
+    expect(got.slack[0]).toContain('Expiring within 7 days (1)')
+    expect(await ledger()).toEqual(['credential 1 @30', 'license 1 @7', 'subscription 1 @1'])
+  })
+
+  it('sends nothing again when re-run or run twice at once the same day', async () => {
+    const [a, b] = await Promise.all([run(0.1), run(0.1)])
+    expect(a.code, a.output).toBe(0)
+    expect(b.code, b.output).toBe(0)
+    expect(drain()).toEqual({ owners: [], digests: [], slack: [] })
+  })
+
+  it('lists expired, still-active items in the digest every day until resolved', async () => {
+    expect((await run(1)).code).toBe(0)
+    const got = drain()
+    expect(got.owners).toEqual([])
+    expect(got.digests).toHaveLength(1)
+    expect(got.digests[0]).toContain('Expired and still active (2)')
+    expect(got.digests[0]).toContain('team subscription of Umbrella')
+    await db.sql`update licenses set status = 'expired' where id = 2`
+    await db.sql`update subscriptions set status = 'expired' where id = 1`
+    expect((await run(2)).code).toBe(0)
+    expect(drain().digests).toEqual([])
+  })
+
+  it('after missed days sends only the most urgent threshold crossed, and a renewed item becomes eligible again', async () => {
+    // No run between day 2 and day 19.5: the credential went from 18 days left to 12 hours, past 7 and 1.
+    await db.sql`update licenses set status = 'expired' where id = 1`
+    expect((await run(19.5)).code).toBe(0)
+    expect(drain().owners).toEqual(['alice@example.com: Your api_key "deploy" expires in 1 day (2026-12-18)'])
+    expect(await ledger()).toEqual(['credential 1 @1', 'credential 1 @30', 'license 1 @7', 'subscription 1 @1'])
+
+    await db.sql`update credentials set expires_at = ${at(50)} where id = 1`
+    expect((await run(21)).code).toBe(0)
+    const got = drain()
+    expect(got.owners).toEqual(['alice@example.com: Your api_key "deploy" expires in 29 days (2027-01-17)'])
+    expect(got.digests[0]).toContain('Expiring within 30 days (1)')
+  })
+
+  it('does not claim a notice whose email was refused, and sends it on the next run', async () => {
+    const refusing = new SMTPServer({
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onRcptTo: (_address, _session, callback) =>
+        callback(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 })),
+    })
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
+    try {
+      await db.sql`insert into credentials (id, owner_id, kind, name, expires_at) values (5, 2, 'api_key', 'etl', ${at(27)})`
+      const failed = await run(22, { smtpUrl: `smtp://127.0.0.1:${(refusing.server.address() as AddressInfo).port}` })
+      expect(failed.code, failed.output).toBe(1)
+      expect(await ledger()).not.toContain('credential 5 @7')
+    } finally {
+      await new Promise<void>((resolve) => refusing.close(() => resolve()))
+    }
+    drain()
+    expect((await run(22)).code).toBe(0)
+    expect(drain().owners).toEqual(['bob@example.com: Your api_key "etl" expires in 5 days (2026-12-25)'])
+    expect(await ledger()).toContain('credential 5 @7')
+  })
+
+  it('lets exactly one of two concurrent claims send, and frees a claim whose transaction rolled back', async () => {
+    const item: ExpiringItem = { kind: 'license', id: '99', label: 'x', expiresAt: at(3), email: null }
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const failing = db.sql
+      .begin(async (tx) => {
+        expect(await claimNotice(tx, item, 7)).toBe(true)
+        await held
+        throw new Error('send failed')
+      })
+      .catch((err: Error) => err.message)
+    await new Promise((r) => setTimeout(r, 100))
+    // Blocks on the uncommitted claim; once it rolls back, this one owns the notice.
+    const second = db.sql.begin((tx) => claimNotice(tx, item, 7))
+    release()
+    expect(await failing).toBe('send failed')
+    expect(await second).toBe(true)
+    const [a, b] = await Promise.all([
+      db.sql.begin((tx) => claimNotice(tx, item, 7)),
+      db.sql.begin((tx) => claimNotice(tx, { ...item, expiresAt: at(4) }, 7)),
+    ])
+    expect([a, b]).toEqual([false, true])
+  })
+})
