@@ -1,0 +1,83 @@
+import path from 'node:path'
+import { createAlertPolicy, type PolicyDecision, type PolicyRule, type PolicySender } from './alert-policy.ts'
+import { renderAlertText } from './alerts.ts'
+import type { Config } from './config.ts'
+import { sendEmail } from './email.ts'
+import type { Logger } from './log.ts'
+import { createFilePolicyStore } from './policy-store.ts'
+import { createMasker } from './redact.ts'
+import { sendSlack } from './slack.ts'
+
+/** The policy key of the one shared "database unreachable" incident. */
+export const databaseKey = 'database'
+
+/** Where the database incident's state lives: `<dataDir>/alert-state` (the database cannot hold its own outage). */
+export function outageStateDir(config: Pick<Config, 'dataDir'>): string {
+  return path.join(config.dataDir, 'alert-state')
+}
+
+/** A sender that needs no database: straight to Slack and email (masked), logged when no channel is configured. */
+export function createDirectSender(config: Config, log: Logger, runUrl?: string): PolicySender {
+  const mask = createMasker(config.secrets)
+  return async (kind, input) => {
+    const title = mask(`${kind === 'reminder' ? 'Still failing: ' : ''}${input.title}`)
+    const text = mask(input.text)
+    const body = mask(renderAlertText({ title, text, fields: input.fields }, runUrl))
+    const sends: Promise<void>[] = []
+    if (config.slackWebhookUrl) {
+      const icon = kind === 'recovery' ? ':white_check_mark:' : ':rotating_light:'
+      sends.push(sendSlack(config, { text: `${icon} ${title}\n${text}` }))
+    }
+    if (config.smtpUrl && config.alertEmailTo.length > 0) {
+      sends.push(
+        sendEmail(config, { subject: `[${kind === 'recovery' ? 'resolved' : input.severity}] ${title}`, text: body }),
+      )
+    }
+    if (sends.length === 0) log.warn(`alert (no channel configured): ${title}`, { text })
+    for (const result of await Promise.allSettled(sends)) {
+      if (result.status === 'rejected') log.warn('alert channel failed', { title, error: result.reason as Error })
+    }
+  }
+}
+
+/** Options of observeDatabase; `send` defaults to the direct sender (use the recording alerter when the database is up). */
+export interface DatabaseObservation {
+  config: Config
+  log: Logger
+  ok: boolean
+  error?: string
+  now: Date
+  /** The job that saw it, named in the alert. */
+  job?: string
+  runUrl?: string
+  rule?: PolicyRule
+  dryRun?: boolean
+  send?: PolicySender
+}
+
+/**
+ * Storm guard: every job that cannot open the database and the health check's database target feed this one incident,
+ * so an outage raises one alert (after `failuresToAlert` consecutive failed attempts, default 2), hourly reminders and
+ * one recovery, instead of one alert per job or target. State lives in a file under the data dir.
+ */
+export async function observeDatabase(options: DatabaseObservation): Promise<PolicyDecision> {
+  const { config, log } = options
+  const policy = createAlertPolicy({
+    store: createFilePolicyStore(outageStateDir(config)),
+    send: options.send ?? createDirectSender(config, log, options.runUrl),
+    log,
+    rule: options.rule,
+    dryRun: options.dryRun,
+  })
+  return policy.observe(
+    {
+      key: databaseKey,
+      ok: options.ok,
+      error: options.error,
+      title: 'Database unreachable',
+      severity: 'critical',
+      fields: { 'last seen by': options.job },
+    },
+    options.now,
+  )
+}

@@ -1,0 +1,171 @@
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createAlertPolicy, decide, type PolicyState, type PolicyStore } from '../sdk/src/alert-policy.ts'
+import type { AlertInput } from '../sdk/src/alerts.ts'
+import { createLogger } from '../sdk/src/log.ts'
+import { createFilePolicyStore, createSqlPolicyStore } from '../sdk/src/policy-store.ts'
+import { createTestDatabase, type TestDatabase } from './support/db.ts'
+
+const t0 = new Date('2026-03-01T12:00:00Z')
+const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000)
+const quiet = createLogger({ scope: 'test', write: () => {} })
+
+/** Feeds observations through `decide` and returns the actions. */
+function replay(steps: [minutes: number, ok: boolean, suppressedBy?: string][], rule = {}) {
+  let state: PolicyState | undefined
+  return steps.map(([minutes, ok, suppressedBy]) => {
+    const d = decide('k', state, { ok, error: ok ? undefined : 'boom', suppressedBy }, rule, at(minutes))
+    state = d.state
+    return d.outageMs === undefined ? d.action : `${d.action} ${d.outageMs / 60_000}m`
+  })
+}
+
+describe('decide', () => {
+  it('alerts on the second consecutive failure, reminds after an hour and recovers once with the outage length', () => {
+    expect(
+      replay([
+        [0, true],
+        [5, false],
+        [10, false],
+        [15, false],
+        [69, false],
+        [70, false],
+        [75, false],
+        [130, false],
+        [135, true],
+        [140, true],
+      ]),
+    ).toEqual(['none', 'pending', 'alert', 'none', 'none', 'reminder', 'none', 'reminder', 'recovery 130m', 'none'])
+  })
+
+  it('sends nothing for a failure streak that ends below the threshold', () => {
+    expect(
+      replay([
+        [0, false],
+        [5, true],
+        [10, false],
+        [15, true],
+      ]),
+    ).toEqual(['pending', 'none', 'pending', 'none'])
+  })
+
+  it('honours a custom threshold and reminder interval', () => {
+    expect(
+      replay(
+        [
+          [0, false],
+          [1, false],
+          [2, false],
+          [12, false],
+          [22, false],
+        ],
+        { failuresToAlert: 3, remindEvery: '20m' },
+      ),
+    ).toEqual(['pending', 'pending', 'alert', 'none', 'reminder'])
+  })
+
+  it('suppresses alerts and reminders while a dependency is down and alerts once it is back but the key still fails', () => {
+    expect(
+      replay([
+        [0, false, 'database'],
+        [5, false, 'database'],
+        [10, false, 'database'],
+        [15, false],
+        [20, true],
+      ]),
+    ).toEqual(['pending', 'suppressed', 'suppressed', 'alert', 'recovery 20m'])
+  })
+
+  it('sends no recovery for a key that was only ever suppressed', () => {
+    expect(
+      replay([
+        [0, false, 'database'],
+        [5, false, 'database'],
+        [10, true],
+      ]),
+    ).toEqual(['pending', 'suppressed', 'none'])
+  })
+})
+
+let db: TestDatabase
+let tmp: string
+
+beforeAll(async () => {
+  db = await createTestDatabase('policy')
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'aj-policy-'))
+})
+
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true })
+})
+
+function recordingPolicy(store: PolicyStore) {
+  const sent: { kind: string; input: AlertInput }[] = []
+  const policy = createAlertPolicy({
+    store,
+    log: quiet,
+    send: async (kind, input) => void sent.push({ kind, input }),
+  })
+  return { policy, sent }
+}
+
+describe.each([
+  ['jobs.alert_policy_state', () => createSqlPolicyStore(db.sql)],
+  ['a state file', () => createFilePolicyStore(path.join(tmp, 'state'))],
+])('the policy on %s', (_name, makeStore) => {
+  it('sends exactly one alert when ten processes observe the same failure at once', async () => {
+    const key = `burst-${Math.random()}`
+    const stores = Array.from({ length: 10 }, makeStore)
+    const runs = stores.map((store) => recordingPolicy(store))
+    const decisions = await Promise.all(
+      runs.map(({ policy }) => policy.observe({ key, ok: false, error: 'down', title: 'X is down' }, at(0))),
+    )
+    expect(decisions.map((d) => d.action).sort()).toEqual(['alert', ...Array(8).fill('none'), 'pending'].sort())
+    expect(runs.flatMap((r) => r.sent).map((s) => s.kind)).toEqual(['alert'])
+    expect(decisions.map((d) => d.state.failures).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+  })
+
+  it('keeps the streak across instances and words the recovery with the outage length', async () => {
+    const key = `streak-${Math.random()}`
+    const observe = (minutes: number, ok: boolean) => {
+      const { policy, sent } = recordingPolicy(makeStore())
+      return policy.observe({ key, ok, error: 'down', title: 'X is down' }, at(minutes)).then(() => sent)
+    }
+    expect(await observe(0, false)).toEqual([])
+    expect((await observe(5, false)).map((s) => [s.kind, s.input.title])).toEqual([['alert', 'X is down']])
+    expect(await observe(30, false)).toEqual([])
+    expect((await observe(65, false)).map((s) => s.kind)).toEqual(['reminder'])
+    const [recovery] = await observe(95, true)
+    expect(recovery!.kind).toBe('recovery')
+    expect(recovery!.input.title).toBe('Resolved: X is down')
+    expect(recovery!.input.text).toBe('Back to normal after 1h 35m.')
+    expect(await observe(100, true)).toEqual([])
+  })
+
+  it('writes nothing for a healthy key', async () => {
+    const store = makeStore()
+    const key = `healthy-${Math.random()}`
+    await recordingPolicy(store).policy.observe({ key, ok: true, title: 'X' }, at(0))
+    expect(await store.get(key)).toBeUndefined()
+  })
+})
+
+describe('the policy in a dry run', () => {
+  it('decides but neither writes state nor sends', async () => {
+    const store = createSqlPolicyStore(db.sql)
+    const sent: string[] = []
+    const policy = createAlertPolicy({
+      store,
+      log: quiet,
+      dryRun: true,
+      rule: { failuresToAlert: 1 },
+      send: async (kind) => void sent.push(kind),
+    })
+    const decision = await policy.observe({ key: 'dry', ok: false, title: 'X' }, at(0))
+    expect(decision.action).toBe('alert')
+    expect(sent).toEqual([])
+    expect(await store.get('dry')).toBeUndefined()
+  })
+})
