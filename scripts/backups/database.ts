@@ -1,0 +1,14 @@
+import { defineJob } from '@admin-jobs/sdk'
+import { type BackupSettings, readBackupSettings, runBackup } from '@admin-jobs/sdk/backups/run.ts'
+
+export default defineJob<BackupSettings>({
+  description:
+    'pg_dump the admin database to BACKUP_DIR, verify it (checksum, pg_restore --list, optional full restore), prune by retention',
+  critical: true,
+  timeout: '3h',
+  // A failed pg_dump is rarely fixed by dumping again at once; the next scheduled run (or a workflow re-run) retries.
+  retry: false,
+  flags: { verify: 'string' },
+  settings: readBackupSettings,
+  run: runBackup,
+})

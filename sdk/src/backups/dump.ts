@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { LibpqTarget } from './target.ts'
+
+/** The sha256 of a file, streamed (hex). */
+export async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** The checksum file of a dump: `<file>.sha256`, in `sha256sum` format so `sha256sum -c` checks it. */
+export function checksumFileOf(dumpFile: string): string {
+  return `${dumpFile}.sha256`
+}
+
+/** Reads the hex digest from a `.sha256` file; undefined when absent or malformed. */
+export async function readChecksum(dumpFile: string): Promise<string | undefined> {
+  const text = await fs.readFile(checksumFileOf(dumpFile), 'utf8').catch(() => undefined)
+  return text ? /^([0-9a-f]{64})\b/.exec(text.trim())?.[1] : undefined
+}
+
+/** The environment of a libpq client: the process's (for PATH, locale) plus the target's PGPASSWORD, minus stray PG* settings. */
+export function clientEnv(target: LibpqTarget): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v
+  return { ...env, ...target.env }
+}
+
+/** What dumpDatabase wrote. */
+export interface DumpResult {
+  file: string
+  sizeBytes: number
+  sha256: string
+  dumpMs: number
+}
+
+/**
+ * Runs `pg_dump --format=custom` (through zx) into `<file>.partial`, writes `<file>.sha256`, then renames the dump into
+ * place, so a dump that exists under its final name is complete. `snapshot` makes pg_dump read an exported snapshot.
+ * Aborting `signal` kills pg_dump; the partial file is removed on any failure.
+ */
+export async function dumpDatabase(options: {
+  pgDump: string
+  target: LibpqTarget
+  file: string
+  snapshot?: string
+  compression?: number
+  signal?: AbortSignal
+}): Promise<DumpResult> {
+  const { $ } = await import('zx')
+  const partial = `${options.file}.partial`
+  await fs.mkdir(path.dirname(options.file), { recursive: true })
+  const started = performance.now()
+  const extra = [
+    ...(options.snapshot ? [`--snapshot=${options.snapshot}`] : []),
+    ...(options.compression !== undefined ? [`--compress=${options.compression}`] : []),
+  ]
+  try {
+    await $({
+      env: clientEnv(options.target),
+      quiet: true,
+      signal: options.signal,
+    })`${options.pgDump} --format=custom --no-password ${extra} --file=${partial} --dbname=${options.target.uri}`
+    const dumpMs = Math.round(performance.now() - started)
+    const sha256 = await sha256OfFile(partial)
+    const { size } = await fs.stat(partial)
+    await fs.writeFile(checksumFileOf(options.file), `${sha256}  ${path.basename(options.file)}\n`)
+    await fs.rename(partial, options.file)
+    return { file: options.file, sizeBytes: size, sha256, dumpMs }
+  } catch (err) {
+    await fs.rm(partial, { force: true })
+    throw new Error(`pg_dump of ${options.target.database} failed: ${processMessage(err)}`, { cause: err })
+  }
+}
+
+/** The useful line of a failed child process (its last stderr line), else the error's message. */
+export function processMessage(err: unknown): string {
+  const e = err as { stderr?: string; exitCode?: number | null; message?: string }
+  const stderr = typeof e.stderr === 'string' ? e.stderr.trim().split('\n').filter(Boolean).at(-1) : undefined
+  if (stderr) return `${stderr}${e.exitCode != null ? ` (exit ${e.exitCode})` : ''}`
+  return String(e.message ?? err).split('\n')[0]!
+}

@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { runScript } from './support/run.ts'
+
+const script = 'scripts/backups/database.ts'
+let db: TestDatabase
+let scratch: TestDatabase
+let dir: string
+
+beforeAll(async () => {
+  db = await createTestDatabase('backup_src')
+  scratch = await createTestDatabase('backup_verify', { migrate: false })
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-backups-'))
+  await db.sql`insert into users (id, email, role) select g, 'u' || g || '@example.test', 'user' from generate_series(1, 2000) g`
+  await db.sql`insert into sessions (user_id, expires_at) select g % 2000, now() + interval '1 day' from generate_series(1, 5000) g`
+  await db.sql`insert into audit_logs (action, metadata) select 'auth.login', jsonb_build_object('n', g) from generate_series(1, 3000) g`
+})
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+const env = (extra: Record<string, string> = {}) => ({ DATABASE_URL: db.url, BACKUP_DIR: dir, ...extra })
+const dumps = () =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.dump'))
+    .sort()
+
+async function rowCounts(sql: TestDatabase['sql']) {
+  const tables = await sql<{ t: string }[]>`
+    select schemaname || '.' || relname as t from pg_stat_user_tables order by 1`
+  const counts: Record<string, number> = {}
+  for (const { t } of tables) counts[t] = (await sql.unsafe(`select count(*)::int as n from ${t}`))[0]!.n
+  return counts
+}
+
+describe('backups/database', () => {
+  it('writes a custom-format dump with its sha256, restores it into a second database with equal row counts, and records both', async () => {
+    // The run's clock is fixed; the earlier dumps are dated before it, so `--verify latest` below means this run's dump.
+    const now = '2026-11-28T02:00:00Z'
+    // Three earlier dumps of 1 GB: this small dump is less than half their median and must raise the size warning.
+    await db.sql`
+      insert into jobs.backups (database, file, status, taken_at, size_bytes)
+      select ${db.name}, 'old-' || g || '.dump', 'verified', ${now}::timestamptz - g * interval '1 day', 1000000000
+      from generate_series(1, 3) g`
+    const result = await runScript(script, {
+      env: env({ BACKUP_VERIFY_DATABASE_URL: scratch.url, ADMIN_JOBS_NOW: now }),
+    })
+    expect(result.code, result.output).toBe(0)
+    expect(dumps()).toEqual([`${db.name}-20261128T020000Z.dump`])
+    const file = path.join(dir, dumps()[0]!)
+    expect(fs.readFileSync(file).subarray(0, 5).toString()).toBe('PGDMP')
+    const digest = createHash('sha256').update(fs.readFileSync(file)).digest('hex')
+    expect(fs.readFileSync(`${file}.sha256`, 'utf8')).toBe(`${digest}  ${path.basename(file)}\n`)
+
+    const restored = await rowCounts(scratch.sql)
+    expect(restored['public.users']).toBe(2000)
+    expect(restored['public.sessions']).toBe(5000)
+    expect(restored['public.audit_logs']).toBe(3000)
+    const source = await rowCounts(db.sql)
+    // The source moved on after the dump (this run's history and alert rows): compare the admin tables.
+    for (const table of ['public.users', 'public.sessions', 'public.audit_logs', 'public.licenses', 'jobs.migrations'])
+      expect(restored[table], table).toBe(source[table])
+
+    const [backup] = await db.sql`select * from jobs.backups where file = ${path.basename(file)}`
+    expect(backup).toMatchObject({ status: 'verified', sha256: digest, size_bytes: String(fs.statSync(file).size) })
+    expect(backup!.table_counts['public.users']).toBe(2000)
+    const [check] = await db.sql`select * from jobs.backup_verifications where backup_id = ${backup!.id}`
+    expect(check).toMatchObject({ status: 'passed', checksum_ok: true, restored: true, mismatches: [] })
+    expect(check!.toc_entries).toBeGreaterThan(10)
+
+    const [warning] =
+      await db.sql`select kind, severity from jobs.alerts where dedupe_key = ${`backups/database:small-dump:${db.name}`}`
+    expect(warning).toEqual({ kind: 'alert', severity: 'warning' })
+    const [run] = await db.sql`select stats from jobs.runs where job = 'backups/database' order by id desc limit 1`
+    expect(run!.stats).toMatchObject({ verification: 'passed', restored: true, small: true, medianBytes: 1000000000 })
+  })
+
+  it('fails verification of a dump whose bytes changed, and of a truncated dump whose checksum was rewritten', async () => {
+    const file = path.join(dir, dumps().at(-1)!)
+    const original = fs.readFileSync(file)
+    const flipped = Buffer.from(original)
+    flipped[Math.floor(flipped.length * 0.8)]! ^= 0xff
+    fs.writeFileSync(file, flipped)
+    const corrupt = await runScript(script, { args: ['--verify', 'latest'], env: env() })
+    expect(corrupt.code, corrupt.output).toBe(1)
+    expect(corrupt.output).toContain('checksum mismatch')
+
+    const truncated = original.subarray(0, Math.floor(original.length / 2))
+    fs.writeFileSync(file, truncated)
+    const sum = createHash('sha256').update(truncated).digest('hex')
+    fs.writeFileSync(`${file}.sha256`, `${sum}  ${path.basename(file)}\n`)
+    const broken = await runScript(script, {
+      args: ['--verify', path.basename(file)],
+      env: env({ BACKUP_VERIFY_DATABASE_URL: scratch.url }),
+    })
+    expect(broken.code, broken.output).toBe(1)
+
+    const checks = await db.sql`
+      select status, checksum_ok, restored, error from jobs.backup_verifications where file = ${path.basename(file)} order by id`
+    expect(checks.map((c) => [c.status, c.checksum_ok, c.restored])).toEqual([
+      ['passed', true, true],
+      ['failed', false, false],
+      ['failed', true, false],
+    ])
+    expect(checks[2]!.error).toMatch(/pg_restore --list failed|restore failed/)
+    const [backup] = await db.sql`select status from jobs.backups where file = ${path.basename(file)}`
+    expect(backup!.status).toBe('verification_failed')
+    // backups/database is critical: a failed verification alerts.
+    const [alert] = await db.sql`select severity, title from jobs.alerts where dedupe_key = 'job:backups/database'`
+    expect(alert).toMatchObject({ severity: 'critical', title: 'backups/database failed' })
+  })
+
+  it('exits 2 when pg_dump is missing from PATH, when PG_DUMP points nowhere, and when pg_dump is older than the server', async () => {
+    const before = dumps()
+    const noPath = await runScript(script, { env: env({ PATH: '/nonexistent' }) })
+    expect(noPath.code, noPath.output).toBe(2)
+    expect(noPath.output).toContain('pg_dump was not found on PATH')
+
+    const nowhere = await runScript(script, { env: env({ PG_DUMP: '/nowhere/pg_dump' }) })
+    expect(nowhere.code, nowhere.output).toBe(2)
+    expect(nowhere.output).toContain('PG_DUMP points to /nowhere/pg_dump')
+
+    const old = path.join(dir, 'old-bin')
+    fs.mkdirSync(old, { recursive: true })
+    for (const tool of ['pg_dump', 'pg_restore'])
+      fs.writeFileSync(path.join(old, tool), `#!/bin/sh\necho "${tool} (PostgreSQL) 9.6.24"\n`, { mode: 0o755 })
+    const older = await runScript(script, { env: env({ PG_DUMP: path.join(old, 'pg_dump') }) })
+    expect(older.code, older.output).toBe(2)
+    expect(older.output).toMatch(/pg_dump 9\.6 \(.*\) is older than the server \(PostgreSQL 1\d/)
+    expect(dumps()).toEqual(before)
+  })
+
+  it('reports in a dry run what it would write and prune, and writes nothing', async () => {
+    const before = fs.readdirSync(dir).sort()
+    const [{ n: runs }] = await db.sql`select count(*)::int as n from jobs.backups`
+    const result = await runScript(script, { args: ['--dry-run'], env: env() })
+    expect(result.code, result.output).toBe(0)
+    expect(result.output).toContain('dry run: would dump')
+    expect(fs.readdirSync(dir).sort()).toEqual(before)
+    const [{ n }] = await db.sql`select count(*)::int as n from jobs.backups`
+    expect(n).toBe(runs)
+  })
+})
