@@ -8,6 +8,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 3,
+    // @actions/workflow-parser imports JSON without an import attribute: let Vite transform it (test/workflows-*).
+    server: { deps: { inline: ['@actions/workflow-parser'] } },
     reporters:
       process.env.CI === 'true' ? ['default', ['json', { outputFile: '.data/vitest-report.json' }]] : ['default'],
   },

