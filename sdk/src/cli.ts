@@ -2,14 +2,18 @@ import type { Command, CommandIO } from './commands/command.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
+import pause from './commands/pause.ts'
+import resume from './commands/resume.ts'
 import run from './commands/run.ts'
+import schedule from './commands/schedule.ts'
 import seedDemo from './commands/seed-demo.ts'
+import status from './commands/status.ts'
 import { secretVariables } from './config.ts'
 import { ConfigError, toError } from './errors.ts'
 import { createMasker } from './redact.ts'
 
 /** Every `pnpm jobs` command; register new ones here. */
-const commands: Command[] = [list, run, history, migrateCommand, seedDemo]
+const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.usage.length))

@@ -1,0 +1,10 @@
+import { defineJob } from '@admin-jobs/sdk'
+import { watch, watchdogSettings } from '@admin-jobs/sdk/watchdog-job.ts'
+
+export default defineJob({
+  description: 'Alert on missed and repeatedly failing runs; re-enable workflows GitHub disabled for inactivity',
+  critical: true,
+  timeout: '5m',
+  settings: watchdogSettings,
+  run: watch,
+})
