@@ -20,6 +20,8 @@ describe('pnpm jobs', () => {
     expect(sessions.schedule.words).toMatch(/every 6 hours/)
     expect(new Date(sessions.nextRun).getUTCMinutes()).toBe(7)
     expect(sessions.lastRun.status).toBe('succeeded')
+    // 4 runs a day × 365/12 days, each billed as one whole minute (setup plus a sub-second job).
+    expect(sessions.actionsMinutesPerMonth).toBe(122)
   })
 
   it('prints history as a JSON array, newest first, in the contract shape', async () => {

@@ -1,3 +1,4 @@
+import { estimateMonthlyMinutes, perRunMinutes } from '../actions-cost.ts'
 import { formatMs } from '../duration.ts'
 import { listJobIds, loadJob } from '../jobs.ts'
 import { describeSchedule, type JobSchedule, loadSchedules, nextRun } from '../schedules.ts'
@@ -11,7 +12,16 @@ interface LastRun {
   finished_at: Date | null
 }
 
-/** `pnpm jobs list [--json]`: every job with its schedule (cron and words), next run and last result. */
+interface MedianRun {
+  job: string
+  median_ms: number
+}
+
+/**
+ * `pnpm jobs list [--json]`: every job with its schedule (cron and words), next run, last result and the estimated
+ * GitHub Actions minutes per month (scheduled runs × billed minutes per run, from the median of the last 30 days'
+ * successful runs, or 15 s for a job that has none).
+ */
 const list: Command = {
   name: 'list',
   usage: 'list [--json]',
@@ -21,15 +31,23 @@ const list: Command = {
     const schedules = new Map(loadSchedules().map((s) => [s.job, s]))
     const ids = listJobIds()
     const jobs = await Promise.all(ids.map(async (id) => ({ id, job: await loadJob(id) })))
-    const last = await withDatabase(
-      io,
-      (sql) =>
+    const [last, medians] = await withDatabase(io, (sql) =>
+      Promise.all([
         sql<LastRun[]>`
         select distinct on (job) job, status, started_at, finished_at
         from jobs.runs where status <> 'skipped'
         order by job, started_at desc`,
+        sql<MedianRun[]>`
+        select job,
+          percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000)::float8
+            as median_ms
+        from jobs.runs
+        where status = 'succeeded' and finished_at is not null and started_at > now() - interval '30 days'
+        group by job`,
+      ]),
     )
     const lastByJob = new Map(last.map((r) => [r.job, r]))
+    const medianByJob = new Map(medians.map((r) => [r.job, r.median_ms]))
     const now = new Date()
     const rows = jobs.map(({ id, job }) => {
       const schedule: JobSchedule | undefined = schedules.get(id)
@@ -50,6 +68,9 @@ const list: Command = {
               durationMs: lastRun.finished_at ? lastRun.finished_at.getTime() - lastRun.started_at.getTime() : null,
             }
           : null,
+        actionsMinutesPerMonth: schedule
+          ? estimateMonthlyMinutes(schedule.cron, perRunMinutes(medianByJob.get(id))).minutesPerMonth
+          : null,
       }
     })
     if (flags.json) {
@@ -58,7 +79,7 @@ const list: Command = {
     }
     io.stdout(
       table(
-        ['job', 'schedule', 'next run (UTC)', 'last result'],
+        ['job', 'schedule', 'next run (UTC)', 'last result', 'Actions min/month'],
         rows.map((r) => [
           r.job + (r.critical ? ' *' : ''),
           r.schedule ? `${r.schedule.cron.join(', ')}  ${r.schedule.words}` : 'no workflow',
@@ -68,10 +89,12 @@ const list: Command = {
                 r.lastRun.durationMs === null ? '' : ` (${formatMs(r.lastRun.durationMs)})`
               }`
             : 'never run',
+          r.actionsMinutesPerMonth === null ? '-' : r.actionsMinutesPerMonth.toLocaleString('en-US'),
         ]),
       ),
     )
-    io.stdout('\n* critical: a failure alerts')
+    const total = rows.reduce((sum, r) => sum + (r.actionsMinutesPerMonth ?? 0), 0)
+    io.stdout(`\n* critical: a failure alerts. Estimated Actions usage: ${total.toLocaleString('en-US')} min/month.`)
     return 0
   },
 }
