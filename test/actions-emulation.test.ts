@@ -61,6 +61,19 @@ describe('on GitHub Actions', () => {
     const outputs = await fs.readFile(outputFile, 'utf8')
     expect(outputs).toMatch(/^status<<(.+)\nsucceeded\n\1$/m)
     expect(outputs).toContain('{"processed":3,"skipped":1}')
+    // The log folds into a setup group and a run group; the start and completion lines stay outside both.
+    const lines = result.stdout.split('\n')
+    const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l))
+    const order = [/starting/, /^::group::setup: /, /^::endgroup::/, /^::group::run test\/ok/, /succeeded in/]
+    const indexes = order.map(at)
+    expect(
+      indexes.every((i) => i >= 0),
+      result.stdout,
+    ).toBe(true)
+    expect([...indexes].sort((a, b) => a - b)).toEqual(indexes)
+    expect(lines.filter((l) => l.startsWith('::group::'))).toHaveLength(2)
+    expect(lines.filter((l) => l.startsWith('::endgroup::'))).toHaveLength(2)
+    expect(lines.findLastIndex((l) => l.startsWith('::endgroup::'))).toBeLessThan(at(/succeeded in/))
     expect(await lastRun('test/ok')).toMatchObject({
       trigger: 'schedule',
       attempt: 1,

@@ -227,11 +227,21 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
   let lock: JobLock | undefined
   let runId: number | undefined
   let beat: NodeJS.Timeout | undefined
+  // On Actions the log folds into two groups, "setup" and "run"; the start and completion lines stay outside.
+  let group: string | undefined
+  const enterGroup = (name?: string) => {
+    if (!core) return
+    if (group) core.endGroup()
+    group = name
+    if (name) core.startGroup(name)
+  }
   try {
     log.info(`starting${dryRun ? ' (dry run)' : ''}`, { trigger, attempt: config.github.runAttempt })
+    enterGroup('setup: database, migrations, lock')
     try {
       db = await openDatabase(config, { log, applicationName })
     } catch (err) {
+      enterGroup()
       log.error(`cannot open the database: ${mask(firstLine(toError(err)))}`, { error: toError(err) })
       // Storm guard (issue 6): every job feeds one shared "database unreachable" incident, kept in a file.
       if (!dryRun && !stopReason) {
@@ -254,6 +264,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
       lock = await tryLockJob(control, id)
       if (!lock) {
         await recordSkipped(control, start, 'another run of this job holds its lock')
+        enterGroup()
         log.info('skipped: another run of this job is in progress')
         await writeSummary(core, renderRunSummary({ job: id, status: 'skipped', durationMs: 0, dryRun, runUrl }))
         return exitCodes.skipped
@@ -266,6 +277,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     if (pause) {
       const note = pauseNote(pause)
       await recordSkipped(control, start, note)
+      enterGroup()
       log.info(`skipped: ${note}`)
       await pingHeartbeat(dryRun ? undefined : config.heartbeatUrl, id, 'success', log, `skipped: ${note}`)
       await writeSummary(core, renderRunSummary({ job: id, status: 'skipped', durationMs: 0, dryRun, runUrl }))
@@ -282,6 +294,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     // Heartbeat pings (issue 9) are awaited before the runner returns, so process.exit cannot cut them off.
     const startPing = pingHeartbeat(dryRun ? undefined : config.heartbeatUrl, id, 'start', log)
 
+    enterGroup(`run ${id}`)
     const summary = createSummary()
     const alerter = createAlerter({ sql: control, config, log, job: id, runUrl, dryRun })
     const context: JobContext<unknown> = {
@@ -333,6 +346,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     } catch (err) {
       error = toError(err)
     }
+    enterGroup()
     if (stopReason) {
       status = stopReason === 'timed_out' ? 'timed_out' : 'cancelled'
       // Record why the run stopped first ("timed out after 1.0s"), not the symptom the job saw (a cancelled query).
@@ -389,12 +403,14 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
   } catch (err) {
     // The runner's own bookkeeping failed (history, lock, connection lost): record what we can and fail.
     const error = toError(err)
+    enterGroup()
     log.error(`runner error: ${mask(firstLine(error))}`, { error })
     if (runId !== undefined && control) {
       await finishRun(control, runId, { status: 'failed', error: mask(error.stack ?? error.message) }).catch(() => {})
     }
     return interruptedCode() ?? exitCodes.failed
   } finally {
+    enterGroup()
     clearTimeout(timer)
     clearInterval(beat)
     process.off('SIGINT', onSigint)
