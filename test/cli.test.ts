@@ -21,6 +21,7 @@ describe('pnpm jobs', () => {
     expect(new Date(sessions.nextRun).getUTCMinutes()).toBe(7)
     expect(sessions.lastRun.status).toBe('succeeded')
     // 4 runs a day × 365/12 days, each billed as one whole minute (setup plus a sub-second job).
+    expect(sessions.runsPerMonth).toBe(121.7)
     expect(sessions.actionsMinutesPerMonth).toBe(122)
   })
 

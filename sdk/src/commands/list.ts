@@ -68,9 +68,7 @@ const list: Command = {
               durationMs: lastRun.finished_at ? lastRun.finished_at.getTime() - lastRun.started_at.getTime() : null,
             }
           : null,
-        actionsMinutesPerMonth: schedule
-          ? estimateMonthlyMinutes(schedule.cron, perRunMinutes(medianByJob.get(id))).minutesPerMonth
-          : null,
+        ...monthlyCost(schedule, medianByJob.get(id)),
       }
     })
     if (flags.json) {
@@ -79,7 +77,7 @@ const list: Command = {
     }
     io.stdout(
       table(
-        ['job', 'schedule', 'next run (UTC)', 'last result', 'Actions min/month'],
+        ['job', 'schedule', 'next run (UTC)', 'last result', 'runs/month', 'Actions min/month'],
         rows.map((r) => [
           r.job + (r.critical ? ' *' : ''),
           r.schedule ? `${r.schedule.cron.join(', ')}  ${r.schedule.words}` : 'no workflow',
@@ -89,6 +87,7 @@ const list: Command = {
                 r.lastRun.durationMs === null ? '' : ` (${formatMs(r.lastRun.durationMs)})`
               }`
             : 'never run',
+          r.runsPerMonth === null ? '-' : r.runsPerMonth.toLocaleString('en-US', { maximumFractionDigits: 1 }),
           r.actionsMinutesPerMonth === null ? '-' : r.actionsMinutesPerMonth.toLocaleString('en-US'),
         ]),
       ),
@@ -97,6 +96,13 @@ const list: Command = {
     io.stdout(`\n* critical: a failure alerts. Estimated Actions usage: ${total.toLocaleString('en-US')} min/month.`)
     return 0
   },
+}
+
+/** Scheduled runs and estimated Actions minutes per month; a job's median run, else 15 s, sets the minutes per run. */
+function monthlyCost(schedule: JobSchedule | undefined, medianMs: number | undefined) {
+  if (!schedule) return { runsPerMonth: null, actionsMinutesPerMonth: null }
+  const cost = estimateMonthlyMinutes(schedule.cron, perRunMinutes(medianMs))
+  return { runsPerMonth: Math.round(cost.runsPerMonth * 10) / 10, actionsMinutesPerMonth: cost.minutesPerMonth }
 }
 
 export default list
