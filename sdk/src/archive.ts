@@ -38,6 +38,8 @@ export interface ArchiveResult {
   strategy: 'heap' | 'index' | 'none' | 'dry-run'
   batches: number
   longestTransactionMs: number
+  /** Batches rolled back at the per-statement cap and tried again smaller. */
+  cappedBatches?: number
   /** Month files written by this run. */
   files: string[]
   fileRows: number
@@ -70,7 +72,7 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
       : estimate.fraction >= (options.heapThreshold ?? 0.1)
         ? 'heap'
         : 'index'
-  let moved: BatchTotals = { rows: 0, batches: 0, longestTransactionMs: 0 }
+  let moved: BatchTotals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
   if (strategy !== 'none') {
     options.log?.info('archiving audit logs', {
       strategy,
@@ -89,6 +91,7 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
     strategy,
     batches: moved.batches,
     longestTransactionMs: moved.longestTransactionMs,
+    cappedBatches: moved.capped ?? 0,
     files: written.map((f) => f.file),
     fileRows: written.reduce((n, f) => n + f.rows, 0),
     durationMs: Math.round(performance.now() - started),

@@ -4,13 +4,22 @@ import type { Logger } from './log.ts'
 import { createProgress } from './progress.ts'
 import { sleep } from './retry.ts'
 
-/** Options shared by the batch engines; defaults: ~100 ms per batch, a progress line every 5 s. */
+/**
+ * Options shared by the batch engines; defaults: ~100 ms per batch, a hard cap on each statement of 200 ms (or the
+ * target + 100 ms when that is more), a progress line every 5 s.
+ */
 export interface BatchOptions {
   table: string
   signal: AbortSignal
   log?: Logger
   /** Wall time one batch (one autocommit transaction) aims at; sizes adapt to it. */
   targetBatchMs?: number
+  /**
+   * Hard cap on one batch statement (`statement_timeout` on the batch connection): a batch that runs over it (a
+   * checkpoint, a cold page range) is rolled back and tried again at a quarter of its size, so no transaction holds
+   * its row locks for long. 0 turns the cap off.
+   */
+  capMs?: number
   progressEveryMs?: number
   /** The rows the loop expects to process, for the progress ETA of index walks. */
   expectedRows?: number
@@ -21,6 +30,8 @@ export interface BatchTotals {
   rows: number
   batches: number
   longestTransactionMs: number
+  /** Batches rolled back at the cap and tried again smaller. */
+  capped?: number
 }
 
 /** A batch statement: the rows it processed are its first row's `n` when it has one, else its command's row count. */
@@ -31,30 +42,75 @@ function processed(result: { count: number; [index: number]: Row | undefined }):
   return typeof n === 'number' ? n : result.count
 }
 
-function createBatcher(options: BatchOptions) {
-  const totals = { rows: 0, batches: 0, longest: 0 }
+/** A statement cancelled by `statement_timeout` (not by the runner's own cancel, which says "user request"). */
+function hitCap(err: unknown): boolean {
+  const e = err as { code?: string; message?: string }
+  return e.code === '57014' && /statement timeout/.test(e.message ?? '')
+}
+
+/** Thrown to the engine's loop: the batch was rolled back at the cap; shrink it and try again. */
+class CapReached extends Error {}
+
+function createBatcher(conn: ReservedSql, options: BatchOptions) {
+  const totals = { rows: 0, batches: 0, longest: 0, capped: 0 }
+  const capMs = options.capMs ?? Math.max(200, (options.targetBatchMs ?? 100) + 100)
+  let capped = false
+  let strikes = 0
   return {
     totals,
-    /** Runs one batch; a lock timeout (55P03) rolls it back and it is tried again a few times. */
-    async run<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+    /** Sets the cap on the batch connection; `finish` takes it off. */
+    async start() {
+      if (capMs > 0) {
+        await conn`select set_config('statement_timeout', ${`${capMs}ms`}, false)`
+        capped = true
+      }
+    },
+    async finish() {
+      if (capped) await conn`reset statement_timeout`.catch(() => {})
+      capped = false
+    },
+    /**
+     * Runs one batch. A lock timeout (55P03) rolls it back and it is tried again a few times. A batch over the cap
+     * throws CapReached so the engine shrinks it; `smallest` says the engine cannot shrink it any further, and after
+     * three such strikes in a row that one batch runs uncapped (logged) so the run still makes progress.
+     */
+    async run<T>(fn: () => Promise<T>, smallest: boolean): Promise<{ value: T; ms: number }> {
       for (let attempt = 1; ; attempt++) {
         if (options.signal.aborted) throw options.signal.reason ?? new AbortedError('aborted')
+        const uncapped = capped && smallest && strikes >= 3
+        if (uncapped) {
+          options.log?.warn('the smallest batch keeps running over the cap; running one batch without it', { capMs })
+          await conn`reset statement_timeout`
+        }
         const t0 = performance.now()
         try {
           const value = await fn()
           const ms = performance.now() - t0
           totals.longest = Math.max(totals.longest, ms)
           totals.batches++
+          strikes = 0
           return { value, ms }
         } catch (err) {
+          if (hitCap(err) && !options.signal.aborted) {
+            totals.capped++
+            if (smallest) strikes++
+            throw new CapReached()
+          }
           if ((err as { code?: string }).code !== '55P03' || attempt >= 5) throw err
           options.log?.warn('a batch waited too long for a row lock; retrying it', { attempt })
           await sleep(50 * attempt, options.signal)
+        } finally {
+          if (uncapped) await conn`select set_config('statement_timeout', ${`${capMs}ms`}, false)`
         }
       }
     },
     result(): BatchTotals {
-      return { rows: totals.rows, batches: totals.batches, longestTransactionMs: Math.round(totals.longest * 10) / 10 }
+      return {
+        rows: totals.rows,
+        batches: totals.batches,
+        longestTransactionMs: Math.round(totals.longest * 10) / 10,
+        capped: totals.capped,
+      }
     },
   }
 }
@@ -79,19 +135,33 @@ export async function sweepHeap(
     select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`
   const pages = size?.pages ?? 0
   const targetMs = options.targetBatchMs ?? 100
-  const batcher = createBatcher(options)
+  const batcher = createBatcher(conn, options)
   const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
+  const minStep = 16
   // Start small (a first batch on a cold table can be slow) and let the sizes grow towards the target.
   let step = 32
-  for (let page = 0; page < pages; ) {
-    const end = Math.min(pages, page + step)
-    const { value, ms } = await batcher.run(async () =>
-      processed(await statement(conn`ctid >= ${`(${page},0)`}::tid and ctid < ${`(${end},0)`}::tid`)),
-    )
-    batcher.totals.rows += value
-    page = end
-    step = adaptBatch(step, ms, targetMs, 16, 100_000)
-    progress.update(batcher.totals.rows, page / pages)
+  await batcher.start()
+  try {
+    for (let page = 0; page < pages; ) {
+      const end = Math.min(pages, page + step)
+      let batch: { value: number; ms: number }
+      try {
+        batch = await batcher.run(
+          async () => processed(await statement(conn`ctid >= ${`(${page},0)`}::tid and ctid < ${`(${end},0)`}::tid`)),
+          step <= minStep,
+        )
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err
+        step = Math.max(minStep, Math.floor(step / 4))
+        continue
+      }
+      batcher.totals.rows += batch.value
+      page = end
+      step = adaptBatch(step, batch.ms, targetMs, minStep, 100_000)
+      progress.update(batcher.totals.rows, page / pages)
+    }
+  } finally {
+    await batcher.finish()
   }
   return batcher.result()
 }
@@ -109,14 +179,40 @@ export async function walkIndex(
   const table = conn(options.table)
   const column = conn(options.column)
   const targetMs = options.targetBatchMs ?? 100
-  const batcher = createBatcher(options)
+  const batcher = createBatcher(conn, options)
   const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
+  const minLimit = 100
   let limit = 500
   // The last key travels as text so microseconds survive the round trip.
   let from: string | null = null
-  for (;;) {
-    const after: PendingQuery<Row[]> = from === null ? conn`` : conn`and ${column} >= ${from}::timestamptz`
-    const { value, ms } = await batcher.run(async () => {
+  await batcher.start()
+  try {
+    for (;;) {
+      const after: PendingQuery<Row[]> = from === null ? conn`` : conn`and ${column} >= ${from}::timestamptz`
+      let batch: Awaited<ReturnType<typeof walkBatch>>
+      try {
+        batch = await walkBatch(after)
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err
+        limit = Math.max(minLimit, Math.floor(limit / 4))
+        continue
+      }
+      const { value, ms } = batch
+      batcher.totals.rows += value.n
+      const expected = options.expectedRows ?? 0
+      progress.update(batcher.totals.rows, expected > 0 ? Math.min(0.99, batcher.totals.rows / expected) : 0)
+      const full = value.batch.found >= limit
+      limit = adaptBatch(limit, ms, targetMs, minLimit, 200_000)
+      if (!full || value.batch.last === null) break
+      from = value.batch.last
+    }
+  } finally {
+    await batcher.finish()
+  }
+  return batcher.result()
+
+  function walkBatch(after: PendingQuery<Row[]>) {
+    return batcher.run(async () => {
       const found = await conn<{ tids: string[]; last: string | null; found: number }[]>`
         select coalesce(array_agg(ctid::text), '{}') as tids, max(key)::text as last, count(*)::int as found from (
           select ctid, ${column} as key from ${table}
@@ -126,14 +222,6 @@ export async function walkIndex(
       if (batch.found === 0) return { batch, n: 0 }
       const n = processed(await statement(conn`ctid = any(${batch.tids}::tid[])`))
       return { batch, n }
-    })
-    batcher.totals.rows += value.n
-    const expected = options.expectedRows ?? 0
-    progress.update(batcher.totals.rows, expected > 0 ? Math.min(0.99, batcher.totals.rows / expected) : 0)
-    const full = value.batch.found >= limit
-    limit = adaptBatch(limit, ms, targetMs, 100, 200_000)
-    if (!full || value.batch.last === null) break
-    from = value.batch.last
+    }, limit <= minLimit)
   }
-  return batcher.result()
 }

@@ -43,6 +43,8 @@ export interface PurgeResult {
   batches: number
   durationMs: number
   longestTransactionMs: number
+  /** Batches rolled back at the per-statement cap and tried again smaller. */
+  cappedBatches?: number
 }
 
 /**
@@ -92,10 +94,11 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
     // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
     const remove = (selection: PendingQuery<Row[]>) =>
       conn`delete from ${conn(options.table)} where ${selection} and (${where})`
-    const totals = { rows: 0, batches: 0, longestTransactionMs: 0 }
+    const totals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
     const add = (t: BatchTotals) => {
       totals.rows += t.rows
       totals.batches += t.batches
+      totals.capped += t.capped ?? 0
       totals.longestTransactionMs = Math.max(totals.longestTransactionMs, t.longestTransactionMs)
     }
     if (strategy === 'heap') add(await sweepHeap(conn, batchOptions, remove))
@@ -107,6 +110,7 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       batches: totals.batches,
       durationMs: elapsed(started),
       longestTransactionMs: totals.longestTransactionMs,
+      cappedBatches: totals.capped,
     }
   } finally {
     await conn`reset synchronous_commit`.catch(() => {})

@@ -1,0 +1,97 @@
+import type { PendingQuery, ReservedSql, Row } from 'postgres'
+import { describe, expect, it } from 'vitest'
+import { adaptBatch, sweepHeap, walkIndex } from '../sdk/src/batches.ts'
+import { createTestDatabase } from './support/db.ts'
+
+// A batch statement on the engine's connection whose time grows with its batch: it deletes the selected rows and
+// then spends `msPerRow` per deleted row on the server, all in its one transaction.
+const slow =
+  (conn: ReservedSql, table: string, msPerRow = 2) =>
+  (selection: PendingQuery<Row[]>) =>
+    conn`
+  with gone as (delete from ${conn(table)} where ${selection} returning 1),
+  batch as (select count(*)::int as n from gone)
+  select n, pg_sleep(n * ${msPerRow / 1000}::float8) from batch`
+
+describe('batch engines', () => {
+  it('scale a batch towards its target, at most doubling or quartering per step, within bounds', () => {
+    expect(adaptBatch(100, 50, 100, 10, 1000)).toBe(200)
+    expect(adaptBatch(100, 10, 100, 10, 1000)).toBe(200)
+    expect(adaptBatch(100, 1000, 100, 10, 1000)).toBe(25)
+    expect(adaptBatch(20, 1000, 100, 10, 1000)).toBe(10)
+    expect(adaptBatch(800, 1, 100, 10, 1000)).toBe(1000)
+  })
+
+  it('roll a heap batch back at the cap and retry it smaller, so every row is still processed once', async () => {
+    const db = await createTestDatabase('batches_heap')
+    // Five 1.5 kB rows per page at 4 ms a row: the first 32-page batch (160 rows, 640 ms) is over a 500 ms cap, a
+    // 16-page batch (320 ms) is not.
+    await db.sql`create table wide (id int, filler text)`
+    await db.sql`insert into wide select g, repeat('x', 1500) from generate_series(1, 600) g`
+    const conn = await db.sql.reserve()
+    try {
+      const totals = await sweepHeap(
+        conn,
+        { table: 'wide', signal: new AbortController().signal, targetBatchMs: 100, capMs: 500 },
+        slow(conn, 'wide', 4),
+      )
+      expect(totals.rows).toBe(600)
+      expect((await db.sql`select count(*)::int as n from wide`)[0]!.n).toBe(0)
+      expect(totals.capped).toBeGreaterThan(0)
+      // Server time of the slowest committed batch stays under the cap (plus the round trip).
+      expect(totals.longestTransactionMs).toBeLessThan(500 + 300)
+      // The cap is taken off the connection afterwards.
+      const [setting] = await conn`show statement_timeout`
+      expect(setting!.statement_timeout).toBe('0')
+    } finally {
+      conn.release()
+    }
+  })
+
+  it('run the smallest batch without the cap after three strikes, so a run always makes progress', async () => {
+    const db = await createTestDatabase('batches_strikes')
+    await db.sql`create table wide (id int)`
+    await db.sql`insert into wide select generate_series(1, 1000)`
+    const conn = await db.sql.reserve()
+    try {
+      // The whole table fits one 16-page batch (1,000 rows, ~2 s), far over a 50 ms cap.
+      const totals = await sweepHeap(
+        conn,
+        { table: 'wide', signal: new AbortController().signal, targetBatchMs: 20, capMs: 50 },
+        slow(conn, 'wide'),
+      )
+      expect(totals.rows).toBe(1000)
+      expect(totals.capped).toBeGreaterThanOrEqual(3)
+    } finally {
+      conn.release()
+    }
+  })
+
+  it('roll an index batch back at the cap and retry it smaller', async () => {
+    const db = await createTestDatabase('batches_index')
+    await db.sql`create table events (at timestamptz not null)`
+    await db.sql`create index on events (at)`
+    await db.sql`insert into events select now() - g * interval '1 second' from generate_series(1, 1000) g`
+    const conn = await db.sql.reserve()
+    try {
+      const totals = await walkIndex(
+        conn,
+        {
+          table: 'events',
+          column: 'at',
+          before: new Date(Date.now() + 60_000),
+          signal: new AbortController().signal,
+          targetBatchMs: 100,
+          capMs: 500,
+        },
+        slow(conn, 'events'),
+      )
+      expect(totals.rows).toBe(1000)
+      expect((await db.sql`select count(*)::int as n from events`)[0]!.n).toBe(0)
+      // The first batch of 500 rows (~1 s) is over the cap; the walk shrinks to 125 and carries on.
+      expect(totals.capped).toBeGreaterThan(0)
+    } finally {
+      conn.release()
+    }
+  })
+})
