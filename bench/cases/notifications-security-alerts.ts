@@ -59,15 +59,25 @@ export default defineBenchCase({
         from pg_statio_user_tables where relname = 'audit_logs'`
       return row!.n
     }
+    // Milliseconds the database's sessions spent executing statements (pg_stat_database.active_time, PostgreSQL 14+):
+    // the database time itself, with the round trips and client-side parsing left out.
+    const activeMs = async () => {
+      await sql`select pg_stat_clear_snapshot()`
+      const [row] = await sql<{ ms: number | null }[]>`
+        select active_time::float8 as ms from pg_stat_database where datname = current_database()`
+      return row?.ms ?? Number.NaN
+    }
     const measure = async () => {
       // This connection's own statistics (the 1,000 inserts) must land before the window opens, not inside it.
       await new Promise((r) => setTimeout(r, 1100))
       await sql`select pg_stat_force_next_flush()`
       await sql`select 1`
       const before = await blocks()
+      const activeBefore = await activeMs()
       const run = await h.runJob(script, { db })
       await new Promise((r) => setTimeout(r, 1500))
-      return { run, blocks: (await blocks()) - before, stats: (await h.lastRun(db, job))?.stats ?? {} }
+      const active = (await activeMs()) - activeBefore
+      return { run, active, blocks: (await blocks()) - before, stats: (await h.lastRun(db, job))?.stats ?? {} }
     }
     // Baseline: a run with no new events costs the runner's fixed work and the job's empty scan.
     const idle = await measure()
@@ -90,10 +100,17 @@ export default defineBenchCase({
     const c = 'security-alerts 10M/1k'
     h.report({
       case: c,
+      metric: 'database active ms',
+      job: Math.round(busy.active * 10) / 10,
+      baseline: Math.round(idle.active * 10) / 10,
+      target: '≤ 100',
+      note: 'pg_stat_database.active_time over the whole run (runner bookkeeping included); baseline: the idle run',
+    })
+    h.report({
+      case: c,
       metric: 'job query ms',
       job: busy.stats.ms ?? Number.NaN,
       baseline: idle.stats.ms,
-      target: '≤ 100',
       note: `client wall of the job's queries (upper bound of db time): scan ${busy.stats.scanMs}, rules ${busy.stats.rulesMs}, alerts ${busy.stats.alertsMs}; ${busy.stats.events} events, ${busy.stats.alerted} alerts`,
     })
     h.report({
