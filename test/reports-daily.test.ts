@@ -116,6 +116,31 @@ describe('reports/daily figures', () => {
     expect(fallBack.to.getTime() - fallBack.from.getTime()).toBe(25 * 3_600_000)
   })
 
+  it('lists the ten busiest of twelve actions, ties by name, and counts every event and actor of the day', async () => {
+    // event.01 … event.12 with 2, 3, 1, 2, 3, 1 … events; actors 1 and 2, and some events without an actor.
+    await db.sql`
+      insert into audit_logs (occurred_at, actor_id, action, metadata)
+      select timestamptz '2026-11-10T08:00:00Z' + n * interval '1 minute',
+        case when n % 3 = 0 then null else 1 + k % 2 end, 'event.' || lpad(k::text, 2, '0'), '{}'
+      from generate_series(1, 12) k, generate_series(1, 1 + k % 3) n`
+    const doc = await buildDailyReport(db.sql, await day('UTC', '2026-11-10'))
+    expect((doc.data.topActions as { action: string; events: number }[]).map((r) => `${r.action}:${r.events}`)).toEqual(
+      [
+        'event.02:3',
+        'event.05:3',
+        'event.08:3',
+        'event.11:3',
+        'event.01:2',
+        'event.04:2',
+        'event.07:2',
+        'event.10:2',
+        'event.03:1',
+        'event.06:1',
+      ],
+    )
+    expect(doc.data).toMatchObject({ events: 24, activeUsers: 2, logins: 0, exports: 0, exportedRows: 0 })
+  })
+
   it('renders an empty day cleanly in every format', async () => {
     const doc = await buildDailyReport(db.sql, await day('UTC', '2026-10-01'))
     expect(doc.headline.every((m) => m.value === 0 || m.key === 'job_failures')).toBe(true)

@@ -136,6 +136,28 @@ describe('reports/monthly', () => {
     expect(markdown).toContain('### Backups\n\nNo backup records.')
   })
 
+  it('lists the first 500 privilege and MFA changes in time order when both actions have more', async () => {
+    // September: 400 role changes on the hour and half hour, 400 MFA removals a quarter hour after each.
+    await db.sql`
+      insert into audit_logs (occurred_at, actor_id, action, target_id, metadata)
+      select timestamptz '2026-09-01' + i * interval '30 minutes' + a.offset_by, 1, a.action, '2',
+        case when a.action = 'user.role_changed' then '{"from": "user", "to": "admin"}'::jsonb else '{}' end
+      from generate_series(0, 399) i,
+        (values ('user.role_changed', interval '0'), ('auth.mfa_disabled', interval '15 minutes')) a(action, offset_by)`
+    const september = await boundsOf(db.sql, resolvePeriod('monthly', { now, timezone: 'UTC', requested: '2026-09' }))
+    const doc = await buildMonthlyReport(db.sql, september, { retentionDays: 90, now })
+    const changes = doc.data.privilegeChanges as { occurredAt: string; action: string }[]
+    expect(changes).toHaveLength(500)
+    expect(changes.filter((c) => c.action === 'user.role_changed')).toHaveLength(250)
+    expect(changes[0]).toMatchObject({ occurredAt: '2026-09-01T00:00:00.000Z', action: 'user.role_changed' })
+    expect(changes.at(-1)).toMatchObject({ occurredAt: '2026-09-06T04:45:00.000Z', action: 'auth.mfa_disabled' })
+    expect(changes.map((c) => c.occurredAt)).toEqual(changes.map((c) => c.occurredAt).sort())
+    expect(doc.headline.find((m) => m.key === 'privilege_changes')?.value).toBe(400)
+    expect(doc.sections.find((s) => s.title === 'Privilege and MFA changes')?.note).toBe(
+      'Showing the first 500 changes.',
+    )
+  })
+
   it('reads backups taken and the last verified restore from the backups tables once they exist', async () => {
     await db.sql`
       create table jobs.backups (id int, started_at timestamptz, finished_at timestamptz, status text, verified_at timestamptz)`

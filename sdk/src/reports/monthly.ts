@@ -1,7 +1,6 @@
 import type { Sql } from 'postgres'
 import { loadSchedules, runsBetween } from '../schedules.ts'
 import { summariseBackups } from './backups.ts'
-import { activityCounts } from './daily.ts'
 import type { Finding, ReportDocument } from './document.ts'
 import { addDays, type Bounds, describePeriod } from './period.ts'
 
@@ -67,69 +66,82 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
   const expiringDays = options.expiringDays ?? 30
   const dormantBefore = new Date(to.getTime() - dormantDays * dayMs)
   const expiringBefore = new Date(to.getTime() + expiringDays * dayMs)
-  const [counts, admins, privilege, expired, expiring, billing, backups, oldest, reliability, perDay] =
-    await Promise.all([
-      activityCounts(sql, from, to),
-      sql<{ email: string; role: string; mfa: boolean; lastLoginAt: Date | null; disabledAt: Date | null }[]>`
-        select email, role, mfa_enabled as mfa, last_login_at as "lastLoginAt", disabled_at as "disabledAt"
-        from users where role in ('admin', 'owner') order by role desc, email`,
-      sql<{ occurredAt: Date; action: string; actor: string; target: string | null; change: string | null }[]>`
-        select a.occurred_at as "occurredAt", a.action, coalesce(u.email, a.actor_id::text, 'system') as actor,
-          coalesce(t.email, a.target_id) as target,
-          case when a.action = 'user.role_changed'
-               then coalesce(a.metadata->>'from', '?') || ' → ' || coalesce(a.metadata->>'to', '?') end as change
-        from audit_logs a
-        left join users u on u.id = a.actor_id
-        left join users t on a.target_id ~ '^\\d{1,18}$' and t.id = a.target_id::bigint
-        where a.action in ('user.role_changed', 'auth.mfa_disabled')
-          and a.occurred_at >= ${from} and a.occurred_at < ${to}
-        order by a.occurred_at, a.id limit 500`,
-      sql<{ name: string; kind: string; owner: string | null; expiresAt: Date; total: number }[]>`
-        select c.name, c.kind, coalesce(u.email, c.owner_id::text) as owner, c.expires_at as "expiresAt",
-          count(*) over ()::int as total
-        from credentials c left join users u on u.id = c.owner_id
-        where c.expires_at < ${to} and (c.revoked_at is null or c.revoked_at >= ${to})
-        order by c.expires_at, c.id limit 500`,
-      sql<{ name: string; kind: string; owner: string | null; expiresAt: Date; total: number }[]>`
-        select c.name, c.kind, coalesce(u.email, c.owner_id::text) as owner, c.expires_at as "expiresAt",
-          count(*) over ()::int as total
-        from credentials c left join users u on u.id = c.owner_id
-        where c.expires_at >= ${to} and c.expires_at < ${expiringBefore} and (c.revoked_at is null or c.revoked_at >= ${to})
-        order by c.expires_at, c.id limit 500`,
-      sql<{ kind: string; customer: string; item: string; change: string; at: Date | null }[]>`
-        select 'license' as kind, customer, product as item,
-          case when seats_used > seats then 'over seats (' || seats_used || '/' || seats || ')'
-               when status = 'expired' then 'expired'
-               else 'expired (status still ' || status || ')' end as change, expires_at as at
-        from licenses
-        where (expires_at >= ${from} and expires_at < ${to}) or seats_used > seats
-        union all
-        select 'subscription', customer, plan,
-          case when cancel_at_period_end and status not in ('canceled', 'expired') then 'cancels at period end'
-               else status end, current_period_end
-        from subscriptions
-        where current_period_end >= ${from} and current_period_end < ${to}
-          and (status in ('canceled', 'expired', 'past_due') or cancel_at_period_end)
-        union all
-        select split_part(action, '.', 1), coalesce(metadata->>'customer', target_id, ''), coalesce(target_id, ''),
-          action, occurred_at
-        from audit_logs
-        -- Letter-only range bounds let (action, occurred_at) serve the prefix match under any collation.
-        where ((action >= 'license' and action < 'licensf' and action like 'license.%')
-            or (action >= 'subscription' and action < 'subscriptioo' and action like 'subscription.%'))
-          and occurred_at >= ${from} and occurred_at < ${to}
-        order by at nulls last, kind, customer limit 500`,
-      summariseBackups(sql, from, to),
-      sql<{ oldest: Date | null }[]>`select min(occurred_at) as oldest from audit_logs`,
-      jobReliability(sql, from, to, options.now),
-      sql<{ day: string; logins: number; failed: number }[]>`
-        select (occurred_at at time zone ${timezone})::date::text as day,
-          count(*) filter (where action = 'auth.login')::int as logins,
-          count(*) filter (where action = 'auth.login_failed')::int as failed
-        from audit_logs
-        where action in ('auth.login', 'auth.login_failed') and occurred_at >= ${from} and occurred_at < ${to}
-        group by 1`,
-    ])
+  // One connection, its queries pipelined, for the reason given in buildDailyReport.
+  const db = await sql.reserve()
+  const [perDay, admins, privilege, expired, expiring, billing, backups, oldest, reliability] = await Promise.all([
+    // Logins, failed logins and role changes per local day from the (action, occurred_at) index alone: the report
+    // needs no other figure of the month's rows (not even their count), so it never reads them.
+    db<{ action: string; day: string; events: number }[]>`
+      select action, (occurred_at at time zone ${timezone})::date::text as day, count(*)::int as events
+      from audit_logs
+      where action in ('auth.login', 'auth.login_failed', 'user.role_changed')
+        and occurred_at >= ${from} and occurred_at < ${to}
+      group by 1, 2`,
+    db<{ email: string; role: string; mfa: boolean; lastLoginAt: Date | null; disabledAt: Date | null }[]>`
+      select email, role, mfa_enabled as mfa, last_login_at as "lastLoginAt", disabled_at as "disabledAt"
+      from users where role in ('admin', 'owner') order by role desc, email`,
+    // Each action's first 500 rows in time order, straight from (action, occurred_at): a month of rows of other
+    // actions is never walked past.
+    db<{ occurredAt: Date; action: string; actor: string; target: string | null; change: string | null }[]>`
+      select a.occurred_at as "occurredAt", a.action, coalesce(u.email, a.actor_id::text, 'system') as actor,
+        coalesce(t.email, a.target_id) as target,
+        case when a.action = 'user.role_changed'
+             then coalesce(a.metadata->>'from', '?') || ' → ' || coalesce(a.metadata->>'to', '?') end as change
+      from unnest(array['user.role_changed', 'auth.mfa_disabled']) as wanted(action)
+      cross join lateral (
+        select id, occurred_at, action, actor_id, target_id, metadata from audit_logs
+        where action = wanted.action and occurred_at >= ${from} and occurred_at < ${to}
+        order by occurred_at, id limit 500
+      ) a
+      left join users u on u.id = a.actor_id
+      left join users t on a.target_id ~ '^\\d{1,18}$' and t.id = a.target_id::bigint
+      order by a.occurred_at, a.id limit 500`,
+    db<{ name: string; kind: string; owner: string | null; expiresAt: Date; total: number }[]>`
+      select c.name, c.kind, coalesce(u.email, c.owner_id::text) as owner, c.expires_at as "expiresAt",
+        count(*) over ()::int as total
+      from credentials c left join users u on u.id = c.owner_id
+      where c.expires_at < ${to} and (c.revoked_at is null or c.revoked_at >= ${to})
+      order by c.expires_at, c.id limit 500`,
+    db<{ name: string; kind: string; owner: string | null; expiresAt: Date; total: number }[]>`
+      select c.name, c.kind, coalesce(u.email, c.owner_id::text) as owner, c.expires_at as "expiresAt",
+        count(*) over ()::int as total
+      from credentials c left join users u on u.id = c.owner_id
+      where c.expires_at >= ${to} and c.expires_at < ${expiringBefore} and (c.revoked_at is null or c.revoked_at >= ${to})
+      order by c.expires_at, c.id limit 500`,
+    db<{ kind: string; customer: string; item: string; change: string; at: Date | null }[]>`
+      select 'license' as kind, customer, product as item,
+        case when seats_used > seats then 'over seats (' || seats_used || '/' || seats || ')'
+             when status = 'expired' then 'expired'
+             else 'expired (status still ' || status || ')' end as change, expires_at as at
+      from licenses
+      where (expires_at >= ${from} and expires_at < ${to}) or seats_used > seats
+      union all
+      select 'subscription', customer, plan,
+        case when cancel_at_period_end and status not in ('canceled', 'expired') then 'cancels at period end'
+             else status end, current_period_end
+      from subscriptions
+      where current_period_end >= ${from} and current_period_end < ${to}
+        and (status in ('canceled', 'expired', 'past_due') or cancel_at_period_end)
+      union all
+      select split_part(action, '.', 1), coalesce(metadata->>'customer', target_id, ''), coalesce(target_id, ''),
+        action, occurred_at
+      from audit_logs
+      -- Letter-only range bounds let (action, occurred_at) serve the prefix match under any collation.
+      where ((action >= 'license' and action < 'licensf' and action like 'license.%')
+          or (action >= 'subscription' and action < 'subscriptioo' and action like 'subscription.%'))
+        and occurred_at >= ${from} and occurred_at < ${to}
+      order by at nulls last, kind, customer limit 500`,
+    summariseBackups(db, from, to),
+    db<{ oldest: Date | null }[]>`select min(occurred_at) as oldest from audit_logs`,
+    jobReliability(db, from, to, options.now),
+  ]).finally(() => db.release())
+  const figure = (action: string, day?: string) =>
+    perDay.filter((r) => r.action === action && (day === undefined || r.day === day)).reduce((n, r) => n + r.events, 0)
+  const counts = {
+    logins: figure('auth.login'),
+    failedLogins: figure('auth.login_failed'),
+    roleChanges: figure('user.role_changed'),
+  }
 
   const dormant = admins.filter((a) => !a.disabledAt && (!a.lastLoginAt || a.lastLoginAt < dormantBefore))
   const withoutMfa = admins.filter((a) => !a.disabledAt && !a.mfa)
@@ -185,7 +197,6 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
   const days = Array.from({ length: Math.round((Date.parse(bounds.end) - Date.parse(bounds.start)) / dayMs) }, (_, i) =>
     addDays(bounds.start, i),
   )
-  const dayFigure = (d: string, f: 'logins' | 'failed') => perDay.find((r) => r.day === d)?.[f] ?? 0
   const when = (d: Date | null) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : 'never')
   return {
     title: 'Monthly compliance report',
@@ -211,8 +222,13 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
       title: 'Logins per day',
       labels: days.map((d) => d.slice(8)),
       series: [
-        { name: 'Logins', values: days.map((d) => dayFigure(d, 'logins')) },
-        { name: 'Failed logins', values: days.map((d) => dayFigure(d, 'failed')), type: 'line', color: '#dc2626' },
+        { name: 'Logins', values: days.map((d) => figure('auth.login', d)) },
+        {
+          name: 'Failed logins',
+          values: days.map((d) => figure('auth.login_failed', d)),
+          type: 'line',
+          color: '#dc2626',
+        },
       ],
     },
     findings,
