@@ -72,6 +72,18 @@ describe('pnpm jobs', () => {
     expect(result.stderr).toContain('cleanup/sessions')
   })
 
+  it('refuses an unknown job id in history and resume with exit 2, naming the known jobs', async () => {
+    for (const args of [
+      ['history', 'nope/job'],
+      ['history', 'nope/job', '--json'],
+      ['resume', 'nope/job'],
+    ]) {
+      const result = await runScript(cli, { args, env: { DATABASE_URL: db.url } })
+      expect(result.code, `${args.join(' ')}\n${result.output}`).toBe(2)
+      expect(result.stderr).toMatch(/unknown job "nope\/job" \(known jobs: .*cleanup\/sessions/)
+    }
+  })
+
   it('refuses an unknown command and a bad --limit with exit 2', async () => {
     expect((await runScript(cli, { args: ['frobnicate'], env: { DATABASE_URL: db.url } })).code).toBe(2)
     const bad = await runScript(cli, { args: ['history', '--limit', 'ten'], env: { DATABASE_URL: db.url } })

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { probeAll, probeUrl } from '../sdk/src/probes.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runScript, startScript } from './support/run.ts'
 import { type HttpCapture, startHttp } from './support/servers.ts'
 
 const script = 'scripts/monitoring/health-check.ts'
@@ -215,6 +215,35 @@ describe('monitoring/health-check', () => {
     expect(targets.map((t) => t.target)).toEqual(['database', up.url])
     const policy = await db.sql`select key from jobs.alert_policy_state where key like 'health:%' or key like 'cert:%'`
     expect(policy).toEqual([])
+  })
+
+  it('counts nothing against a target when the run is stopped mid-probe (SIGTERM, SIGINT)', async () => {
+    const hang = await startHttp(async (_req, res) => {
+      await delay(20_000)
+      res.end('late')
+    })
+    closers.push(hang.close)
+    const env = {
+      DATABASE_URL: db.url,
+      ADMIN_JOBS_DATA_DIR: path.join(tmp, 'data-stopped'),
+      HEALTHCHECK_URLS: `${hang.url}/stopped`,
+      HEALTHCHECK_TIMEOUT: '1m',
+      SLACK_WEBHOOK_URL: `${slack.url}/stopped`,
+    }
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const job = startScript(script, { env })
+      await job.waitFor('starting')
+      await delay(1500)
+      job.child.kill(signal)
+      const result = await job.done
+      expect(result.code, result.output).toBe(signal === 'SIGTERM' ? 143 : 130)
+    }
+    const state = await db.sql`select failures from jobs.alert_policy_state where key = ${`health:${hang.url}/stopped`}`
+    expect(state.map((r) => r.failures).filter((n) => n > 0)).toEqual([])
+    expect(slack.requests.filter((r) => r.url.endsWith('/stopped'))).toHaveLength(0)
+    const runs = await db.sql`
+      select status from jobs.runs where job = 'monitoring/health-check' order by id desc limit 2`
+    expect(runs.map((r) => r.status)).toEqual(['cancelled', 'cancelled'])
   })
 
   it('records and sends nothing in a dry run, even when an alert would be due', async () => {

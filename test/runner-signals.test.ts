@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript, startScript } from './support/run.ts'
@@ -107,5 +108,29 @@ describe('a run that is stopped', () => {
     const [{ running }] = await db.sql`
       select count(*)::int as running from jobs.runs where job = 'test/tx' and status = 'running'`
     expect(running).toBe(0)
+  })
+
+  it('stops waiting on a DATABASE_URL that is not PostgreSQL when SIGTERM arrives, and exits 143', async () => {
+    // A port that answers like an HTTP proxy and hangs up: postgres.js would reconnect to it forever.
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {})
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as net.AddressInfo
+    try {
+      const job = startScript(fixture('ok'), { env: { DATABASE_URL: `postgres://postgres:pw@127.0.0.1:${port}/x` } })
+      await job.waitFor('starting')
+      await new Promise((r) => setTimeout(r, 1000))
+      const signalled = Date.now()
+      job.child.kill('SIGTERM')
+      const result = await job.done
+      expect(result.code, result.output).toBe(143)
+      expect(Date.now() - signalled).toBeLessThan(10_000)
+      expect(result.stderr).toMatch(/cannot open the database: interrupted by SIGTERM/)
+      expect(result.output).not.toContain(':pw@')
+    } finally {
+      server.close()
+    }
   })
 })

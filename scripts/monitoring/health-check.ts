@@ -41,6 +41,9 @@ export default defineJob({
       checkDatabase(sql, settings.timeoutMs),
       probeAll(config.healthcheckUrls, { timeoutMs: settings.timeoutMs, signal, now }),
     ])
+    // A run stopped mid-probe (timeout, SIGINT/SIGTERM, an Actions cancel) saw nothing about the targets: recording its
+    // aborted probes as failures would page people for an outage that never happened.
+    signal.throwIfAborted()
 
     // The database target's incident is the shared one every job feeds when it cannot connect (storm guard).
     const dbDecision = await observeDatabase({

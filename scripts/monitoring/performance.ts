@@ -47,6 +47,8 @@ export default defineJob({
       readDatabaseMetrics(sql),
       Promise.all(config.healthcheckUrls.map((url) => probeSeries(url, settings.probes, settings.timeoutMs, signal))),
     ])
+    // A stopped run's aborted probes are not measurements: record and judge nothing.
+    signal.throwIfAborted()
 
     const samples: Sample[] = [
       ['db.connections', '', db.connections],

@@ -85,6 +85,14 @@ export function createEnvReader(env: Env): EnvReader {
         fail(name, `must use ${protocols.map((p) => `${p}://`).join(' or ')} (got "${redactUrl(value)}")`)
       }
       if (!parsed.hostname) fail(name, `has no host (got "${redactUrl(value)}")`)
+      // Clients decode the user and password: a stray `%` (say, in a password) must be written `%25`.
+      try {
+        decodeURIComponent(parsed.username)
+        decodeURIComponent(parsed.password)
+        decodeURIComponent(parsed.pathname)
+      } catch {
+        fail(name, `has a malformed %-escape in its user, password or path (write a literal % as %25)`)
+      }
       return value
     },
     integer(name, fallback, range) {
@@ -177,7 +185,8 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd()): Config
     }
   })
   const databaseUrl = read.url('DATABASE_URL', ['postgres', 'postgresql'])
-  const ci = read.boolean('CI', false)
+  // Only CI=true means anything here; some CI systems set CI to their own name, which is not an error.
+  const ci = read.string('CI')?.toLowerCase() === 'true'
   const actions = read.boolean('GITHUB_ACTIONS', false)
   if (!databaseUrl && (ci || actions)) {
     throw new ConfigError(

@@ -12,12 +12,50 @@ export interface Database {
   close(): Promise<void>
 }
 
-/** Options of openDatabase; defaults: pool of 5, migrations applied when behind. */
+/** Options of openDatabase; defaults: pool of 5, migrations applied when behind, 30 s for the server's first answer. */
 export interface OpenOptions {
   log: Logger
   applicationName?: string
   max?: number
   migrate?: boolean
+  /** Aborting it (SIGINT/SIGTERM) gives up waiting for the database at once. */
+  signal?: AbortSignal
+  /** How long DATABASE_URL's server may take to answer a first query. */
+  answerTimeoutMs?: number
+}
+
+/**
+ * Waits for `work`, but gives up when `signal` aborts or `ms` pass: a DATABASE_URL that points at something other than
+ * PostgreSQL (a proxy answering HTTP, a black-holed address) makes postgres.js reconnect forever instead of failing.
+ */
+async function within<T>(work: Promise<T>, what: string, ms: number | undefined, signal?: AbortSignal): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  const stop = new Promise<never>((_, reject) => {
+    if (ms !== undefined) {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no answer from the database within ${Math.round(ms / 1000)}s while ${what}: ` +
+                'check that DATABASE_URL points at a reachable PostgreSQL server',
+            ),
+          ),
+        ms,
+      )
+    }
+    if (signal) {
+      onAbort = () => reject(signal.reason ?? new Error('aborted'))
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    }
+  })
+  try {
+    return await Promise.race([work, stop])
+  } finally {
+    clearTimeout(timer)
+    if (onAbort) signal?.removeEventListener('abort', onAbort)
+  }
 }
 
 /** Creates a postgres.js pool with the project's defaults (quiet notices, bigint as string, short connect timeout). */
@@ -52,9 +90,13 @@ export async function openDatabase(config: Config, options: OpenOptions): Promis
   const url = config.databaseUrl ?? embedded!.url
   const sql = connect(url, options)
   try {
-    if (options.migrate !== false && !(await isMigrated(sql))) await migrate(sql, { log: options.log })
+    // The first answer has a deadline; migrations (an index build on a big table) may take as long as they need.
+    const answerMs = config.databaseUrl ? (options.answerTimeoutMs ?? 30_000) : undefined
+    await within(sql`select 1`, 'connecting', answerMs, options.signal)
+    if (options.migrate !== false && !(await within(isMigrated(sql), 'checking migrations', answerMs, options.signal)))
+      await within(migrate(sql, { log: options.log }), 'migrating', undefined, options.signal)
   } catch (err) {
-    await sql.end({ timeout: 5 })
+    await sql.end({ timeout: 0 }).catch(() => {})
     await embedded?.release()
     throw err
   }

@@ -239,7 +239,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     log.info(`starting${dryRun ? ' (dry run)' : ''}`, { trigger, attempt: config.github.runAttempt })
     enterGroup('setup: database, migrations, lock')
     try {
-      db = await openDatabase(config, { log, applicationName })
+      db = await openDatabase(config, { log, applicationName, signal: controller.signal })
     } catch (err) {
       enterGroup()
       log.error(`cannot open the database: ${mask(firstLine(toError(err)))}`, { error: toError(err) })

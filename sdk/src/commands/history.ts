@@ -1,5 +1,7 @@
 import { formatMs } from '../duration.ts'
+import { ConfigError } from '../errors.ts'
 import { listRuns } from '../history.ts'
+import { listJobIds } from '../jobs.ts'
 import { type Command, parseArgs, positiveInt, withDatabase } from './command.ts'
 
 /** `pnpm jobs history [<job-id>] [--limit N] [--json]`: run history, newest first. */
@@ -10,7 +12,13 @@ const history: Command = {
   async run(args, io) {
     const { flags, positional } = parseArgs(args, { limit: 'string', json: 'boolean' })
     const limit = positiveInt(flags.limit, 'limit', 20)
-    const runs = await withDatabase(io, (sql) => listRuns(sql, { job: positional[0], limit }))
+    const job = positional[0]
+    const runs = await withDatabase(io, (sql) => listRuns(sql, { job, limit }))
+    // A retired job's runs stay readable; a name that is neither a job nor in the history is a typo.
+    const known = listJobIds()
+    if (job && runs.length === 0 && !known.includes(job)) {
+      throw new ConfigError(`unknown job "${job}" (known jobs: ${known.join(', ')})`)
+    }
     if (flags.json) {
       io.stdout(JSON.stringify(runs, null, 2))
       return 0

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts'
+import { jobScript } from '../jobs.ts'
 import { activePauses, pauseFor, resumeJobs } from '../pause.ts'
 import { type Command, parseArgs, withDatabase } from './command.ts'
 
@@ -11,6 +12,8 @@ const resume: Command = {
     const { positional } = parseArgs(args, {})
     if (positional.length > 1) throw new ConfigError('usage: pnpm jobs resume [<job-id|all>]')
     const target = positional[0]
+    // An unknown job id is a usage error (exit 2), as for pause and run.
+    if (target && target !== 'all') jobScript(target)
     const { ended, remaining } = await withDatabase(io, async (sql) => ({
       ended: await resumeJobs(sql, target),
       remaining: await activePauses(sql),

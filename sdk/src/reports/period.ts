@@ -77,7 +77,8 @@ export function parsePeriod(kind: ReportKind, requested: string, timezone: strin
   const pattern = kind === 'monthly' ? /^\d{4}-\d{2}(-\d{2})?$/ : /^\d{4}-\d{2}-\d{2}$/
   const date = requested.length === 7 ? `${requested}-01` : requested
   if (!pattern.test(requested) || !isRealDate(date)) {
-    throw new ConfigError(`--period must be ${kind === 'monthly' ? 'YYYY-MM' : 'YYYY-MM-DD'} (got "${requested}")`, {
+    const format = kind === 'monthly' ? 'YYYY-MM' : 'YYYY-MM-DD'
+    throw new ConfigError(`--period (or REPORT_PERIOD) must be ${format} (got "${requested}")`, {
       variable: 'REPORT_PERIOD',
     })
   }
@@ -94,7 +95,7 @@ export function resolvePeriod(kind: ReportKind, options: { now: Date; timezone: 
     const period = parsePeriod(kind, requested, timezone)
     // A period still under way would be sent half-counted, and then never again.
     if (period.end > localDate(now, timezone)) {
-      throw new ConfigError(`--period ${requested} has not ended yet`, { variable: 'REPORT_PERIOD' })
+      throw new ConfigError(`--period (or REPORT_PERIOD) ${requested} has not ended yet`, { variable: 'REPORT_PERIOD' })
     }
     return period
   }
