@@ -121,10 +121,10 @@ describe('parseConfig', () => {
       'AUDIT_LOG_RETENTION_DAYS must be at least 1 (got 0)',
     )
     // A stray % in a password would make the client fail later with a bare "URI malformed".
-    const escape = configError(() => parseConfig({ DATABASE_URL: 'postgres://app:SEC%RET@db.example/app' }))
-    expect(escape.variable).toBe('DATABASE_URL')
-    expect(escape.message).toMatch(/malformed %-escape .*write a literal % as %25/)
-    expect(escape.message).not.toContain('SEC%RET')
+    const badEscape = configError(() => parseConfig({ DATABASE_URL: 'postgres://app:SEC%RET@db.example/app' }))
+    expect(badEscape.variable).toBe('DATABASE_URL')
+    expect(badEscape.message).toMatch(/malformed %-escape .*write a literal % as %25/)
+    expect(badEscape.message).not.toContain('SEC%RET')
   })
 
   it('gives CI a meaning only when it is true: a CI system that sets it to its own name is not an error', () => {
