@@ -37,10 +37,21 @@ export async function seedDemo(sql: Sql, options: SeedOptions = {}): Promise<See
 /** Truncates the admin tables and inserts every generated column as one array, in one transaction. */
 async function insertDemoData(sql: Sql, data: DemoData, force: boolean): Promise<void> {
   await sql.begin(async (tx) => {
-    const [foreign] = await tx<{ n: number }[]>`select count(*)::int as n from users where email not like '%.example'`
-    if (foreign!.n > 0 && !force)
+    // Demo data is recognised by its users' addresses; rows in the other tables without any demo user are real data.
+    const [held] = await tx<{ foreign: number; demo: number; others: number }[]>`
+      select (select count(*) from users where email not like '%.example')::int as foreign,
+        (select count(*) from users where email like '%.example')::int as demo,
+        (select count(*) from (
+          select 1 from sessions union all select 1 from tokens union all select 1 from audit_logs
+          union all select 1 from credentials union all select 1 from licenses union all select 1 from subscriptions
+          limit 1) x)::int as others`
+    if (!force && held!.foreign > 0)
       throw new ConfigError(
-        `refusing to seed: users holds ${foreign!.n} rows that are not demo data (pass force to replace them)`,
+        `refusing to seed: users holds ${held!.foreign} rows that are not demo data (pass --force to replace them)`,
+      )
+    if (!force && held!.demo === 0 && held!.others > 0)
+      throw new ConfigError(
+        'refusing to seed: the admin tables hold rows but no demo users, so they are not demo data (pass --force to replace them)',
       )
     await tx`truncate users, sessions, tokens, audit_logs, credentials, licenses, subscriptions restart identity`
     const u = data.users.columns
