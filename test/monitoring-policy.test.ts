@@ -144,6 +144,34 @@ describe.each([
     expect(await observe(100, true)).toEqual([])
   })
 
+  it('sends an alert or reminder again on the next run when every channel failed', async () => {
+    const key = `undelivered-${Math.random()}`
+    const store = makeStore()
+    let channelsUp = false
+    const tried: string[] = []
+    const policy = createAlertPolicy({
+      store,
+      log: quiet,
+      send: async (kind) => {
+        tried.push(`${kind}${channelsUp ? '' : ' (failed)'}`)
+        return channelsUp ? { delivered: ['slack'], failed: [] } : { delivered: [], failed: ['slack'] }
+      },
+    })
+    const observe = (minutes: number) =>
+      policy.observe({ key, ok: false, error: 'down', title: 'X is down' }, at(minutes))
+    await observe(0)
+    await observe(5)
+    await observe(10)
+    channelsUp = true
+    await observe(15)
+    await observe(20)
+    channelsUp = false
+    await observe(80)
+    channelsUp = true
+    await observe(85)
+    expect(tried).toEqual(['alert (failed)', 'alert (failed)', 'alert', 'reminder (failed)', 'reminder'])
+  })
+
   it('writes nothing for a healthy key', async () => {
     const store = makeStore()
     const key = `healthy-${Math.random()}`

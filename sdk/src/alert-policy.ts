@@ -186,17 +186,37 @@ export function createAlertPolicy(options: AlertPolicyOptions): AlertPolicy {
           dedupeKey: check.key,
         })
       } else {
-        await send(action, {
+        const result = await send(action, {
           severity,
           title: check.title,
           text: check.error ?? 'failing',
           fields: { ...check.fields, 'consecutive failures': state.failures, 'failing for': failingFor },
           dedupeKey: check.key,
         })
+        if (reachedNobody(result)) {
+          // Every channel failed: nobody was told, so the alert (or reminder) is still due on the next run.
+          log.warn(`${check.key}: ${action} reached no channel; the next run sends it again`)
+          await store.update(check.key, (current) => {
+            const base = current ?? state
+            return action === 'alert'
+              ? { ...base, alertedAt: null, lastNotifiedAt: null, notifications: 0 }
+              : {
+                  ...base,
+                  lastNotifiedAt: before?.lastNotifiedAt ?? before?.alertedAt ?? null,
+                  notifications: Math.max(0, base.notifications - 1),
+                }
+          })
+        }
       }
       return decision
     },
   }
+}
+
+/** A delivery result (as the alerter returns) in which channels were tried and every one failed. */
+function reachedNobody(result: unknown): boolean {
+  const r = result as { delivered?: unknown[]; failed?: unknown[] } | undefined
+  return Array.isArray(r?.failed) && r.failed.length > 0 && Array.isArray(r.delivered) && r.delivered.length === 0
 }
 
 function definedRule(check: PolicyRule): PolicyRule {
