@@ -133,6 +133,38 @@ describe('backups/database', () => {
     expect(dumps()).toEqual(before)
   })
 
+  it('removes the partial file and records the failure when pg_dump dies half-way through its output', async () => {
+    const before = fs.readdirSync(dir).sort()
+    const bin = path.join(os.tmpdir(), `aj-dying-pg-dump-${process.pid}`)
+    fs.mkdirSync(bin, { recursive: true })
+    const real = (tool: string) =>
+      process.env
+        .PATH!.split(':')
+        .map((d) => path.join(d, tool))
+        .find((f) => fs.existsSync(f))!
+    const version = (await import('node:child_process')).execFileSync(real('pg_dump'), ['--version'], {
+      encoding: 'utf8',
+    })
+    fs.writeFileSync(
+      path.join(bin, 'pg_dump'),
+      `#!/bin/sh\nif [ "$1" = --version ]; then echo "${version.trim()}"; exit 0; fi\n` +
+        'head -c 3000000 /dev/zero\necho "pg_dump: error: Dumping the contents of table \\"audit_logs\\" failed: connection lost" >&2\nexit 1\n',
+      { mode: 0o755 },
+    )
+    fs.symlinkSync(real('pg_restore'), path.join(bin, 'pg_restore'))
+    try {
+      const result = await runScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump') }) })
+      expect(result.code, result.output).toBe(1)
+      expect(result.output).toContain('failed: connection lost')
+      expect(fs.readdirSync(dir).sort()).toEqual(before)
+      const [backup] = await db.sql`select status, error from jobs.backups order by id desc limit 1`
+      expect(backup!.status).toBe('failed')
+      expect(backup!.error).toContain('Dumping the contents of table "audit_logs" failed: connection lost (exit 1)')
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true })
+    }
+  })
+
   it('reports in a dry run what it would write and prune, and writes nothing', async () => {
     const before = fs.readdirSync(dir).sort()
     const [{ n: runs }] = await db.sql`select count(*)::int as n from jobs.backups`

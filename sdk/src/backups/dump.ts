@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import type { LibpqTarget } from './target.ts'
 
 /** The sha256 of a file, streamed (hex). */
@@ -37,10 +39,25 @@ export interface DumpResult {
   dumpMs: number
 }
 
+/** zx loaded once, and early: start loading it while the job does its other set-up, so the dump does not wait on it. */
+let zx: Promise<typeof import('zx')> | undefined
+export function loadZx(): Promise<typeof import('zx')> {
+  zx ??= import('zx')
+  return zx
+}
+
+/** A zx output store that keeps nothing: the dump streams to disk through the hash, never into memory. */
+function discardingStore() {
+  const discard = Object.assign([] as Buffer[], { push: () => 0 })
+  return { stdout: discard, stdall: discard, stderr: [] as Buffer[] }
+}
+
 /**
- * Runs `pg_dump --format=custom` (through zx) into `<file>.partial`, writes `<file>.sha256`, then renames the dump into
- * place, so a dump that exists under its final name is complete. `snapshot` makes pg_dump read an exported snapshot.
- * Aborting `signal` kills pg_dump; the partial file is removed on any failure.
+ * Runs `pg_dump --format=custom` (through zx) with its output streamed into `<file>.partial` and through sha256 at
+ * once, so the dump is never read back to checksum it. Then writes `<file>.sha256` and renames the dump into place: a
+ * dump that exists under its final name is complete. A dump written to a stream carries no data offsets in its table of
+ * contents; pg_restore finds the data by scanning, in parallel restores too. `snapshot` makes pg_dump read an exported
+ * snapshot. Aborting `signal` kills pg_dump; the partial file is removed on any failure.
  */
 export async function dumpDatabase(options: {
   pgDump: string
@@ -50,7 +67,7 @@ export async function dumpDatabase(options: {
   compression?: number
   signal?: AbortSignal
 }): Promise<DumpResult> {
-  const { $ } = await import('zx')
+  const { $ } = await loadZx()
   const partial = `${options.file}.partial`
   await fs.mkdir(path.dirname(options.file), { recursive: true })
   const started = performance.now()
@@ -59,17 +76,35 @@ export async function dumpDatabase(options: {
     ...(options.compression !== undefined ? [`--compress=${options.compression}`] : []),
   ]
   try {
-    await $({
+    const dump = $({
       env: clientEnv(options.target),
       quiet: true,
       signal: options.signal,
-    })`${options.pgDump} --format=custom --no-password ${extra} --file=${partial} --dbname=${options.target.uri}`
+      store: discardingStore(),
+    })`${options.pgDump} --format=custom --no-password ${extra} --dbname=${options.target.uri}`
+    const hash = createHash('sha256')
+    let sizeBytes = 0
+    const written = pipeline(
+      dump.stdout,
+      new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          hash.update(chunk)
+          sizeBytes += chunk.length
+          done(null, chunk)
+        },
+      }),
+      createWriteStream(partial),
+    )
+    // Both settle before the partial file is removed. A failed write (a full disk) closes the pipe, which stops
+    // pg_dump too: the write error is the cause to report.
+    const [ran, wrote] = await Promise.allSettled([dump, written])
+    if (wrote.status === 'rejected') throw wrote.reason
+    if (ran.status === 'rejected') throw ran.reason
     const dumpMs = Math.round(performance.now() - started)
-    const sha256 = await sha256OfFile(partial)
-    const { size } = await fs.stat(partial)
+    const sha256 = hash.digest('hex')
     await fs.writeFile(checksumFileOf(options.file), `${sha256}  ${path.basename(options.file)}\n`)
     await fs.rename(partial, options.file)
-    return { file: options.file, sizeBytes: size, sha256, dumpMs }
+    return { file: options.file, sizeBytes, sha256, dumpMs }
   } catch (err) {
     await fs.rm(partial, { force: true })
     throw new Error(`pg_dump of ${options.target.database} failed: ${processMessage(err)}`, { cause: err })

@@ -2,7 +2,7 @@ import path from 'node:path'
 import type { Config, EnvReader } from '../config.ts'
 import type { JobContext } from '../context.ts'
 import { ConfigError, firstLine, toError } from '../errors.ts'
-import { dumpDatabase } from './dump.ts'
+import { dumpDatabase, loadZx } from './dump.ts'
 import { pruneBackups } from './prune.ts'
 import { backupFileName, type RetentionPolicy } from './retention.ts'
 import { checkDumpSize } from './size-check.ts'
@@ -62,6 +62,8 @@ type Ctx = JobContext<BackupSettings>
  */
 export async function runBackup(ctx: Ctx) {
   const { sql, log, settings, config, dryRun, signal } = ctx
+  // zx takes a noticeable while to load: it loads while the tools are checked.
+  loadZx().catch(() => {})
   const url = connectedUrl(sql, config)
   if (settings.verifyUrl && sameDatabase(settings.verifyUrl, url)) {
     throw new ConfigError('BACKUP_VERIFY_DATABASE_URL names the admin database itself: it must be a scratch database', {

@@ -85,8 +85,10 @@ export async function resolvePgTools(
       variable: 'PG_RESTORE',
     })
   }
-  const dumpVersion = await toolVersion(pgDump, 'PG_DUMP')
-  const restoreVersion = await toolVersion(pgRestore, 'PG_RESTORE')
+  const [dumpVersion, restoreVersion] = await Promise.all([
+    toolVersion(pgDump, 'PG_DUMP'),
+    toolVersion(pgRestore, 'PG_RESTORE'),
+  ])
   for (const [name, version, variable] of [
     ['pg_dump', dumpVersion, 'PG_DUMP'],
     ['pg_restore', restoreVersion, 'PG_RESTORE'],

@@ -1,5 +1,5 @@
 import postgres, { type Sql } from 'postgres'
-import { clientEnv, processMessage, readChecksum, sha256OfFile } from './dump.ts'
+import { clientEnv, loadZx, processMessage, readChecksum, sha256OfFile } from './dump.ts'
 import { type LibpqTarget, libpqTarget } from './target.ts'
 
 /** Row counts per table, keyed `schema.table`. */
@@ -93,7 +93,7 @@ export async function verifyBackup(options: {
     result.verifyMs = Math.round(performance.now() - started)
     return result
   }
-  const { $ } = await import('zx')
+  const { $ } = await loadZx()
   const recorded = await readChecksum(options.file)
   if (!recorded) return done('checksum file missing or malformed')
   const actual = await sha256OfFile(options.file).catch(() => undefined)
