@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
 import { createServer as createHttpsServer, type Server } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -286,25 +286,45 @@ describe('monitoring/health-check', () => {
       SLACK_WEBHOOK_URL: `${hook.url}/hook`,
       HEALTHCHECK_URLS: target.url,
     }
-    // Nothing listens on port 1: every job fails to open the database.
-    const down = { ...common, DATABASE_URL: 'postgres://admin:s3cretpw@127.0.0.1:1/app' }
-    const results = await Promise.all([script, 'scripts/cleanup/sessions.ts'].map((s) => runScript(s, { env: down })))
-    results.push(await runScript(script, { env: down }))
+    // The database server as the jobs see it: a TCP relay to the test server that is shut (connections refused) during
+    // the outage and listens again on the same port after it.
+    const server = new URL(db.url)
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(Number(server.port || 5432), server.hostname)
+      client.pipe(upstream).pipe(client)
+      client.on('error', () => upstream.destroy())
+      upstream.on('error', () => client.destroy())
+    })
+    const port = await new Promise<number>((resolve) =>
+      relay.listen(0, '127.0.0.1', () => resolve((relay.address() as AddressInfo).port)),
+    )
+    await new Promise((resolve) => relay.close(resolve))
+    const relayed = new URL(db.url)
+    relayed.hostname = '127.0.0.1'
+    relayed.port = String(port)
+    relayed.password = 's3cretpw'
+    const env = { ...common, DATABASE_URL: relayed.toString() }
+    const results = await Promise.all([script, 'scripts/cleanup/sessions.ts'].map((s) => runScript(s, { env })))
+    results.push(await runScript(script, { env }))
     expect(results.map((r) => r.code)).toEqual([1, 1, 1])
     // Three failed runs across two jobs, one alert; the target behind the database raised nothing.
     expect(hook.requests).toHaveLength(1)
     expect(hook.requests[0]!.json().text).toContain('Database unreachable')
     expect(hook.requests[0]!.body).not.toContain('s3cretpw')
-    const state = JSON.parse(await fs.readFile(path.join(dataDir, 'alert-state', 'database.json'), 'utf8'))
+    // The incident is this server's: its state is kept apart from any other database watched from this machine.
+    const stateFile = path.join(dataDir, 'alert-state', `127.0.0.1_${port}_${db.name}`, 'database.json')
+    const state = JSON.parse(await fs.readFile(stateFile, 'utf8'))
     expect(state.failures).toBe(3)
 
-    const back = await runScript(script, { env: { ...common, DATABASE_URL: db.url } })
+    await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve))
+    closers.push(() => new Promise<void>((resolve) => relay.close(() => resolve())))
+    const back = await runScript(script, { env })
     expect(back.code, back.output).toBe(0)
     expect(hook.requests).toHaveLength(2)
     expect(hook.requests[1]!.json().text).toMatch(/Resolved: Database unreachable/)
-    const cleared = JSON.parse(await fs.readFile(path.join(dataDir, 'alert-state', 'database.json'), 'utf8'))
+    const cleared = JSON.parse(await fs.readFile(stateFile, 'utf8'))
     expect([cleared.failures, cleared.alertedAt]).toEqual([0, null])
-    const again = await runScript(script, { env: { ...common, DATABASE_URL: db.url } })
+    const again = await runScript(script, { env })
     expect(again.code, again.output).toBe(0)
     // The target failing on its own now counts from zero: second run, one alert of its own.
     expect(hook.requests.map((r) => r.json().text.split('\n')[0])).toEqual([

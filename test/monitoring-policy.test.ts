@@ -4,9 +4,12 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAlertPolicy, decide, type PolicyState, type PolicyStore } from '../sdk/src/alert-policy.ts'
 import type { AlertInput } from '../sdk/src/alerts.ts'
+import { parseConfig } from '../sdk/src/config.ts'
+import { observeDatabase, outageStateDir } from '../sdk/src/database-outage.ts'
 import { createLogger } from '../sdk/src/log.ts'
 import { createFilePolicyStore, createSqlPolicyStore } from '../sdk/src/policy-store.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { startHttp } from './support/servers.ts'
 
 const t0 = new Date('2026-03-01T12:00:00Z')
 const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000)
@@ -195,5 +198,45 @@ describe('the policy in a dry run', () => {
     expect(decision.action).toBe('alert')
     expect(sent).toEqual([])
     expect(await store.get('dry')).toBeUndefined()
+  })
+})
+
+describe('the database incident (observeDatabase)', () => {
+  it('keeps its alert due while Slack refuses it, and sends it once Slack takes it', async () => {
+    let up = false
+    const hook = await startHttp((_req, res) => {
+      res.statusCode = up ? 200 : 503
+      res.end(up ? 'ok' : 'unavailable')
+    })
+    try {
+      const config = parseConfig(
+        {
+          DATABASE_URL: 'postgres://app@127.0.0.1:1/app',
+          SLACK_WEBHOOK_URL: `${hook.url}/hook`,
+          ADMIN_JOBS_DATA_DIR: path.join(tmp, 'outage-undelivered'),
+        },
+        tmp,
+      )
+      const observe = (minutes: number) =>
+        observeDatabase({ config, log: quiet, ok: false, error: 'connection refused', now: at(minutes) })
+      expect((await observe(0)).action).toBe('pending')
+      // Due on the 2nd failure; Slack answers 503 (to every retry), so nobody was told and it stays due.
+      expect((await observe(5)).action).toBe('alert')
+      const first = hook.requests.length
+      expect(first).toBeGreaterThan(0)
+      expect((await observe(10)).action).toBe('alert')
+      const second = hook.requests.length
+      expect(second).toBeGreaterThan(first)
+      up = true
+      expect((await observe(15)).action).toBe('alert')
+      expect(hook.requests).toHaveLength(second + 1)
+      expect(hook.requests.at(-1)!.json().text).toMatch(/^:rotating_light: Database unreachable/)
+      // Delivered: the next failure within the hour is quiet.
+      expect((await observe(20)).action).toBe('none')
+      expect(hook.requests).toHaveLength(second + 1)
+      expect(outageStateDir(config)).toBe(path.join(tmp, 'outage-undelivered', 'alert-state', '127.0.0.1_1_app'))
+    } finally {
+      await hook.close()
+    }
   })
 })

@@ -11,9 +11,22 @@ import { sendSlack } from './slack.ts'
 /** The policy key of the one shared "database unreachable" incident. */
 export const databaseKey = 'database'
 
-/** Where the database incident's state lives: `<dataDir>/alert-state` (the database cannot hold its own outage). */
-export function outageStateDir(config: Pick<Config, 'dataDir'>): string {
-  return path.join(config.dataDir, 'alert-state')
+/**
+ * Where a database's incident state lives (the database cannot hold its own outage): `<dataDir>/alert-state/` for the
+ * embedded database, `<dataDir>/alert-state/<host>_<port>_<database>/` for DATABASE_URL, so two servers watched from
+ * one machine keep apart incidents.
+ */
+export function outageStateDir(config: Pick<Config, 'dataDir' | 'databaseUrl'>): string {
+  const dir = path.join(config.dataDir, 'alert-state')
+  if (!config.databaseUrl) return dir
+  let server: string
+  try {
+    const url = new URL(config.databaseUrl)
+    server = `${url.hostname}_${url.port || '5432'}_${decodeURIComponent(url.pathname.slice(1)) || url.username}`
+  } catch {
+    server = 'server'
+  }
+  return path.join(dir, server.replace(/[^\w.-]/g, '_'))
 }
 
 /** A sender that needs no database: straight to Slack and email (masked), logged when no channel is configured. */
@@ -23,20 +36,29 @@ export function createDirectSender(config: Config, log: Logger, runUrl?: string)
     const title = mask(`${kind === 'reminder' ? 'Still failing: ' : ''}${input.title}`)
     const text = mask(input.text)
     const body = mask(renderAlertText({ title, text, fields: input.fields }, runUrl))
-    const sends: Promise<void>[] = []
+    const sends: [string, Promise<void>][] = []
     if (config.slackWebhookUrl) {
       const icon = kind === 'recovery' ? ':white_check_mark:' : ':rotating_light:'
-      sends.push(sendSlack(config, { text: `${icon} ${title}\n${text}` }))
+      sends.push(['slack', sendSlack(config, { text: `${icon} ${title}\n${text}` })])
     }
     if (config.smtpUrl && config.alertEmailTo.length > 0) {
-      sends.push(
-        sendEmail(config, { subject: `[${kind === 'recovery' ? 'resolved' : input.severity}] ${title}`, text: body }),
-      )
+      const subject = `[${kind === 'recovery' ? 'resolved' : input.severity}] ${title}`
+      sends.push(['email', sendEmail(config, { subject, text: body })])
     }
     if (sends.length === 0) log.warn(`alert (no channel configured): ${title}`, { text })
-    for (const result of await Promise.allSettled(sends)) {
-      if (result.status === 'rejected') log.warn('alert channel failed', { title, error: result.reason as Error })
-    }
+    const delivered: string[] = []
+    const failed: string[] = []
+    const results = await Promise.allSettled(sends.map(([, send]) => send))
+    results.forEach((result, i) => {
+      const channel = sends[i]![0]
+      if (result.status === 'fulfilled') delivered.push(channel)
+      else {
+        failed.push(channel)
+        log.warn('alert channel failed', { title, channel, error: result.reason as Error })
+      }
+    })
+    // The policy reads this: when every channel failed, the notice is due again on the next attempt.
+    return { delivered, failed }
   }
 }
 
