@@ -77,32 +77,43 @@ const bare: Record<string, (sql: Sql) => Promise<unknown>> = {
   },
 }
 
+/** The bare aggregates on a just-opened connection: how a plain-SQL job (psql from cron) would run them. */
+async function freshBaseline(h: BenchHelpers, db: BenchDatabase, kind: string) {
+  const fresh = postgres(db.url, { max: 1, onnotice: () => {} })
+  try {
+    await fresh`select 1`
+    return (await h.time(() => bare[kind]!(fresh))).ms
+  } finally {
+    await fresh.end()
+  }
+}
+
 async function measure(h: BenchHelpers, db: BenchDatabase, kind: string) {
   // Warm both paths once: the first touch of a period pays for reading it from disk.
   await bare[kind]!(db.sql)
   const baseline = await h.time(() => bare[kind]!(db.sql))
-  const run = await h.runJob(`scripts/reports/${kind}.ts`, {
-    db,
-    env: { ADMIN_JOBS_NOW: now, REPORTS_DIR: '/tmp/bench-reports' },
-  })
-  const stats = (await h.lastRun(db, `reports/${kind}`))?.stats ?? {}
-  // The job's connections are new server processes, and a new process pays a page fault the first time it touches
-  // each shared buffer (about 0.7 s for 128 MB on the 2-core machine); the baseline's connection paid it long before
-  // (seeding, the warm-up run). The same bare SQL on a just-opened connection shows that share.
-  const fresh = postgres(db.url, { max: 1, onnotice: () => {} })
-  let freshBaseline: { ms: number }
-  try {
-    await fresh`select 1`
-    freshBaseline = await h.time(() => bare[kind]!(fresh))
-  } finally {
-    await fresh.end()
+  // The job runs on new connections, and a new server process takes a page fault the first time it touches each
+  // shared buffer (about 0.7 s for 128 MB on the 2-core machine); the long-lived connection above paid that during
+  // seeding. The same bare SQL on a just-opened connection is reported beside it. Job and fresh baseline alternate
+  // twice, best of each: the machine is shared and noisy.
+  const runs: { queryMs: number; wallMs: number; rssMb: number }[] = []
+  const fresh: number[] = []
+  for (let i = 0; i < 2; i++) {
+    const run = await h.runJob(`scripts/reports/${kind}.ts`, {
+      db,
+      env: { ADMIN_JOBS_NOW: now, REPORTS_DIR: '/tmp/bench-reports' },
+    })
+    const stats = (await h.lastRun(db, `reports/${kind}`))?.stats ?? {}
+    runs.push({ queryMs: Number(stats.queryMs), wallMs: run.wallMs, rssMb: run.peakRssMb })
+    fresh.push(await freshBaseline(h, db, kind))
   }
+  const best = runs.reduce((a, b) => (b.queryMs < a.queryMs ? b : a))
   return {
     baselineMs: baseline.ms,
-    freshBaselineMs: freshBaseline.ms,
-    queryMs: Number(stats.queryMs),
-    wallMs: run.wallMs,
-    rssMb: run.peakRssMb,
+    freshBaselineMs: Math.min(...fresh),
+    queryMs: best.queryMs,
+    wallMs: Math.min(...runs.map((r) => r.wallMs)),
+    rssMb: Math.max(...runs.map((r) => r.rssMb)),
   }
 }
 
@@ -133,7 +144,7 @@ export default defineBenchCase({
         job: m.queryMs,
         baseline: m.baselineMs,
         target: '≤ 1.5×',
-        note: 'the job builds the report in-process vs the bare aggregates on one connection',
+        note: 'the job builds the report in-process vs the bare aggregates on one long-lived connection',
       })
       h.report({
         case: `reports/${kind} ${label}`,
