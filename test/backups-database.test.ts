@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runScript, startScript } from './support/run.ts'
 
 const script = 'scripts/backups/database.ts'
 let db: TestDatabase
@@ -160,6 +161,44 @@ describe('backups/database', () => {
       const [backup] = await db.sql`select status, error from jobs.backups order by id desc limit 1`
       expect(backup!.status).toBe('failed')
       expect(backup!.error).toContain('Dumping the contents of table "audit_logs" failed: connection lost (exit 1)')
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true })
+    }
+  })
+
+  it('stops pg_dump and removes the partial file when SIGTERM arrives mid-dump', async () => {
+    const before = fs.readdirSync(dir).sort()
+    const bin = path.join(os.tmpdir(), `aj-slow-pg-dump-${process.pid}`)
+    fs.mkdirSync(bin, { recursive: true })
+    const pidFile = path.join(bin, 'pid')
+    const real = (tool: string) =>
+      process.env
+        .PATH!.split(':')
+        .map((d) => path.join(d, tool))
+        .find((f) => fs.existsSync(f))!
+    const version = execFileSync(real('pg_dump'), ['--version'], { encoding: 'utf8' })
+    // Writes 1 MB, says where it is, then takes its time: the job is caught with a partial dump on disk.
+    fs.writeFileSync(
+      path.join(bin, 'pg_dump'),
+      `#!/bin/sh\nif [ "$1" = --version ]; then echo "${version.trim()}"; exit 0; fi\n` +
+        `head -c 1000000 /dev/zero\necho $$ > ${pidFile}\nexec sleep 60\n`,
+      { mode: 0o755 },
+    )
+    fs.symlinkSync(real('pg_restore'), path.join(bin, 'pg_restore'))
+    try {
+      const job = startScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump') }) })
+      for (let i = 0; i < 300 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50))
+      const dumpPid = Number(fs.readFileSync(pidFile, 'utf8'))
+      expect(fs.readdirSync(dir).some((f) => f.endsWith('.partial'))).toBe(true)
+      job.child.kill('SIGTERM')
+      const result = await job.done
+      expect(result.code, result.output).toBe(143)
+      expect(() => process.kill(dumpPid, 0)).toThrow()
+      expect(fs.readdirSync(dir).sort()).toEqual(before)
+      const [backup] = await db.sql`select status from jobs.backups order by id desc limit 1`
+      expect(backup!.status).toBe('failed')
+      const [run] = await db.sql`select status from jobs.runs where job = 'backups/database' order by id desc limit 1`
+      expect(run!.status).toBe('cancelled')
     } finally {
       fs.rmSync(bin, { recursive: true, force: true })
     }
