@@ -101,4 +101,40 @@ describe('pnpm jobs', () => {
     const [{ n }] = await fresh.sql`select count(*)::int as n from jobs.migrations`
     expect(n).toBeGreaterThan(0)
   })
+
+  it('reads a database no job has run against without creating anything in it', async () => {
+    const fresh = await createTestDatabase('cli_read_only', { migrate: false })
+    const env = { DATABASE_URL: fresh.url }
+    const history = await runScript(cli, { args: ['history', '--json'], env })
+    expect(history.code, history.output).toBe(0)
+    expect(JSON.parse(history.stdout)).toEqual([])
+    expect(history.stderr).toContain('DATABASE_URL has no admin-jobs tables yet')
+    const status = await runScript(cli, { args: ['status', '--json'], env })
+    expect(status.code, status.output).toBe(0)
+    const jobs = JSON.parse(status.stdout) as { job: string; lastRun?: unknown; finishedRuns: number }[]
+    expect(jobs.map((j) => j.job)).toContain('backups/database')
+    expect(jobs.every((j) => j.lastRun === undefined && j.finishedRuns === 0)).toBe(true)
+    const list = await runScript(cli, { args: ['list', '--json'], env })
+    expect(list.code, list.output).toBe(0)
+    expect(JSON.parse(list.stdout).every((j: { lastRun: unknown }) => j.lastRun === null)).toBe(true)
+    const [{ schemas, tables }] = await fresh.sql`
+      select (select count(*)::int from pg_namespace where nspname = 'jobs') as schemas,
+             (select count(*)::int from pg_tables where schemaname = 'public') as tables`
+    expect({ schemas, tables }).toEqual({ schemas: 0, tables: 0 })
+  })
+
+  it('reads a database behind this version as it is, and exits 2 naming the fix when a command needs what is missing', async () => {
+    const behind = await createTestDatabase('cli_behind')
+    await behind.sql`delete from jobs.migrations where name = '0007_operations.sql'`
+    await behind.sql`drop table jobs.pauses`
+    const env = { DATABASE_URL: behind.url }
+    const history = await runScript(cli, { args: ['history', '--json'], env })
+    expect(history.code, history.output).toBe(0)
+    expect(history.stderr).toContain('DATABASE_URL is 1 migration(s) behind this version (0007_operations.sql)')
+    const status = await runScript(cli, { args: ['status'], env })
+    expect(status.code, status.output).toBe(2)
+    expect(status.stderr).toContain('this command needs them: run `pnpm jobs migrate` first')
+    const [{ pauses }] = await behind.sql`select to_regclass('jobs.pauses') is not null as pauses`
+    expect(pauses).toBe(false)
+  })
 })

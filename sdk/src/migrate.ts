@@ -77,3 +77,12 @@ export async function migrate(sql: Sql, options: { log?: Logger; dir?: string } 
     reserved.release()
   }
 }
+
+/** Migrations of this version that `sql` has not applied; `created` is false when it has no `jobs.migrations` at all. */
+export async function pendingMigrations(sql: Sql): Promise<{ created: boolean; pending: string[] }> {
+  const migrations = await loadMigrations()
+  const [row] = await sql<{ present: boolean }[]>`select to_regclass('jobs.migrations') is not null as present`
+  if (!row?.present) return { created: false, pending: migrations.map((m) => m.name) }
+  const done = new Set((await sql<{ name: string }[]>`select name from jobs.migrations`).map((r) => r.name))
+  return { created: true, pending: migrations.filter((m) => !done.has(m.name)).map((m) => m.name) }
+}

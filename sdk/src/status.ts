@@ -66,6 +66,27 @@ export async function loadStatus(sql: Sql, input: StatusInput): Promise<JobStatu
       order by job, started_at, id`,
     activePauses(sql),
   ])
+  return buildStatus(input, { aggregates, recentRows, pauses })
+}
+
+/** What loadStatus reads from the database; all empty for a database no job has run against. */
+export interface StatusRows {
+  aggregates: readonly { job: string; finished: number; succeeded: number; median_ms: number | null }[]
+  recentRows: readonly {
+    id: string
+    job: string
+    status: string
+    started_at: Date
+    finished_at: Date | null
+    error: string | null
+  }[]
+  pauses: readonly Pause[]
+}
+
+/** The status of every job (plus any job found only in history) from the rows loadStatus read. */
+export function buildStatus(input: StatusInput, rows: StatusRows): JobStatus[] {
+  const { aggregates, recentRows, pauses } = rows
+  const now = input.now ?? new Date()
   const aggregateOf = new Map(aggregates.map((a) => [a.job, a]))
   const recentOf = new Map<string, StatusRun[]>()
   for (const r of recentRows) {

@@ -3,6 +3,7 @@ import { type Env, parseConfig } from '../config.ts'
 import { openDatabase } from '../db.ts'
 import { ConfigError } from '../errors.ts'
 import { createLogger } from '../log.ts'
+import { pendingMigrations } from '../migrate.ts'
 
 /** Where a command reads its environment and writes its output (tests pass their own). */
 export interface CommandIO {
@@ -54,17 +55,58 @@ export function positiveInt(value: string | boolean | undefined, name: string, f
   return Number(value)
 }
 
+/** How a command uses the database. */
+export interface DatabaseUse<T> {
+  /** false: leave migrations alone (`pnpm jobs migrate` applies them itself). */
+  migrate?: boolean
+  /**
+   * The command only reads, so it never changes the schema of DATABASE_URL: behind this version's migrations it says so
+   * and reads what is there; with no admin-jobs tables at all it answers `empty()`, since nothing has run there. The
+   * embedded database is migrated as always: it is local and the CLI's own.
+   */
+  readOnly?: { empty: () => T }
+}
+
 /** Opens the configured database (embedded when DATABASE_URL is unset) for the duration of `fn`. */
 export async function withDatabase<T>(
   io: CommandIO,
   fn: (sql: Sql) => Promise<T>,
-  options: { migrate?: boolean } = {},
+  options: DatabaseUse<T> = {},
 ): Promise<T> {
   const config = parseConfig(io.env)
   const log = createLogger({ scope: 'jobs', secrets: config.secrets, write: (_s, line) => io.stderr(line) })
-  const db = await openDatabase(config, { log, applicationName: 'admin-jobs-cli', migrate: options.migrate })
+  const readOnly = config.databaseUrl ? options.readOnly : undefined
+  const db = await openDatabase(config, {
+    log,
+    applicationName: 'admin-jobs-cli',
+    migrate: readOnly ? false : options.migrate,
+  })
   try {
-    return await fn(db.sql)
+    if (!readOnly) return await fn(db.sql)
+    const { created, pending } = await pendingMigrations(db.sql)
+    if (!created) {
+      log.warn(
+        'DATABASE_URL has no admin-jobs tables yet, so no job has run against it; this command changes nothing (`pnpm jobs migrate` or the first job run creates them)',
+      )
+      return readOnly.empty()
+    }
+    if (pending.length === 0) return await fn(db.sql)
+    const behind = `DATABASE_URL is ${pending.length} migration(s) behind this version (${pending.join(', ')})`
+    log.warn(
+      `${behind}: showing what it holds; this command changes nothing (\`pnpm jobs migrate\` brings it up to date)`,
+    )
+    try {
+      return await fn(db.sql)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === '42P01' || code === '42703') {
+        throw new ConfigError(`${behind}, and this command needs them: run \`pnpm jobs migrate\` first`, {
+          variable: 'DATABASE_URL',
+          cause: err,
+        })
+      }
+      throw err
+    }
   } finally {
     await db.close()
   }

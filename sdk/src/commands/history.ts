@@ -13,7 +13,7 @@ const history: Command = {
     const { flags, positional } = parseArgs(args, { limit: 'string', json: 'boolean' })
     const limit = positiveInt(flags.limit, 'limit', 20)
     const job = positional[0]
-    const runs = await withDatabase(io, (sql) => listRuns(sql, { job, limit }))
+    const runs = await withDatabase(io, (sql) => listRuns(sql, { job, limit }), { readOnly: { empty: () => [] } })
     // A retired job's runs stay readable; a name that is neither a job nor in the history is a typo.
     const known = listJobIds()
     if (job && runs.length === 0 && !known.includes(job)) {

@@ -31,20 +31,23 @@ const list: Command = {
     const schedules = new Map(loadSchedules().map((s) => [s.job, s]))
     const ids = listJobIds()
     const jobs = await Promise.all(ids.map(async (id) => ({ id, job: await loadJob(id) })))
-    const [last, medians] = await withDatabase(io, (sql) =>
-      Promise.all([
-        sql<LastRun[]>`
+    const [last, medians] = await withDatabase(
+      io,
+      (sql) =>
+        Promise.all([
+          sql<LastRun[]>`
         select distinct on (job) job, status, started_at, finished_at
         from jobs.runs where status <> 'skipped'
         order by job, started_at desc`,
-        sql<MedianRun[]>`
+          sql<MedianRun[]>`
         select job,
           percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000)::float8
             as median_ms
         from jobs.runs
         where status = 'succeeded' and finished_at is not null and started_at > now() - interval '30 days'
         group by job`,
-      ]),
+        ]),
+      { readOnly: { empty: () => [[], []] as [LastRun[], MedianRun[]] } },
     )
     const lastByJob = new Map(last.map((r) => [r.job, r]))
     const medianByJob = new Map(medians.map((r) => [r.job, r.median_ms]))

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { formatMs } from '../duration.ts'
 import { listJobIds, loadJob } from '../jobs.ts'
 import { loadSchedules, repoRoot } from '../schedules.ts'
-import { type JobStatus, loadStatus, percent, relativeTime, utcMinute } from '../status.ts'
+import { buildStatus, type JobStatus, loadStatus, percent, relativeTime, utcMinute } from '../status.ts'
 import { renderStatusHtml } from '../status-html.ts'
 import { type Command, parseArgs, withDatabase } from './command.ts'
 import { table } from './history.ts'
@@ -42,7 +42,10 @@ const status: Command = {
       }),
     )
     const now = new Date()
-    const rows = await withDatabase(io, (sql) => loadStatus(sql, { jobs, schedules: loadSchedules(root), now }))
+    const input = { jobs, schedules: loadSchedules(root), now }
+    const rows = await withDatabase(io, (sql) => loadStatus(sql, input), {
+      readOnly: { empty: () => buildStatus(input, { aggregates: [], recentRows: [], pauses: [] }) },
+    })
     if (typeof flags.html === 'string') {
       const file = path.resolve(flags.html)
       await fs.mkdir(path.dirname(file), { recursive: true })
