@@ -117,6 +117,9 @@ describe('pnpm jobs', () => {
     const list = await runScript(cli, { args: ['list', '--json'], env })
     expect(list.code, list.output).toBe(0)
     expect(JSON.parse(list.stdout).every((j: { lastRun: unknown }) => j.lastRun === null)).toBe(true)
+    const pauses = await runScript(cli, { args: ['pause'], env })
+    expect(pauses.code, pauses.output).toBe(0)
+    expect(pauses.stdout).toContain('no job is paused')
     const [{ schemas, tables }] = await fresh.sql`
       select (select count(*)::int from pg_namespace where nspname = 'jobs') as schemas,
              (select count(*)::int from pg_tables where schemaname = 'public') as tables`

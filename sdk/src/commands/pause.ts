@@ -24,7 +24,7 @@ const pause: Command = {
     if (!target) {
       if (flags.until || flags.reason)
         throw new ConfigError('usage: pnpm jobs pause <job-id|all> --until <time> --reason <text>')
-      io.stdout(pauseTable(await withDatabase(io, activePauses)))
+      io.stdout(pauseTable(await withDatabase(io, activePauses, { readOnly: { empty: () => [] } })))
       return 0
     }
     if (extra) throw new ConfigError(`unexpected argument "${extra}"`)
