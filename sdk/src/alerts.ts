@@ -56,6 +56,32 @@ export function configuredChannels(config: Config): string[] {
   return channels
 }
 
+/**
+ * Sends one notice on every channel at once. A channel that fails is logged and listed in `failed`, never thrown: the
+ * caller (and the alert policy, which sends again when nobody was told) reads the lists.
+ */
+export async function sendToChannels(
+  channels: readonly string[],
+  log: Logger,
+  title: string,
+  send: (channel: string) => Promise<void>,
+): Promise<{ delivered: string[]; failed: string[] }> {
+  const delivered: string[] = []
+  const failed: string[] = []
+  await Promise.all(
+    channels.map(async (channel) => {
+      try {
+        await send(channel)
+        delivered.push(channel)
+      } catch (err) {
+        failed.push(channel)
+        log.warn(`alert channel ${channel} failed`, { title, error: err as Error, reason: (err as Error).message })
+      }
+    }),
+  )
+  return { delivered, failed }
+}
+
 const icons: Record<Severity | 'recovery', string> = {
   critical: ':rotating_light:',
   warning: ':warning:',
@@ -103,35 +129,20 @@ export function createAlerter(options: AlerterOptions): Alerter {
       log.info('dry run: would send alert', { kind, severity, title, channels: channels.join(',') || 'log' })
       return { sent: false, kind, delivered: [], failed: [] }
     }
-    const delivered: string[] = []
-    const failed: string[] = []
     if (channels.length === 0) log.warn(`alert (no channel configured): ${title}`, { severity, text: input.text })
-    await Promise.all(
-      channels.map(async (channel) => {
-        try {
-          if (channel === 'slack') {
-            await sendSlack(config, {
-              text: `${icon} ${title}`,
-              blocks: [
-                { type: 'section', text: { type: 'mrkdwn', text: `${icon} *${title}*\n${input.text}` } },
-                ...fieldBlocks(input.fields),
-                ...(options.runUrl
-                  ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `<${options.runUrl}|View run>` }] }]
-                  : []),
-              ],
-            })
-          } else {
-            await sendEmail(config, {
-              subject: `[${kind === 'recovery' ? 'resolved' : severity}] ${title}`,
-              text: body,
-            })
-          }
-          delivered.push(channel)
-        } catch (err) {
-          failed.push(channel)
-          log.warn(`alert channel ${channel} failed`, { title, error: err as Error, reason: (err as Error).message })
-        }
-      }),
+    const { delivered, failed } = await sendToChannels(channels, log, title, (channel) =>
+      channel === 'slack'
+        ? sendSlack(config, {
+            text: `${icon} ${title}`,
+            blocks: [
+              { type: 'section', text: { type: 'mrkdwn', text: `${icon} *${title}*\n${input.text}` } },
+              ...fieldBlocks(input.fields),
+              ...(options.runUrl
+                ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `<${options.runUrl}|View run>` }] }]
+                : []),
+            ],
+          })
+        : sendEmail(config, { subject: `[${kind === 'recovery' ? 'resolved' : severity}] ${title}`, text: body }),
     )
     await sql`
       insert into jobs.alerts (job, dedupe_key, kind, severity, title, text, channels, delivered)

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { createAlertPolicy, type PolicyDecision, type PolicyRule, type PolicySender } from './alert-policy.ts'
-import { renderAlertText } from './alerts.ts'
+import { configuredChannels, renderAlertText, sendToChannels } from './alerts.ts'
 import type { Config } from './config.ts'
 import { sendEmail } from './email.ts'
 import type { Logger } from './log.ts'
@@ -36,29 +36,16 @@ export function createDirectSender(config: Config, log: Logger, runUrl?: string)
     const title = mask(`${kind === 'reminder' ? 'Still failing: ' : ''}${input.title}`)
     const text = mask(input.text)
     const body = mask(renderAlertText({ title, text, fields: input.fields }, runUrl))
-    const sends: [string, Promise<void>][] = []
-    if (config.slackWebhookUrl) {
-      const icon = kind === 'recovery' ? ':white_check_mark:' : ':rotating_light:'
-      sends.push(['slack', sendSlack(config, { text: `${icon} ${title}\n${text}` })])
-    }
-    if (config.smtpUrl && config.alertEmailTo.length > 0) {
-      const subject = `[${kind === 'recovery' ? 'resolved' : input.severity}] ${title}`
-      sends.push(['email', sendEmail(config, { subject, text: body })])
-    }
-    if (sends.length === 0) log.warn(`alert (no channel configured): ${title}`, { text })
-    const delivered: string[] = []
-    const failed: string[] = []
-    const results = await Promise.allSettled(sends.map(([, send]) => send))
-    results.forEach((result, i) => {
-      const channel = sends[i]![0]
-      if (result.status === 'fulfilled') delivered.push(channel)
-      else {
-        failed.push(channel)
-        log.warn('alert channel failed', { title, channel, error: result.reason as Error })
-      }
-    })
-    // The policy reads this: when every channel failed, the notice is due again on the next attempt.
-    return { delivered, failed }
+    const channels = configuredChannels(config)
+    if (channels.length === 0) log.warn(`alert (no channel configured): ${title}`, { text })
+    const icon = kind === 'recovery' ? ':white_check_mark:' : ':rotating_light:'
+    const subject = `[${kind === 'recovery' ? 'resolved' : input.severity}] ${title}`
+    // The policy reads the result: when every channel failed, the notice is due again on the next attempt.
+    return sendToChannels(channels, log, title, (channel) =>
+      channel === 'slack'
+        ? sendSlack(config, { text: `${icon} ${title}\n${text}` })
+        : sendEmail(config, { subject, text: body }),
+    )
   }
 }
 
