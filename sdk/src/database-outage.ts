@@ -2,6 +2,7 @@ import path from 'node:path'
 import { createAlertPolicy, type PolicyDecision, type PolicyRule, type PolicySender } from './alert-policy.ts'
 import { configuredChannels, renderAlertText, sendToChannels } from './alerts.ts'
 import type { Config } from './config.ts'
+import { databaseAddress } from './db.ts'
 import { sendEmail } from './email.ts'
 import type { Logger } from './log.ts'
 import { createFilePolicyStore } from './policy-store.ts'
@@ -19,14 +20,8 @@ export const databaseKey = 'database'
 export function outageStateDir(config: Pick<Config, 'dataDir' | 'databaseUrl'>): string {
   const dir = path.join(config.dataDir, 'alert-state')
   if (!config.databaseUrl) return dir
-  let server: string
-  try {
-    const url = new URL(config.databaseUrl)
-    server = `${url.hostname}_${url.port || '5432'}_${decodeURIComponent(url.pathname.slice(1)) || url.username}`
-  } catch {
-    server = 'server'
-  }
-  return path.join(dir, server.replace(/[^\w.-]/g, '_'))
+  const { host, port, database } = databaseAddress(config.databaseUrl)
+  return path.join(dir, `${host}_${port}_${database}`.replace(/[^\w.-]/g, '_'))
 }
 
 /** A sender that needs no database: straight to Slack and email (masked), logged when no channel is configured. */

@@ -4,6 +4,13 @@ import { ensureEmbedded } from './embedded.ts'
 import type { Logger } from './log.ts'
 import { loadMigrations, migrate } from './migrate.ts'
 
+/** Which database a postgres:// URL names: host, port (default 5432) and database (default: the user's name). */
+export function databaseAddress(url: string): { host: string; port: string; database: string } {
+  const u = new URL(url)
+  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username)
+  return { host: u.hostname, port: u.port || '5432', database }
+}
+
 /** An open connection pool plus what is needed to close it (and release the embedded server). */
 export interface Database {
   readonly sql: Sql

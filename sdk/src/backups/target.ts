@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import type { Config } from '../config.ts'
+import { databaseAddress } from '../db.ts'
 
 /** How a libpq client (pg_dump, pg_restore) reaches a database: a URI without password, plus PGPASSWORD in its env. */
 export interface LibpqTarget {
@@ -44,9 +45,7 @@ export function connectedUrl(sql: Sql, config: Pick<Config, 'databaseUrl'>): str
 
 /** True when two URLs name the same database on the same server (host, port and database name). */
 export function sameDatabase(a: string, b: string): boolean {
-  const x = new URL(a)
-  const y = new URL(b)
-  const port = (u: URL) => u.port || '5432'
-  const db = (u: URL) => decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username)
-  return x.hostname === y.hostname && port(x) === port(y) && db(x) === db(y)
+  const x = databaseAddress(a)
+  const y = databaseAddress(b)
+  return x.host === y.host && x.port === y.port && x.database === y.database
 }
