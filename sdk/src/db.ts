@@ -2,7 +2,7 @@ import postgres, { type Sql } from 'postgres'
 import type { Config } from './config.ts'
 import { ensureEmbedded } from './embedded.ts'
 import type { Logger } from './log.ts'
-import { loadMigrations, migrate } from './migrate.ts'
+import { migrate, pendingMigrations } from './migrate.ts'
 
 /** Which database a postgres:// URL names: host, port (default 5432) and database (default: the user's name). */
 export function databaseAddress(url: string): { host: string; port: string; database: string } {
@@ -76,16 +76,9 @@ export function connect(url: string, options: { applicationName?: string; max?: 
   })
 }
 
-/** True when the database has every SDK migration applied (one cheap query). */
+/** True when the database has every SDK migration applied (two cheap queries). */
 export async function isMigrated(sql: Sql): Promise<boolean> {
-  const migrations = await loadMigrations()
-  const last = migrations.at(-1)?.name
-  if (!last) return true
-  const [row] = await sql<{ present: boolean }[]>`
-    select to_regclass('jobs.migrations') is not null as present`
-  if (!row?.present) return false
-  const [applied] = await sql<{ n: number }[]>`select count(*)::int as n from jobs.migrations where name <= ${last}`
-  return applied?.n === migrations.length
+  return (await pendingMigrations(sql)).pending.length === 0
 }
 
 /**

@@ -66,7 +66,7 @@ export async function loadStatus(sql: Sql, input: StatusInput): Promise<JobStatu
       order by job, started_at, id`,
     activePauses(sql),
   ])
-  return buildStatus(input, { aggregates, recentRows, pauses })
+  return buildStatus({ ...input, now }, { aggregates, recentRows, pauses })
 }
 
 /** What loadStatus reads from the database; all empty for a database no job has run against. */
