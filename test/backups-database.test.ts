@@ -4,6 +4,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { findExecutable } from '../sdk/src/backups/tools.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript, startScript } from './support/run.ts'
 
@@ -28,6 +29,24 @@ const dumps = () =>
     .readdirSync(dir)
     .filter((f) => f.endsWith('.dump'))
     .sort()
+
+/**
+ * A directory with a stand-in pg_dump that answers `--version` as the real one does and otherwise runs `body` (sh),
+ * next to the real pg_restore. Removed by the caller.
+ */
+function fakePgDump(name: string, body: string): string {
+  const bin = path.join(os.tmpdir(), `aj-${name}-${process.pid}`)
+  fs.mkdirSync(bin, { recursive: true })
+  const real = (tool: string) => findExecutable(tool, process.env.PATH)!
+  const version = execFileSync(real('pg_dump'), ['--version'], { encoding: 'utf8' }).trim()
+  fs.writeFileSync(
+    path.join(bin, 'pg_dump'),
+    `#!/bin/sh\nif [ "$1" = --version ]; then echo "${version}"; exit 0; fi\n${body}`,
+    { mode: 0o755 },
+  )
+  fs.symlinkSync(real('pg_restore'), path.join(bin, 'pg_restore'))
+  return bin
+}
 
 async function rowCounts(sql: TestDatabase['sql']) {
   const tables = await sql<{ t: string }[]>`
@@ -136,23 +155,10 @@ describe('backups/database', () => {
 
   it('removes the partial file and records the failure when pg_dump dies half-way through its output', async () => {
     const before = fs.readdirSync(dir).sort()
-    const bin = path.join(os.tmpdir(), `aj-dying-pg-dump-${process.pid}`)
-    fs.mkdirSync(bin, { recursive: true })
-    const real = (tool: string) =>
-      process.env
-        .PATH!.split(':')
-        .map((d) => path.join(d, tool))
-        .find((f) => fs.existsSync(f))!
-    const version = (await import('node:child_process')).execFileSync(real('pg_dump'), ['--version'], {
-      encoding: 'utf8',
-    })
-    fs.writeFileSync(
-      path.join(bin, 'pg_dump'),
-      `#!/bin/sh\nif [ "$1" = --version ]; then echo "${version.trim()}"; exit 0; fi\n` +
-        'head -c 3000000 /dev/zero\necho "pg_dump: error: Dumping the contents of table \\"audit_logs\\" failed: connection lost" >&2\nexit 1\n',
-      { mode: 0o755 },
+    const bin = fakePgDump(
+      'dying-pg-dump',
+      'head -c 3000000 /dev/zero\necho "pg_dump: error: Dumping the contents of table \\"audit_logs\\" failed: connection lost" >&2\nexit 1\n',
     )
-    fs.symlinkSync(real('pg_restore'), path.join(bin, 'pg_restore'))
     try {
       const result = await runScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump') }) })
       expect(result.code, result.output).toBe(1)
@@ -168,23 +174,9 @@ describe('backups/database', () => {
 
   it('stops pg_dump and removes the partial file when SIGTERM arrives mid-dump', async () => {
     const before = fs.readdirSync(dir).sort()
-    const bin = path.join(os.tmpdir(), `aj-slow-pg-dump-${process.pid}`)
-    fs.mkdirSync(bin, { recursive: true })
-    const pidFile = path.join(bin, 'pid')
-    const real = (tool: string) =>
-      process.env
-        .PATH!.split(':')
-        .map((d) => path.join(d, tool))
-        .find((f) => fs.existsSync(f))!
-    const version = execFileSync(real('pg_dump'), ['--version'], { encoding: 'utf8' })
+    const pidFile = path.join(os.tmpdir(), `aj-slow-pg-dump-${process.pid}.pid`)
     // Writes 1 MB, says where it is, then takes its time: the job is caught with a partial dump on disk.
-    fs.writeFileSync(
-      path.join(bin, 'pg_dump'),
-      `#!/bin/sh\nif [ "$1" = --version ]; then echo "${version.trim()}"; exit 0; fi\n` +
-        `head -c 1000000 /dev/zero\necho $$ > ${pidFile}\nexec sleep 60\n`,
-      { mode: 0o755 },
-    )
-    fs.symlinkSync(real('pg_restore'), path.join(bin, 'pg_restore'))
+    const bin = fakePgDump('slow-pg-dump', `head -c 1000000 /dev/zero\necho $$ > ${pidFile}\nexec sleep 60\n`)
     try {
       const job = startScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump') }) })
       for (let i = 0; i < 300 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50))
@@ -201,6 +193,7 @@ describe('backups/database', () => {
       expect(run!.status).toBe('cancelled')
     } finally {
       fs.rmSync(bin, { recursive: true, force: true })
+      fs.rmSync(pidFile, { force: true })
     }
   })
 
