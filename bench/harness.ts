@@ -22,7 +22,7 @@ import fs from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import postgres, { type Sql } from 'postgres'
-import { migrate } from '../sdk/src/migrate.ts'
+import { migrate } from '../sdk/src/database/migrate.ts'
 
 /** The repository root. */
 export const root = path.resolve(import.meta.dirname, '..')

@@ -2,15 +2,15 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pruneBackups } from '../sdk/src/backups/prune.ts'
+import { pruneBackups } from '../scripts/backups/lib/prune.ts'
 import {
   backupFileName,
   isoWeekKey,
   parseBackupFileName,
   type RetentionItem,
   selectRetained,
-} from '../sdk/src/backups/retention.ts'
-import { isSuspiciouslySmall, median } from '../sdk/src/backups/size-check.ts'
+} from '../scripts/backups/lib/retention.ts'
+import { isSuspiciouslySmall, median } from '../scripts/backups/lib/size-check.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 
 /** One dump a day at 02:15 UTC through 2026, plus a manual one at 18:00 on 2026-12-30. */

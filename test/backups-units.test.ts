@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { libpqTarget, sameDatabase } from '../sdk/src/backups/target.ts'
-import { majorOf, parseToolVersion } from '../sdk/src/backups/tools.ts'
-import { compareCounts } from '../sdk/src/backups/verify.ts'
+import { libpqTarget, sameDatabase } from '../scripts/backups/lib/target.ts'
+import { majorOf, parseToolVersion } from '../scripts/backups/lib/tools.ts'
+import { compareCounts } from '../scripts/backups/lib/verify.ts'
 
 describe('backup helpers', () => {
   it('keeps the password off the libpq URI and hands it over in PGPASSWORD', () => {

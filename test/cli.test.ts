@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { cliScript, runScript } from './support/run.ts'
 
 let db: TestDatabase
-const cli = 'sdk/src/cli.ts'
+const cli = cliScript
 
 beforeAll(async () => {
   db = await createTestDatabase('cli')

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { type Pause, parseUntil, pauseFor } from '../sdk/src/pause.ts'
+import { type Pause, parseUntil, pauseFor } from '../sdk/src/records/pauses.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { cliScript, runScript } from './support/run.ts'
 
 let db: TestDatabase
-const cli = 'sdk/src/cli.ts'
+const cli = cliScript
 
 beforeAll(async () => {
   db = await createTestDatabase('pause')

@@ -1,8 +1,8 @@
 import { inflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { glyphRows, textWidth } from '../sdk/src/bitmap-font.ts'
-import { niceMax, renderChartMermaid, renderChartPng } from '../sdk/src/charts.ts'
-import { crc32, encodePng } from '../sdk/src/png.ts'
+import { glyphRows, textWidth } from '../sdk/src/charts/bitmap-font.ts'
+import { niceMax, renderChartMermaid, renderChartPng } from '../sdk/src/charts/chart.ts'
+import { crc32, encodePng } from '../sdk/src/charts/png.ts'
 
 /** A minimal PNG reader for the encoder's own output: checks every CRC and returns RGB rows. */
 function decodePng(png: Buffer) {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { createEnvReader } from '../sdk/src/config.ts'
-import { ConfigError } from '../sdk/src/errors.ts'
-import { percentChange } from '../sdk/src/reports/document.ts'
-import { localDate, previousPeriod, resolvePeriod, validateTimezone } from '../sdk/src/reports/period.ts'
-import { readReportSettings } from '../sdk/src/reports/run.ts'
+import { percentChange } from '../scripts/reports/lib/document.ts'
+import { localDate, previousPeriod, resolvePeriod, validateTimezone } from '../scripts/reports/lib/period.ts'
+import { readReportSettings } from '../scripts/reports/lib/run.ts'
+import { createEnvReader } from '../sdk/src/config/config.ts'
+import { ConfigError } from '../sdk/src/runtime/errors.ts'
 
 const now = new Date('2026-11-28T03:00:00Z') // a Saturday
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../sdk/src/config.ts'
-import { formatMs, toMs } from '../sdk/src/duration.ts'
-import { AbortedError, ConfigError, isTransient, NonRetryableError } from '../sdk/src/errors.ts'
-import { createMasker, redactUrl } from '../sdk/src/redact.ts'
-import { backoffDelay, retry } from '../sdk/src/retry.ts'
-import { detectTrigger, jobIdFromFile, parseFlags, runUrlOf } from '../sdk/src/runner.ts'
-import { renderRunSummary } from '../sdk/src/summary.ts'
+import { parseConfig } from '../sdk/src/config/config.ts'
+import { createMasker, redactUrl } from '../sdk/src/config/redact.ts'
+import { AbortedError, ConfigError, isTransient, NonRetryableError } from '../sdk/src/runtime/errors.ts'
+import { backoffDelay, retry } from '../sdk/src/runtime/retry.ts'
+import { detectTrigger, jobIdFromFile, parseFlags, runUrlOf } from '../sdk/src/runtime/runner.ts'
+import { renderRunSummary } from '../sdk/src/runtime/summary.ts'
+import { formatMs, toMs } from '../sdk/src/text/duration.ts'
 
 describe('parseFlags', () => {
   it('reads --dry-run and the flags a job declares', () => {

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { createOpsRoot, type OpsRoot } from './support/ops-root.ts'
-import { startScript } from './support/run.ts'
+import { cliScript, startScript } from './support/run.ts'
 
 let db: TestDatabase
 let ops: OpsRoot
@@ -28,7 +28,7 @@ const lines = (output: string, pattern: RegExp) => output.split('\n').filter((l)
 
 describe('pnpm jobs schedule', () => {
   it('starts due jobs on their schedule, never two of one job at once, and drains on SIGTERM', async () => {
-    const scheduler = startScript('sdk/src/cli.ts', {
+    const scheduler = startScript(cliScript, {
       args: ['schedule', '--root', ops.dir],
       env: { DATABASE_URL: db.url },
     })
@@ -71,7 +71,7 @@ describe('pnpm jobs schedule', () => {
   })
 
   it('stops a job that outlasts --drain-timeout with SIGTERM, which records it as cancelled', async () => {
-    const scheduler = startScript('sdk/src/cli.ts', {
+    const scheduler = startScript(cliScript, {
       args: ['schedule', '--root', ops.dir, '--only', 'demo/slow', '--drain-timeout', '500ms'],
       env: { DATABASE_URL: db.url },
     })
@@ -94,7 +94,7 @@ describe('pnpm jobs schedule', () => {
   it('refuses a schedule croner cannot read with exit 2, naming the workflow', async () => {
     const bad = createOpsRoot('scheduler-bad')
     bad.writeWorkflows([{ job: 'demo/quick', cron: ['0 9 * * *'], timezone: 'Mars/Olympus_Mons' }])
-    const result = await startScript('sdk/src/cli.ts', {
+    const result = await startScript(cliScript, {
       args: ['schedule', '--root', bad.dir],
       env: { DATABASE_URL: db.url },
     }).done
@@ -105,7 +105,7 @@ describe('pnpm jobs schedule', () => {
   })
 
   it('refuses an unknown --only job with exit 2', async () => {
-    const result = await startScript('sdk/src/cli.ts', {
+    const result = await startScript(cliScript, {
       args: ['schedule', '--root', ops.dir, '--only', 'demo/nothing'],
       env: { DATABASE_URL: db.url },
     }).done

@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { createOpsRoot, type OpsRoot } from './support/ops-root.ts'
-import { runScript } from './support/run.ts'
+import { cliScript, runScript } from './support/run.ts'
 
 const chromium = '/usr/bin/chromium'
 const hasChromium = fs.existsSync(chromium)
@@ -47,7 +47,7 @@ beforeAll(async () => {
 })
 
 const jobs = (args: string[]) =>
-  runScript('sdk/src/cli.ts', { args: [...args, '--root', ops.dir], env: { DATABASE_URL: db.url } })
+  runScript(cliScript, { args: [...args, '--root', ops.dir], env: { DATABASE_URL: db.url } })
 
 describe('pnpm jobs status', () => {
   it('prints last result, next run, 30-day success rate and median duration per job', async () => {

@@ -4,9 +4,9 @@ import path from 'node:path'
 import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
 import { Cron } from 'croner'
 import { describe, expect, test } from 'vitest'
-import { toMs } from '../sdk/src/duration.ts'
-import { listJobIds, loadJob } from '../sdk/src/jobs.ts'
-import { retryableWorkflows } from '../sdk/src/retry-decision.ts'
+import { retryableWorkflows } from '../sdk/src/github/retry-decision.ts'
+import { listJobIds, loadJob } from '../sdk/src/project/registry.ts'
+import { toMs } from '../sdk/src/text/duration.ts'
 import { root } from './support/run.ts'
 import {
   allSteps,
@@ -331,7 +331,7 @@ describe('retry.yml', () => {
     const job = Object.values<any>(retry.doc.jobs)[0]
     expect(job.if).toMatch(/conclusion == 'failure'/)
     expect(job.if).toMatch(/conclusion == 'timed_out'/)
-    expect(allSteps(retry.doc).some((s) => s.run?.trim() === 'pnpm tsx sdk/src/retry-cli.ts')).toBe(true)
+    expect(allSteps(retry.doc).some((s) => s.run?.trim() === 'pnpm tsx sdk/src/github/retry-command.ts')).toBe(true)
   })
 })
 

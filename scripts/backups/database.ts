@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { type BackupSettings, readBackupSettings, runBackup } from '@admin-jobs/sdk/backups/run.ts'
+import { type BackupSettings, readBackupSettings, runBackup } from './lib/run.ts'
 
 export default defineJob<BackupSettings>({
   description:

@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { type BillingSettings, readBillingSettings, runBilling } from '@admin-jobs/sdk/billing/run.ts'
+import { type BillingSettings, readBillingSettings, runBilling } from './lib/run.ts'
 
 export default defineJob<BillingSettings>({
   description:

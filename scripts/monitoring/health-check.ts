@@ -11,7 +11,7 @@ import {
   probeAll,
   toError,
 } from '@admin-jobs/sdk'
-import { firstLine } from '@admin-jobs/sdk/errors.ts'
+import { firstLine } from '@admin-jobs/sdk/runtime/errors.ts'
 import postgres, { type Sql } from 'postgres'
 
 const dayMs = 86_400_000

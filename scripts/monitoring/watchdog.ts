@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { watch, watchdogSettings } from '@admin-jobs/sdk/watchdog-job.ts'
+import { watch, watchdogSettings } from './lib/watchdog.ts'
 
 export default defineJob({
   description: 'Alert on missed and repeatedly failing runs; re-enable workflows GitHub disabled for inactivity',

@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { groupDigest, renderDigest, renderOwnerNotice } from '@admin-jobs/sdk/notifications/digest.ts'
+import { groupDigest, renderDigest, renderOwnerNotice } from './lib/digest.ts'
 import {
   claimExpiredListing,
   claimNotice,
@@ -11,7 +11,7 @@ import {
   peekUndigested,
   type SentNotice,
   takeUndigested,
-} from '@admin-jobs/sdk/notifications/expiry.ts'
+} from './lib/expiry.ts'
 
 export default defineJob({
   description:

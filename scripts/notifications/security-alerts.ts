@@ -1,7 +1,7 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { continuesIncident, recordIncident, recordInfo } from '@admin-jobs/sdk/notifications/incidents.ts'
-import { evaluateRules } from '@admin-jobs/sdk/notifications/rules.ts'
-import { scanAuditLogs, type Watermark } from '@admin-jobs/sdk/notifications/watermark.ts'
+import { continuesIncident, recordIncident, recordInfo } from './lib/incidents.ts'
+import { evaluateRules } from './lib/rules.ts'
+import { scanAuditLogs, type Watermark } from './lib/watermark.ts'
 
 const day = 24 * 60 * 60 * 1000
 

@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { reportJob } from '@admin-jobs/sdk/reports/run.ts'
+import { reportJob } from './lib/run.ts'
 
 export default defineJob(
   reportJob(

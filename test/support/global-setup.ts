@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type { TestProject } from 'vitest/node'
-import { ensureEmbedded } from '../../sdk/src/embedded.ts'
-import { createLogger } from '../../sdk/src/log.ts'
+import { ensureEmbedded } from '../../sdk/src/database/embedded.ts'
+import { createLogger } from '../../sdk/src/runtime/log.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {

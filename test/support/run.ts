@@ -1,8 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 
 /** The repository root. */
 export const root = path.resolve(import.meta.dirname, '../..')
+
+/** The `pnpm jobs` entry point, as the SDK package exports it. */
+export const cliScript = createRequire(import.meta.url).resolve('@admin-jobs/sdk/cli')
 
 /** The environment a job sees in tests: only PATH/HOME plus what the test gives (no CI, no Actions, no secrets). */
 export function jobEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {

@@ -1,0 +1,230 @@
+import fs from 'node:fs/promises'
+import type { PendingQuery, Row, Sql } from 'postgres'
+import type { Logger } from '../../../sdk/src/runtime/log.ts'
+import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
+import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
+import { assertWithinLimit, estimateRemoval } from './removal-plan.ts'
+
+/**
+ * Options of archiveAuditLogs. Defaults: maxFraction 0.6, heap ranges from an estimated 10% past retention, ~100 ms
+ * batches, a progress line every 5 s.
+ */
+export interface ArchiveOptions {
+  /** Rows with occurred_at before this leave audit_logs. */
+  cutoff: Date
+  archiveDir: string
+  dryRun: boolean
+  signal: AbortSignal
+  log?: Logger
+  maxFraction?: number
+  maxFractionVariable?: string
+  /** Rewrite every month file from the archive table, not only the months this or a killed run touched. */
+  rebuild?: boolean
+  heapThreshold?: number
+  targetBatchMs?: number
+  progressEveryMs?: number
+}
+
+/** What an archive run did (or in a dry run would do). */
+export interface ArchiveResult {
+  archived: number
+  wouldArchive?: number
+  oldest?: string | null
+  newest?: string | null
+  /** Rows per UTC month that would be archived (dry run). */
+  byMonth?: Record<string, number>
+  tableRows: number
+  fraction: number
+  strategy: 'heap' | 'index' | 'none' | 'dry-run'
+  batches: number
+  longestTransactionMs: number
+  /** Batches rolled back at the per-statement cap and tried again smaller. */
+  cappedBatches?: number
+  /** Month files written by this run. */
+  files: string[]
+  fileRows: number
+  durationMs: number
+}
+
+/**
+ * Moves audit_logs rows older than `cutoff` into jobs.audit_logs_archive — delete and insert in one transaction per
+ * batch, so a row is in exactly one of the two tables at every commit — and marks their months dirty in the same
+ * transaction. Then rewrites each dirty month's file from the archive table (deterministic, temp + rename), clears the
+ * flag, and writes the manifests last. A run killed anywhere is completed by the next one.
+ */
+export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promise<ArchiveResult> {
+  const started = performance.now()
+  const where = sql`occurred_at < ${options.cutoff}`
+  const maxFraction = options.maxFraction ?? 0.6
+  const rail = {
+    table: 'audit_logs',
+    maxFraction,
+    variable: options.maxFractionVariable ?? 'AUDIT_LOG_MAX_FRACTION',
+    verb: 'archive',
+  }
+  if (options.dryRun) return preview(sql, options, rail, started)
+
+  const estimate = await estimateRemoval(sql, { table: 'audit_logs', where, maxFraction })
+  assertWithinLimit(estimate, rail)
+  const strategy =
+    estimate.exact && estimate.removable === 0
+      ? 'none'
+      : estimate.fraction >= (options.heapThreshold ?? 0.1)
+        ? 'heap'
+        : 'index'
+  let moved: BatchTotals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
+  if (strategy !== 'none') {
+    options.log?.info('archiving audit logs', {
+      strategy,
+      before: options.cutoff.toISOString(),
+      estimated: Math.round(estimate.removable),
+      of: Math.round(estimate.total),
+    })
+    moved = await moveRows(sql, options, where, strategy, estimate.removable)
+  }
+  const files = await buildFiles(sql, options)
+  const written = files.filter((f) => f.written)
+  return {
+    archived: moved.rows,
+    tableRows: Math.round(estimate.total),
+    fraction: Math.round(estimate.fraction * 10_000) / 10_000,
+    strategy,
+    batches: moved.batches,
+    longestTransactionMs: moved.longestTransactionMs,
+    cappedBatches: moved.capped ?? 0,
+    files: written.map((f) => f.file),
+    fileRows: written.reduce((n, f) => n + f.rows, 0),
+    durationMs: Math.round(performance.now() - started),
+  }
+}
+
+async function moveRows(
+  sql: Sql,
+  options: ArchiveOptions,
+  where: PendingQuery<Row[]>,
+  strategy: 'heap' | 'index',
+  expectedRows: number,
+): Promise<BatchTotals> {
+  const conn = await sql.reserve()
+  try {
+    // Asynchronous commit loses, at worst, whole recent transactions on a server crash: the rows are then still in
+    // audit_logs, never in neither table. The file phase starts with a synchronous commit, which flushes them all.
+    await conn`set synchronous_commit = off`
+    await conn`set lock_timeout = '200ms'`
+    const move = (selection: PendingQuery<Row[]>) => conn`
+      with moved as (
+        delete from audit_logs where ${selection} and ${where}
+        returning id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata
+      ), kept as (
+        insert into jobs.audit_logs_archive (id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata)
+        select id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata from moved
+        returning occurred_at
+      ), months as (
+        insert into jobs.audit_logs_archive_months (month)
+        select distinct to_char(occurred_at at time zone 'UTC', 'YYYY-MM') from kept
+        on conflict (month) do update set dirty = true
+      )
+      select count(*)::int as n from kept`
+    const batch = {
+      table: 'audit_logs',
+      signal: options.signal,
+      log: options.log,
+      targetBatchMs: options.targetBatchMs,
+      progressEveryMs: options.progressEveryMs,
+      expectedRows,
+    }
+    return strategy === 'heap'
+      ? await sweepHeap(conn, batch, move)
+      : await walkIndex(conn, { ...batch, column: 'occurred_at', before: options.cutoff }, move)
+  } finally {
+    await conn`reset synchronous_commit`.catch(() => {})
+    await conn`reset lock_timeout`.catch(() => {})
+    conn.release()
+  }
+}
+
+async function buildFiles(sql: Sql, options: ArchiveOptions): Promise<(MonthFile & { written: boolean })[]> {
+  await fs.mkdir(options.archiveDir, { recursive: true })
+  await removeStaleTempFiles(options.archiveDir, options.log)
+  if (options.rebuild) await sql`update jobs.audit_logs_archive_months set dirty = true`
+  // A synchronous commit: every asynchronously committed move before it is durable before files are built from it.
+  await sql`select pg_current_xact_id()`
+  const dirty = await sql<{ month: string }[]>`
+    select month from jobs.audit_logs_archive_months where dirty order by month`
+  const written = new Map<string, MonthFile>()
+  for (const { month } of dirty) {
+    const file = await writeMonthFile(sql, { archiveDir: options.archiveDir, month, signal: options.signal })
+    await sql`
+      update jobs.audit_logs_archive_months
+      set dirty = false, rows = ${file.rows}, bytes = ${file.bytes}, sha256 = ${file.sha256}, built_at = now()
+      where month = ${month}`
+    written.set(month, file)
+    options.log?.info('month file written', { file: file.file, rows: file.rows, sha256: file.sha256.slice(0, 12) })
+  }
+  const all = await sql<{ month: string; rows: string; bytes: string; sha256: string }[]>`
+    select month, rows::text, bytes::text, sha256 from jobs.audit_logs_archive_months
+    where not dirty order by month`
+  const files = all.map((m) => ({
+    file: `audit-logs-${m.month}.ndjson.gz`,
+    month: m.month,
+    rows: Number(m.rows),
+    bytes: Number(m.bytes),
+    sha256: m.sha256,
+    written: written.has(m.month),
+  }))
+  await writeManifests(options.archiveDir, files)
+  return files
+}
+
+async function preview(
+  sql: Sql,
+  options: ArchiveOptions,
+  rail: { table: string; maxFraction: number; variable: string; verb: string },
+  started: number,
+): Promise<ArchiveResult> {
+  const [totals] = await sql<{ total: number; past: number; oldest: Date | null; newest: Date | null }[]>`
+    select count(*)::float8 as total,
+           count(*) filter (where occurred_at < ${options.cutoff})::float8 as past,
+           min(occurred_at) filter (where occurred_at < ${options.cutoff}) as oldest,
+           max(occurred_at) filter (where occurred_at < ${options.cutoff}) as newest
+    from audit_logs`
+  const months = await sql<{ month: string; n: number }[]>`
+    select to_char(occurred_at at time zone 'UTC', 'YYYY-MM') as month, count(*)::int as n
+    from audit_logs where occurred_at < ${options.cutoff} group by 1 order by 1`
+  const pending = await sql<{ month: string }[]>`
+    select month from jobs.audit_logs_archive_months where dirty or ${options.rebuild ?? false} order by month`
+  const total = totals?.total ?? 0
+  const past = totals?.past ?? 0
+  const fraction = total === 0 ? 0 : past / total
+  const oldest = totals?.oldest?.toISOString() ?? null
+  const newest = totals?.newest?.toISOString() ?? null
+  options.log?.info(`dry run: would archive ${past} of ${total} audit_logs rows`, {
+    before: options.cutoff.toISOString(),
+    oldest,
+    newest,
+    share: `${(fraction * 100).toFixed(1)}%`,
+  })
+  for (const m of months) options.log?.info(`dry run: month ${m.month}`, { rows: m.n })
+  if (pending.length)
+    options.log?.info('dry run: would rebuild month files', { months: pending.map((p) => p.month).join(',') })
+  try {
+    assertWithinLimit({ total, removable: past, fraction, exact: true }, rail)
+  } catch (err) {
+    options.log?.warn(`dry run: a real run would refuse: ${(err as Error).message}`)
+  }
+  return {
+    archived: 0,
+    wouldArchive: past,
+    oldest,
+    newest,
+    byMonth: Object.fromEntries(months.map((m) => [m.month, m.n])),
+    tableRows: total,
+    fraction: Math.round(fraction * 10_000) / 10_000,
+    strategy: 'dry-run',
+    batches: 0,
+    longestTransactionMs: 0,
+    files: [],
+    fileRows: 0,
+    durationMs: Math.round(performance.now() - started),
+  }
+}

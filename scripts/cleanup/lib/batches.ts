@@ -1,0 +1,227 @@
+import type { PendingQuery, ReservedSql, Row } from 'postgres'
+import { AbortedError } from '../../../sdk/src/runtime/errors.ts'
+import type { Logger } from '../../../sdk/src/runtime/log.ts'
+import { sleep } from '../../../sdk/src/runtime/retry.ts'
+import { createProgress } from './progress.ts'
+
+/**
+ * Options shared by the batch engines; defaults: ~100 ms per batch, a hard cap on each statement of 200 ms (or the
+ * target + 100 ms when that is more), a progress line every 5 s.
+ */
+export interface BatchOptions {
+  table: string
+  signal: AbortSignal
+  log?: Logger
+  /** Wall time one batch (one autocommit transaction) aims at; sizes adapt to it. */
+  targetBatchMs?: number
+  /**
+   * Hard cap on one batch statement (`statement_timeout` on the batch connection): a batch that runs over it (a
+   * checkpoint, a cold page range) is rolled back and tried again at a quarter of its size, so no transaction holds
+   * its row locks for long. 0 turns the cap off.
+   */
+  capMs?: number
+  progressEveryMs?: number
+  /** The rows the loop expects to process, for the progress ETA of index walks. */
+  expectedRows?: number
+}
+
+/** What an engine did: rows the batch statements reported, batches, and the slowest batch (= longest transaction). */
+export interface BatchTotals {
+  rows: number
+  batches: number
+  longestTransactionMs: number
+  /** Batches rolled back at the cap and tried again smaller. */
+  capped?: number
+}
+
+/** A batch statement: the rows it processed are its first row's `n` when it has one, else its command's row count. */
+export type BatchStatement = (selection: PendingQuery<Row[]>) => PendingQuery<Row[]>
+
+function processed(result: { count: number; [index: number]: Row | undefined }): number {
+  const n = result[0]?.n
+  return typeof n === 'number' ? n : result.count
+}
+
+/** A statement cancelled by `statement_timeout` (not by the runner's own cancel, which says "user request"). */
+function hitCap(err: unknown): boolean {
+  const e = err as { code?: string; message?: string }
+  return e.code === '57014' && /statement timeout/.test(e.message ?? '')
+}
+
+/** Thrown to the engine's loop: the batch was rolled back at the cap; shrink it and try again. */
+class CapReached extends Error {}
+
+function createBatcher(conn: ReservedSql, options: BatchOptions) {
+  const totals = { rows: 0, batches: 0, longest: 0, capped: 0 }
+  const capMs = options.capMs ?? Math.max(200, (options.targetBatchMs ?? 100) + 100)
+  let capped = false
+  let strikes = 0
+  return {
+    totals,
+    /** Sets the cap on the batch connection; `finish` takes it off. */
+    async start() {
+      if (capMs > 0) {
+        await conn`select set_config('statement_timeout', ${`${capMs}ms`}, false)`
+        capped = true
+      }
+    },
+    async finish() {
+      if (capped) await conn`reset statement_timeout`.catch(() => {})
+      capped = false
+    },
+    /**
+     * Runs one batch. A lock timeout (55P03) rolls it back and it is tried again a few times. A batch over the cap
+     * throws CapReached so the engine shrinks it; `smallest` says the engine cannot shrink it any further, and after
+     * three such strikes in a row that one batch runs uncapped (logged) so the run still makes progress.
+     */
+    async run<T>(fn: () => Promise<T>, smallest: boolean): Promise<{ value: T; ms: number }> {
+      for (let attempt = 1; ; attempt++) {
+        if (options.signal.aborted) throw options.signal.reason ?? new AbortedError('aborted')
+        const uncapped = capped && smallest && strikes >= 3
+        if (uncapped) {
+          options.log?.warn('the smallest batch keeps running over the cap; running one batch without it', { capMs })
+          await conn`reset statement_timeout`
+        }
+        const t0 = performance.now()
+        try {
+          const value = await fn()
+          const ms = performance.now() - t0
+          totals.longest = Math.max(totals.longest, ms)
+          totals.batches++
+          strikes = 0
+          return { value, ms }
+        } catch (err) {
+          if (hitCap(err) && !options.signal.aborted) {
+            totals.capped++
+            if (smallest) strikes++
+            throw new CapReached()
+          }
+          if ((err as { code?: string }).code !== '55P03' || attempt >= 5) throw err
+          options.log?.warn('a batch waited too long for a row lock; retrying it', { attempt })
+          await sleep(50 * attempt, options.signal)
+        } finally {
+          if (uncapped) await conn`select set_config('statement_timeout', ${`${capMs}ms`}, false)`
+        }
+      }
+    },
+    result(): BatchTotals {
+      return {
+        rows: totals.rows,
+        batches: totals.batches,
+        longestTransactionMs: Math.round(totals.longest * 10) / 10,
+        capped: totals.capped,
+      }
+    },
+  }
+}
+
+/** Scales a batch size towards the target time, at most doubling or quartering per step. */
+export function adaptBatch(size: number, ms: number, targetMs: number, min: number, max: number): number {
+  const factor = Math.min(2, Math.max(0.25, targetMs / Math.max(ms, 1)))
+  return Math.round(Math.min(max, Math.max(min, size * factor)))
+}
+
+/**
+ * Runs `statement` over contiguous heap ranges (`ctid >= '(a,0)' and ctid < '(b,0)'`, a TID range scan): every page
+ * is read once and no index is walked. Starts at 32 pages per batch and adapts. Pages appended after the start are
+ * not visited (rows written after the cutoff).
+ */
+export async function sweepHeap(
+  conn: ReservedSql,
+  options: BatchOptions,
+  statement: BatchStatement,
+): Promise<BatchTotals> {
+  const [size] = await conn<{ pages: number }[]>`
+    select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`
+  const pages = size?.pages ?? 0
+  const targetMs = options.targetBatchMs ?? 100
+  const batcher = createBatcher(conn, options)
+  const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
+  const minStep = 16
+  // Start small (a first batch on a cold table can be slow) and let the sizes grow towards the target.
+  let step = 32
+  await batcher.start()
+  try {
+    for (let page = 0; page < pages; ) {
+      const end = Math.min(pages, page + step)
+      let batch: { value: number; ms: number }
+      try {
+        batch = await batcher.run(
+          async () => processed(await statement(conn`ctid >= ${`(${page},0)`}::tid and ctid < ${`(${end},0)`}::tid`)),
+          step <= minStep,
+        )
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err
+        step = Math.max(minStep, Math.floor(step / 4))
+        continue
+      }
+      batcher.totals.rows += batch.value
+      page = end
+      step = adaptBatch(step, batch.ms, targetMs, minStep, 100_000)
+      progress.update(batcher.totals.rows, page / pages)
+    }
+  } finally {
+    await batcher.finish()
+  }
+  return batcher.result()
+}
+
+/**
+ * Runs `statement` over keyset batches of one timestamp index (`column < before`, in index order): each batch starts
+ * at the last key of the one before, so dead entries left by earlier batches are never walked again. The selection
+ * handed to `statement` is `ctid = any($tids)`; the statement must re-check its own condition.
+ */
+export async function walkIndex(
+  conn: ReservedSql,
+  options: BatchOptions & { column: string; before: Date },
+  statement: BatchStatement,
+): Promise<BatchTotals> {
+  const table = conn(options.table)
+  const column = conn(options.column)
+  const targetMs = options.targetBatchMs ?? 100
+  const batcher = createBatcher(conn, options)
+  const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
+  const minLimit = 100
+  let limit = 500
+  // The last key travels as text so microseconds survive the round trip.
+  let from: string | null = null
+  await batcher.start()
+  try {
+    for (;;) {
+      const after: PendingQuery<Row[]> = from === null ? conn`` : conn`and ${column} >= ${from}::timestamptz`
+      let batch: Awaited<ReturnType<typeof walkBatch>>
+      try {
+        batch = await walkBatch(after)
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err
+        limit = Math.max(minLimit, Math.floor(limit / 4))
+        continue
+      }
+      const { value, ms } = batch
+      batcher.totals.rows += value.n
+      const expected = options.expectedRows ?? 0
+      progress.update(batcher.totals.rows, expected > 0 ? Math.min(0.99, batcher.totals.rows / expected) : 0)
+      const full = value.batch.found >= limit
+      limit = adaptBatch(limit, ms, targetMs, minLimit, 200_000)
+      if (!full || value.batch.last === null) break
+      from = value.batch.last
+    }
+  } finally {
+    await batcher.finish()
+  }
+  return batcher.result()
+
+  function walkBatch(after: PendingQuery<Row[]>) {
+    return batcher.run(async () => {
+      const found = await conn<{ tids: string[]; last: string | null; found: number }[]>`
+        select coalesce(array_agg(ctid::text), '{}') as tids, max(key)::text as last, count(*)::int as found from (
+          select ctid, ${column} as key from ${table}
+          where ${column} < ${options.before} ${after}
+          order by ${column} limit ${limit}) batch`
+      const batch = found[0]!
+      if (batch.found === 0) return { batch, n: 0 }
+      const n = processed(await statement(conn`ctid = any(${batch.tids}::tid[])`))
+      return { batch, n }
+    }, limit <= minLimit)
+  }
+}

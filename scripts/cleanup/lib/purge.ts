@@ -1,0 +1,178 @@
+import type { PendingQuery, Row, Sql } from 'postgres'
+import type { Logger } from '../../../sdk/src/runtime/log.ts'
+import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
+import { assertWithinLimit, estimateRemoval, type RemovalRange, removableWhere } from './removal-plan.ts'
+
+/**
+ * Options of purgeInBatches. Defaults: maxFraction 0.95, heap ranges from an estimated 10% removable, batches sized
+ * for ~100 ms (never above ~250 ms), a progress line every 5 s.
+ */
+export interface PurgeOptions {
+  table: 'sessions' | 'tokens'
+  /** A row is removable when any range matches (`expires_at < now`, `revoked_at < now - 24h`); each column is indexed. */
+  ranges: readonly RemovalRange[]
+  dryRun: boolean
+  signal: AbortSignal
+  log?: Logger
+  /** The safety rail: refuse when more than this share of the table would go. */
+  maxFraction?: number
+  /** The variable named in the safety-rail message. */
+  maxFractionVariable?: string
+  /** Estimated removable share from which whole heap ranges are swept instead of index ranges. */
+  heapThreshold?: number
+  /** Wall time one batch (one transaction) aims at. */
+  targetBatchMs?: number
+  progressEveryMs?: number
+}
+
+/** What one reason (range) covers in a dry run. */
+export interface PurgeReason {
+  rows: number
+  oldest: string | null
+  newest: string | null
+}
+
+/** What a purge did, or in a dry run would do (`wouldDelete`, exact, with oldest/newest per reason). */
+export interface PurgeResult {
+  deleted: number
+  wouldDelete?: number
+  reasons?: Record<string, PurgeReason>
+  tableRows: number
+  fraction: number
+  strategy: 'heap' | 'index' | 'none' | 'dry-run'
+  batches: number
+  durationMs: number
+  longestTransactionMs: number
+  /** Batches rolled back at the per-statement cap and tried again smaller. */
+  cappedBatches?: number
+}
+
+/**
+ * Deletes removable rows in short autocommit transactions. The strategy follows the estimated removable share: a large
+ * share sweeps the heap in contiguous `ctid` ranges (TID range scans, no index walk, each page visited once); a small
+ * share walks each range's index with a keyset (never re-walking the dead entries earlier batches left). Batch sizes
+ * adapt so a transaction takes about `targetBatchMs`. A dry run counts exactly and changes nothing.
+ */
+export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<PurgeResult> {
+  const started = performance.now()
+  const where = removableWhere(sql, options.ranges)
+  const maxFraction = options.maxFraction ?? 0.95
+  const railOptions = {
+    table: options.table,
+    maxFraction,
+    variable: options.maxFractionVariable ?? `${options.table.toUpperCase()}_MAX_FRACTION`,
+  }
+  if (options.dryRun) return preview(sql, options, where, railOptions, started)
+
+  const estimate = await estimateRemoval(sql, { table: options.table, where, maxFraction })
+  assertWithinLimit(estimate, railOptions)
+  const base = { tableRows: Math.round(estimate.total), fraction: round(estimate.fraction, 4) }
+  if (estimate.removable === 0 && estimate.exact) {
+    return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
+  }
+  const strategy = estimate.fraction >= (options.heapThreshold ?? 0.1) ? 'heap' : 'index'
+  options.log?.info(`purging ${options.table}`, {
+    strategy,
+    estimated: Math.round(estimate.removable),
+    of: Math.round(estimate.total),
+    exact: estimate.exact,
+  })
+  const conn = await sql.reserve()
+  try {
+    // A lost commit only means a row is deleted by the next run, so the purge need not wait for WAL flushes; a lock
+    // held by live traffic makes the batch give way instead of queueing others behind it.
+    await conn`set synchronous_commit = off`
+    await conn`set lock_timeout = '200ms'`
+    const batchOptions = {
+      table: options.table,
+      signal: options.signal,
+      log: options.log,
+      targetBatchMs: options.targetBatchMs,
+      progressEveryMs: options.progressEveryMs,
+      expectedRows: estimate.removable,
+    }
+    // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
+    const remove = (selection: PendingQuery<Row[]>) =>
+      conn`delete from ${conn(options.table)} where ${selection} and (${where})`
+    const totals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
+    const add = (t: BatchTotals) => {
+      totals.rows += t.rows
+      totals.batches += t.batches
+      totals.capped += t.capped ?? 0
+      totals.longestTransactionMs = Math.max(totals.longestTransactionMs, t.longestTransactionMs)
+    }
+    if (strategy === 'heap') add(await sweepHeap(conn, batchOptions, remove))
+    else for (const range of options.ranges) add(await walkIndex(conn, { ...batchOptions, ...range }, remove))
+    return {
+      deleted: totals.rows,
+      ...base,
+      strategy,
+      batches: totals.batches,
+      durationMs: elapsed(started),
+      longestTransactionMs: totals.longestTransactionMs,
+      cappedBatches: totals.capped,
+    }
+  } finally {
+    await conn`reset synchronous_commit`.catch(() => {})
+    await conn`reset lock_timeout`.catch(() => {})
+    conn.release()
+  }
+}
+
+async function preview(
+  sql: Sql,
+  options: PurgeOptions,
+  where: PendingQuery<Row[]>,
+  railOptions: { table: string; maxFraction: number; variable: string },
+  started: number,
+): Promise<PurgeResult> {
+  const table = sql(options.table)
+  const [totals] = await sql<{ total: number; removable: number }[]>`
+    select count(*)::float8 as total, count(*) filter (where ${where})::float8 as removable from ${table}`
+  const total = totals?.total ?? 0
+  const removable = totals?.removable ?? 0
+  const reasons: Record<string, PurgeReason> = {}
+  for (const range of options.ranges) {
+    const column = sql(range.column)
+    const [r] = await sql<{ rows: number; oldest: Date | null; newest: Date | null }[]>`
+      select count(*)::int as rows, min(${column}) as oldest, max(${column}) as newest
+      from ${table} where ${column} < ${range.before}`
+    reasons[range.column] = {
+      rows: r?.rows ?? 0,
+      oldest: r?.oldest ? r.oldest.toISOString() : null,
+      newest: r?.newest ? r.newest.toISOString() : null,
+    }
+    options.log?.info(`dry run: ${options.table} with ${range.column} before ${range.before.toISOString()}`, {
+      ...reasons[range.column],
+    })
+  }
+  const estimate = { total, removable, fraction: total === 0 ? 0 : removable / total, exact: true }
+  options.log?.info(`dry run: would delete ${removable} of ${total} ${options.table}`, {
+    share: `${(estimate.fraction * 100).toFixed(1)}%`,
+  })
+  try {
+    assertWithinLimit(estimate, railOptions)
+  } catch (err) {
+    options.log?.warn(`dry run: a real run would refuse: ${(err as Error).message}`)
+  }
+  return {
+    deleted: 0,
+    wouldDelete: removable,
+    reasons,
+    tableRows: total,
+    fraction: round(estimate.fraction, 4),
+    strategy: 'dry-run',
+    batches: 0,
+    durationMs: elapsed(started),
+    longestTransactionMs: 0,
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started)
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(value * f) / f
+}

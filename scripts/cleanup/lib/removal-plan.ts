@@ -1,0 +1,103 @@
+import type { PendingQuery, Row, Sql } from 'postgres'
+import { ConfigError, NonRetryableError } from '../../../sdk/src/runtime/errors.ts'
+
+/** One reason a row is removable: its `column` is before `before` (e.g. `expires_at` before now). */
+export interface RemovalRange {
+  readonly column: string
+  readonly before: Date
+}
+
+/** How much of a table a run would remove; `exact` when counted, otherwise planner estimates. */
+export interface RemovalEstimate {
+  total: number
+  removable: number
+  fraction: number
+  exact: boolean
+}
+
+/** `col1 < $1 or col2 < $2 …`: the rows any range makes removable. */
+export function removableWhere(sql: Sql, ranges: readonly RemovalRange[]): PendingQuery<Row[]> {
+  if (ranges.length === 0) throw new TypeError('removableWhere needs at least one range')
+  return ranges.map((r) => sql`${sql(r.column)} < ${r.before}`).reduce((acc, part) => sql`${acc} or ${part}`)
+}
+
+/**
+ * Parses a share of a table: `0.6`, `60%`; must lie in (0, 1]. `name` is the variable or flag named in the error
+ * (a ConfigError, so a bad value is exit 2).
+ */
+export function parseFraction(text: string, name: string): number {
+  const trimmed = text.trim()
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(trimmed)
+  const value = percent ? Number(percent[1]) / 100 : /^\d*\.?\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN
+  if (!Number.isFinite(value) || value <= 0 || value > 1) {
+    throw new ConfigError(`${name} must be a share of the table between 0 and 1, e.g. 0.6 or 60% (got "${text}")`, {
+      variable: name,
+    })
+  }
+  return value
+}
+
+/** Margin below the limit within which planner estimates are not trusted and rows are counted exactly. */
+const exactMargin = 0.15
+
+/**
+ * Estimates the removable share of `table` from planner statistics (a few ms, no scan), and counts exactly when the
+ * statistics are missing or stale (over 20% of rows modified since ANALYZE) or the estimate comes within 15 points
+ * of `maxFraction` — so the safety rail never rests on a guess near its limit.
+ */
+export async function estimateRemoval(
+  sql: Sql,
+  options: { table: string; where: PendingQuery<Row[]>; maxFraction: number },
+): Promise<RemovalEstimate> {
+  const table = sql(options.table)
+  const [stats] = await sql<{ reltuples: number; modified: number | null }[]>`
+    select c.reltuples::float8 as reltuples, s.n_mod_since_analyze::float8 as modified
+    from pg_class c left join pg_stat_user_tables s on s.relid = c.oid
+    where c.oid = ${`public.${options.table}`}::regclass`
+  const reltuples = stats?.reltuples ?? -1
+  const stale = reltuples <= 0 || (stats?.modified ?? 0) > 0.2 * reltuples
+  if (!stale) {
+    const [plan] = await sql<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[]>`
+      explain (format json) select 1 from ${table} where ${options.where}`
+    const removable = Math.min(reltuples, plan?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? reltuples)
+    const fraction = removable / reltuples
+    if (fraction < options.maxFraction - exactMargin) return { total: reltuples, removable, fraction, exact: false }
+  }
+  const [row] = await sql<{ total: number; removable: number }[]>`
+    select count(*)::float8 as total, count(*) filter (where ${options.where})::float8 as removable from ${table}`
+  const total = row?.total ?? 0
+  const removable = row?.removable ?? 0
+  return { total, removable, fraction: total === 0 ? 0 : removable / total, exact: true }
+}
+
+/**
+ * The safety rail: throws a NonRetryableError (exit 1) when the run would remove more than `maxFraction` of the table,
+ * naming the flag and variable that allow it. A clock or retention mistake must not wipe a table.
+ */
+export function assertWithinLimit(
+  estimate: RemovalEstimate,
+  options: { table: string; maxFraction: number; variable: string; verb?: string },
+): void {
+  if (estimate.fraction <= options.maxFraction) return
+  const pct = (f: number) => `${(f * 100).toFixed(1).replace(/\.0$/, '')}%`
+  const n = (v: number) => Math.round(v).toLocaleString('en-US')
+  throw new NonRetryableError(
+    `safety rail: refusing to ${options.verb ?? 'delete'} ${n(estimate.removable)} of ${n(estimate.total)} rows of ` +
+      `${options.table} (${pct(estimate.fraction)}${estimate.exact ? '' : ', estimated'}), more than the limit of ` +
+      `${pct(options.maxFraction)}. Check the clock and the retention settings; if this is intended, run again with ` +
+      `--max-fraction ${Math.min(1, Math.ceil(estimate.fraction * 100 + 1) / 100)} or set ${options.variable}.`,
+  )
+}
+
+/** The safety-rail limit of a job: `--max-fraction`, else the variable `variable`, else `fallback`. */
+export function readMaxFraction(
+  read: { string(name: string): string | undefined },
+  flags: Readonly<Record<string, string | boolean | undefined>>,
+  variable: string,
+  fallback: number,
+): number {
+  const flag = flags['max-fraction']
+  if (typeof flag === 'string') return parseFraction(flag, '--max-fraction')
+  const value = read.string(variable)
+  return value === undefined ? fallback : parseFraction(value, variable)
+}

@@ -1,0 +1,47 @@
+import { jobScript } from '../../project/registry.ts'
+import { activePauses, type Pause, parseUntil, pauseExempt, pauseJobs } from '../../records/pauses.ts'
+import { ConfigError } from '../../runtime/errors.ts'
+import { type Command, parseArgs, withDatabase } from './command.ts'
+import { table } from './history.ts'
+
+/** Renders pauses as a table (or a line saying there are none). */
+export function pauseTable(pauses: readonly Pause[]): string {
+  if (pauses.length === 0) return 'no job is paused'
+  return table(
+    ['paused', 'until (UTC)', 'reason', 'by'],
+    pauses.map((p) => [p.target, p.until.toISOString().slice(0, 16).replace('T', ' '), p.reason, p.createdBy ?? '-']),
+  )
+}
+
+/** `pnpm jobs pause <job-id|all> --until <time> --reason <text>`: maintenance mode; without arguments lists pauses. */
+const pause: Command = {
+  name: 'pause',
+  usage: 'pause [<job-id|all> --until <time> --reason <text>]',
+  description: 'maintenance mode: runs end at once as skipped until the time',
+  async run(args, io) {
+    const { flags, positional } = parseArgs(args, { until: 'string', reason: 'string' })
+    const [target, extra] = positional
+    if (!target) {
+      if (flags.until || flags.reason)
+        throw new ConfigError('usage: pnpm jobs pause <job-id|all> --until <time> --reason <text>')
+      io.stdout(pauseTable(await withDatabase(io, activePauses, { readOnly: { empty: () => [] } })))
+      return 0
+    }
+    if (extra) throw new ConfigError(`unexpected argument "${extra}"`)
+    if (target !== 'all') jobScript(target)
+    if (typeof flags.until !== 'string') throw new ConfigError('--until is required: a pause must end by itself')
+    if (typeof flags.reason !== 'string' || !flags.reason.trim()) throw new ConfigError('--reason is required')
+    const until = parseUntil(flags.until)
+    const by = io.env.GITHUB_ACTOR ?? io.env.USER ?? io.env.LOGNAME
+    const created = await withDatabase(io, (sql) =>
+      pauseJobs(sql, { target, until, reason: flags.reason as string, by }),
+    )
+    io.stdout(
+      `paused ${target === 'all' ? 'all jobs' : target} until ${created.until.toISOString()}: ${created.reason}`,
+    )
+    if (target === 'all') io.stdout(`still running (pause them by name): ${pauseExempt.join(', ')}`)
+    return 0
+  },
+}
+
+export default pause

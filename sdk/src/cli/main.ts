@@ -1,0 +1,60 @@
+import { secretVariables } from '../config/config.ts'
+import { createMasker } from '../config/redact.ts'
+import { ConfigError, toError } from '../runtime/errors.ts'
+import type { Command, CommandIO } from './commands/command.ts'
+import history from './commands/history.ts'
+import list from './commands/list.ts'
+import migrateCommand from './commands/migrate.ts'
+import pause from './commands/pause.ts'
+import resume from './commands/resume.ts'
+import run from './commands/run.ts'
+import schedule from './commands/schedule.ts'
+import seedDemo from './commands/seed-demo.ts'
+import status from './commands/status.ts'
+
+/** Every `pnpm jobs` command; register new ones here. */
+const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status]
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.usage.length))
+  return [
+    'usage: pnpm jobs <command>',
+    '',
+    ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`),
+  ].join('\n')
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const [name, ...args] = argv
+  if (!name || name === '--help' || name === 'help' || name === '-h') {
+    io.stdout(usage())
+    return name ? 0 : 2
+  }
+  const command = commands.find((c) => c.name === name)
+  if (!command) {
+    io.stderr(`unknown command "${name}"\n\n${usage()}`)
+    return 2
+  }
+  try {
+    return await command.run(args, io)
+  } catch (err) {
+    const error = toError(err)
+    const mask = createMasker(secretVariables.map((v) => io.env[v]).filter((v): v is string => !!v))
+    if (error instanceof ConfigError) {
+      io.stderr(`error: ${mask(error.message)}`)
+      return 2
+    }
+    io.stderr(`error: ${mask(error.stack ?? error.message)}`)
+    return 1
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+  const code = await main(process.argv.slice(2), {
+    env: process.env,
+    stdout: (s) => process.stdout.write(`${s}\n`),
+    stderr: (s) => process.stderr.write(`${s}\n`),
+  })
+  process.exitCode = code
+}

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Sql } from 'postgres'
+import type { Logger } from '../runtime/log.ts'
+
+/** The folder of ordered plain-SQL migrations shipped with the SDK. */
+export const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url))
+
+const lockKey = 'admin-jobs:migrate'
+
+/** One migration file on disk. */
+export interface Migration {
+  name: string
+  sql: string
+  checksum: string
+}
+
+/** Reads `NNNN_name.sql` files in name order from `dir` (default: the SDK's migrations). */
+export async function loadMigrations(dir = migrationsDir): Promise<Migration[]> {
+  const names = (await fs.readdir(dir)).filter((n) => /^\d{4}_[\w-]+\.sql$/.test(n)).sort()
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await fs.readFile(path.join(dir, name), 'utf8')
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') }
+    }),
+  )
+}
+
+/**
+ * Applies pending migrations, each in its own transaction, under an advisory lock so concurrent callers wait and then
+ * find nothing left to do. Returns the names applied now.
+ */
+export async function migrate(sql: Sql, options: { log?: Logger; dir?: string } = {}): Promise<string[]> {
+  const migrations = await loadMigrations(options.dir)
+  const reserved = await sql.reserve()
+  try {
+    await reserved`select pg_advisory_lock(hashtext(${lockKey}))`
+    try {
+      await reserved.unsafe(`
+        create schema if not exists jobs;
+        create table if not exists jobs.migrations (
+          name text primary key, checksum text not null, applied_at timestamptz not null default now()
+        );`)
+      const done = new Map(
+        (await reserved<{ name: string; checksum: string }[]>`select name, checksum from jobs.migrations`).map((r) => [
+          r.name,
+          r.checksum,
+        ]),
+      )
+      const applied: string[] = []
+      for (const m of migrations) {
+        const previous = done.get(m.name)
+        if (previous !== undefined) {
+          if (previous !== m.checksum)
+            options.log?.warn('migration changed after it was applied', { migration: m.name })
+          continue
+        }
+        await reserved.unsafe('begin')
+        try {
+          await reserved.unsafe(m.sql)
+          await reserved`insert into jobs.migrations (name, checksum) values (${m.name}, ${m.checksum})`
+          await reserved.unsafe('commit')
+        } catch (err) {
+          await reserved.unsafe('rollback')
+          throw new Error(`migration ${m.name} failed`, { cause: err })
+        }
+        applied.push(m.name)
+        options.log?.info('migration applied', { migration: m.name })
+      }
+      return applied
+    } finally {
+      await reserved`select pg_advisory_unlock(hashtext(${lockKey}))`
+    }
+  } finally {
+    reserved.release()
+  }
+}
+
+/** Migrations of this version that `sql` has not applied; `created` is false when it has no `jobs.migrations` at all. */
+export async function pendingMigrations(sql: Sql): Promise<{ created: boolean; pending: string[] }> {
+  const migrations = await loadMigrations()
+  const [row] = await sql<{ present: boolean }[]>`select to_regclass('jobs.migrations') is not null as present`
+  if (!row?.present) return { created: false, pending: migrations.map((m) => m.name) }
+  const done = new Set((await sql<{ name: string }[]>`select name from jobs.migrations`).map((r) => r.name))
+  return { created: true, pending: migrations.filter((m) => !done.has(m.name)).map((m) => m.name) }
+}

@@ -1,0 +1,86 @@
+import type { Sql } from 'postgres'
+import type { Alerter } from '../alerting/alerts.ts'
+import type { EmailMessage } from '../alerting/email.ts'
+import type { SlackMessage } from '../alerting/slack.ts'
+import type { Config, EnvReader } from '../config/config.ts'
+import type { Trigger } from '../records/runs.ts'
+import type { Duration } from '../text/duration.ts'
+import type { Logger } from './log.ts'
+
+/** Durable key/value state of one job (`jobs.job_state`), e.g. watermarks. */
+export interface JobState {
+  get<T = unknown>(key: string): Promise<T | undefined>
+  set(key: string, value: unknown): Promise<void>
+}
+
+/** Markdown collected for the run's job summary (written on GitHub Actions). */
+export interface Summary {
+  /** Appends raw markdown. */
+  add(markdown: string): void
+  /** Appends a markdown table; the first row is the header. */
+  table(rows: readonly (readonly (string | number)[])[]): void
+  readonly parts: readonly string[]
+}
+
+/** The run being executed. */
+export interface RunInfo {
+  readonly id: number
+  readonly attempt: number
+  readonly trigger: Trigger
+  readonly url: string | undefined
+  readonly startedAt: Date
+  /** When the job's timeout fires (ms since epoch). */
+  readonly deadline: number
+}
+
+/** Everything a job may touch, already scoped to the job. */
+export interface JobContext<S = undefined> {
+  readonly job: string
+  readonly sql: Sql
+  readonly log: Logger
+  readonly alert: Alerter['alert']
+  readonly resolveAlert: Alerter['resolve']
+  /** Sends an email over SMTP_URL (to ALERT_EMAIL_TO unless `to` is given); in dry-run only logs. Throws on failure. */
+  readonly mail: (message: EmailMessage) => Promise<void>
+  /** Posts to SLACK_WEBHOOK_URL; in dry-run only logs. Throws on failure. */
+  readonly slack: (message: SlackMessage) => Promise<void>
+  /** Aborts on timeout, SIGINT or SIGTERM: check it between batches. */
+  readonly signal: AbortSignal
+  readonly dryRun: boolean
+  readonly config: Config
+  /** The job's own settings, from its `settings` function. */
+  readonly settings: S
+  /** Extra command-line flags the job declared (`--force`, `--period 2026-11`). */
+  readonly flags: Readonly<Record<string, string | boolean | undefined>>
+  readonly state: JobState
+  readonly summary: Summary
+  readonly run: RunInfo
+  /** The current time (pinned by ADMIN_JOBS_NOW in tests); pass it to SQL instead of now() where periods matter. */
+  readonly now: () => Date
+}
+
+/** Stats a job returns; they become the run's `stats` and its completion line. */
+export type JobStats = object
+
+/** What a job file exports: `export default defineJob({ ... })`. */
+export interface JobDefinition<S = undefined> {
+  description: string
+  /** A failed or timed-out critical job alerts (default false). */
+  critical?: boolean
+  /** Hard limit for one run (default 15m); the signal aborts and in-flight queries are cancelled. */
+  timeout?: Duration
+  /** In-process retries of transient errors (default 3 attempts, 1s doubling to 30s); false disables. */
+  retry?: false | { attempts?: number; minDelay?: Duration; maxDelay?: Duration }
+  /** Take the job's advisory lock so runs never overlap (default true). */
+  lock?: boolean
+  /** Extra flags beyond --dry-run: `{ force: 'boolean', period: 'string' }`. */
+  flags?: Readonly<Record<string, 'boolean' | 'string'>>
+  /** Reads and validates the job's own settings once, before any connection (flags included: a bad flag value is exit 2). */
+  settings?: (read: EnvReader, config: Config, flags: Readonly<Record<string, string | boolean | undefined>>) => S
+  run(context: JobContext<S>): Promise<JobStats | undefined | void>
+}
+
+/** A defined job: its definition plus the file it came from. */
+export interface Job<S = any> extends JobDefinition<S> {
+  readonly file: string | undefined
+}

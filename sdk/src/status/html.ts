@@ -1,0 +1,149 @@
+import { formatMs } from '../text/duration.ts'
+import { type JobStatus, percent, relativeTime, type StatusRun, utcMinute } from './status.ts'
+
+const colors: Record<string, string> = {
+  succeeded: '#2da44e',
+  failed: '#cf222e',
+  timed_out: '#bc4c00',
+  cancelled: '#8250df',
+  skipped: '#afb8c1',
+  running: '#0969da',
+}
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  )
+}
+
+const e = escapeHtml
+
+function runTitle(run: StatusRun): string {
+  const parts = [`#${run.id} ${run.status}`, utcMinute(run.startedAt)]
+  if (run.durationMs !== null) parts.push(formatMs(run.durationMs))
+  if (run.error) parts.push(run.error)
+  return parts.join(' · ')
+}
+
+/** The run-outcome strip: one square per run, oldest left, coloured by outcome, with a tooltip. */
+export function outcomeStrip(runs: readonly StatusRun[]): string {
+  const size = 10
+  const gap = 2
+  const width = Math.max(1, runs.length * (size + gap))
+  const cells = runs
+    .map(
+      (r, i) =>
+        `<rect class="run ${e(r.status)}" data-status="${e(r.status)}" x="${i * (size + gap)}" y="0" width="${size}" height="${size}" rx="2" fill="${colors[r.status] ?? '#57606a'}"><title>${e(runTitle(r))}</title></rect>`,
+    )
+    .join('')
+  return `<svg class="strip" role="img" aria-label="${runs.length} recent runs" width="${width}" height="${size}" viewBox="0 0 ${width} ${size}">${cells}</svg>`
+}
+
+/** The duration chart: one bar per finished run, height by duration (scaled to the slowest), coloured by outcome. */
+export function durationChart(runs: readonly StatusRun[]): string {
+  const height = 40
+  const bar = 6
+  const gap = 2
+  const finished = runs.filter((r) => r.durationMs !== null && r.status !== 'skipped')
+  const width = Math.max(1, finished.length * (bar + gap))
+  const max = Math.max(1, ...finished.map((r) => r.durationMs!))
+  const bars = finished
+    .map((r, i) => {
+      const h = Math.max(1, Math.round((r.durationMs! / max) * (height - 2)))
+      return `<rect class="bar" data-ms="${r.durationMs}" x="${i * (bar + gap)}" y="${height - h}" width="${bar}" height="${h}" fill="${colors[r.status] ?? '#57606a'}"><title>${e(runTitle(r))}</title></rect>`
+    })
+    .join('')
+  const label = finished.length ? `slowest ${formatMs(max)}` : 'no finished runs'
+  return `<svg class="durations" role="img" aria-label="durations, ${e(label)}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${bars}</svg><div class="axis">${e(label)}</div>`
+}
+
+const style = `
+:root { color-scheme: light dark; --fg: #1f2328; --muted: #656d76; --line: #d0d7de; --bg: #fff; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --muted: #8d96a0; --line: #30363d; --bg: #0d1117; } }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); margin: 24px; }
+h1 { font-size: 20px; margin: 0 0 4px; }
+header p { color: var(--muted); margin: 0 0 16px; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: middle; }
+th { font-size: 12px; text-transform: uppercase; color: var(--muted); }
+td.job code { font-weight: 600; }
+td.job small { display: block; color: var(--muted); }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 12px; }
+.crit { font-size: 11px; color: #cf222e; border: 1px solid #cf222e; border-radius: 8px; padding: 0 5px; margin-left: 4px; }
+.paused { color: #9a6700; font-size: 12px; display: block; }
+.rel { color: var(--muted); font-size: 12px; display: block; }
+.axis { color: var(--muted); font-size: 11px; }
+.num { font-variant-numeric: tabular-nums; }
+`
+
+// Turns every <time data-rel> into "3h 05m ago" in the reader's clock; the static text stays readable without it.
+const script = `
+(() => {
+  const now = Date.now();
+  let n = 0;
+  for (const el of document.querySelectorAll('time[data-rel]')) {
+    const ms = new Date(el.getAttribute('datetime')).getTime() - now;
+    const abs = Math.abs(ms), m = Math.round(abs / 60000);
+    const text = m < 1 ? 'just now' : m < 60 ? m + 'm' : m < 2880 ? Math.floor(m / 60) + 'h ' + String(m % 60).padStart(2, '0') + 'm' : Math.floor(m / 1440) + 'd';
+    const rel = el.parentElement.querySelector('.rel');
+    if (rel) rel.textContent = m < 1 ? text : ms < 0 ? text + ' ago' : 'in ' + text;
+    n++;
+  }
+  document.body.dataset.rendered = String(n);
+})();
+`
+
+/** Renders the self-contained status page (inline CSS, SVG and script; no external assets). */
+export function renderStatusHtml(jobs: readonly JobStatus[], now = new Date()): string {
+  const failing = jobs.filter((j) => j.lastRun && ['failed', 'timed_out'].includes(j.lastRun.status)).length
+  const paused = jobs.filter((j) => j.paused).length
+  const time = (at: Date) =>
+    `<time data-rel datetime="${at.toISOString()}">${e(utcMinute(at))}</time><span class="rel">${e(relativeTime(at, now))}</span>`
+  const rows = jobs
+    .map((j) => {
+      const last = j.lastRun
+      return `<tr data-job="${e(j.job)}" data-last-status="${e(last?.status ?? 'never')}">
+<td class="job"><code>${e(j.job)}</code>${j.critical ? '<span class="crit">critical</span>' : ''}<small>${e(j.schedule)}</small>${
+        j.paused
+          ? `<span class="paused">paused until ${e(utcMinute(j.paused.until))}: ${e(j.paused.reason)}</span>`
+          : ''
+      }</td>
+<td class="last">${
+        last
+          ? `<span class="badge" style="background:${colors[last.status] ?? '#57606a'}">${e(last.status.replace('_', ' '))}</span> ${time(last.startedAt)}`
+          : 'never run'
+      }</td>
+<td class="next">${j.nextRun ? time(j.nextRun) : '-'}</td>
+<td class="rate num" title="${j.finishedRuns} finished runs in 30 days">${e(percent(j.successRate))}</td>
+<td class="median num">${j.medianMs === undefined ? '-' : e(formatMs(j.medianMs))}</td>
+<td class="outcomes">${outcomeStrip(j.recent)}</td>
+<td class="chart">${durationChart(j.recent)}</td>
+</tr>`
+    })
+    .join('\n')
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>admin-jobs status</title>
+<style>${style}</style>
+</head>
+<body>
+<header>
+<h1>admin-jobs status</h1>
+<p>Generated ${e(utcMinute(now))} · <span id="summary">${jobs.length} jobs, ${failing} failing, ${paused} paused</span></p>
+</header>
+<table class="jobs">
+<thead><tr><th>Job</th><th>Last result</th><th>Next run</th><th>Success (30 days)</th><th>Median</th><th>Recent runs</th><th>Durations</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+<script>${script}</script>
+</body>
+</html>
+`
+}
