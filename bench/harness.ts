@@ -21,8 +21,8 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { migrate } from '@admin-jobs/sdk/platform'
 import postgres, { type Sql } from 'postgres'
-import { migrate } from '../sdk/src/database/migrate.ts'
 
 /** The repository root. */
 export const root = path.resolve(import.meta.dirname, '..')

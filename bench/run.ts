@@ -5,8 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { ensureEmbedded } from '../sdk/src/database/embedded.ts'
-import { createLogger } from '../sdk/src/runtime/log.ts'
+import { createLogger, ensureEmbedded } from '@admin-jobs/sdk/platform'
 import { type BenchCase, type BenchRow, createHelpers, root } from './harness.ts'
 
 const casesDir = path.join(root, 'bench/cases')

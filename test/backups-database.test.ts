@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findExecutable } from '../scripts/backups/lib/tools.ts'
+import { findExecutable } from '#backups'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript, startScript } from './support/run.ts'
 

@@ -2,15 +2,16 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pruneBackups } from '../scripts/backups/lib/prune.ts'
 import {
   backupFileName,
   isoWeekKey,
+  isSuspiciouslySmall,
+  median,
   parseBackupFileName,
+  pruneBackups,
   type RetentionItem,
   selectRetained,
-} from '../scripts/backups/lib/retention.ts'
-import { isSuspiciouslySmall, median } from '../scripts/backups/lib/size-check.ts'
+} from '#backups'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 
 /** One dump a day at 02:15 UTC through 2026, plus a manual one at 18:00 on 2026-12-30. */

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { libpqTarget, sameDatabase } from '../scripts/backups/lib/target.ts'
-import { majorOf, parseToolVersion } from '../scripts/backups/lib/tools.ts'
-import { compareCounts } from '../scripts/backups/lib/verify.ts'
+import { compareCounts, libpqTarget, majorOf, parseToolVersion, sameDatabase } from '#backups'
 
 describe('backup helpers', () => {
   it('keeps the password off the libpq URI and hands it over in PGPASSWORD', () => {

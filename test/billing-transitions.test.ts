@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isOverAllocated, licenseTransition, subscriptionTransition } from '../scripts/billing/lib/transitions.ts'
+import { isOverAllocated, licenseTransition, subscriptionTransition } from '#billing'
 
 const now = new Date('2026-06-15T12:00:00Z')
 const at = (ms: number) => new Date(now.getTime() + ms)

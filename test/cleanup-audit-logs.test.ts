@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sha256File, verifyArchiveDir } from '../scripts/cleanup/lib/archive-files.ts'
+import { sha256File, verifyArchiveDir } from '#cleanup'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript, startScript } from './support/run.ts'
 

@@ -1,6 +1,6 @@
 import type { PendingQuery, ReservedSql, Row } from 'postgres'
 import { describe, expect, it } from 'vitest'
-import { adaptBatch, sweepHeap, walkIndex } from '../scripts/cleanup/lib/batches.ts'
+import { adaptBatch, sweepHeap, walkIndex } from '#cleanup'
 import { createTestDatabase } from './support/db.ts'
 
 // A batch statement on the engine's connection whose time grows with its batch: it deletes the selected rows and

@@ -1,6 +1,6 @@
+import { ConfigError } from '@admin-jobs/sdk'
+import { createEnvReader, parseConfig } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
-import { createEnvReader, parseConfig } from '../sdk/src/config/config.ts'
-import { ConfigError } from '../sdk/src/runtime/errors.ts'
 
 function configError(fn: () => unknown): ConfigError {
   try {

@@ -1,10 +1,9 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { createLogger, loadMigrations, migrate } from '@admin-jobs/sdk/platform'
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
-import { loadMigrations, migrate } from '../sdk/src/database/migrate.ts'
-import { createLogger } from '../sdk/src/runtime/log.ts'
 import { createTestDatabase } from './support/db.ts'
 import { runScript } from './support/run.ts'
 

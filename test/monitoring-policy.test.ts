@@ -1,13 +1,20 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import type { AlertInput } from '@admin-jobs/sdk'
+import {
+  createAlertPolicy,
+  createFilePolicyStore,
+  createLogger,
+  createSqlPolicyStore,
+  decide,
+  observeDatabase,
+  outageStateDir,
+  type PolicyState,
+  type PolicyStore,
+  parseConfig,
+} from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AlertInput } from '../sdk/src/alerting/alerts.ts'
-import { observeDatabase, outageStateDir } from '../sdk/src/alerting/database-outage.ts'
-import { createAlertPolicy, decide, type PolicyState, type PolicyStore } from '../sdk/src/alerting/policy.ts'
-import { createFilePolicyStore, createSqlPolicyStore } from '../sdk/src/alerting/policy-store.ts'
-import { parseConfig } from '../sdk/src/config/config.ts'
-import { createLogger } from '../sdk/src/runtime/log.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { startHttp } from './support/servers.ts'
 

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { SMTPServer } from 'smtp-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { claimNotice, type ExpiringItem, mostUrgentThreshold } from '../scripts/notifications/lib/expiry.ts'
+import { claimNotice, type ExpiringItem, mostUrgentThreshold } from '#notifications'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript } from './support/run.ts'
 import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bursts } from '../scripts/notifications/lib/rules.ts'
-import { subtract } from '../scripts/notifications/lib/watermark.ts'
+import { bursts, subtract } from '#notifications'
 
 const t0 = Date.parse('2026-11-28T12:00:00Z')
 const attempts = (minutes: number[], subject = '203.0.113.1') =>

@@ -1,5 +1,5 @@
+import { type Pause, parseUntil, pauseFor } from '@admin-jobs/sdk/platform'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { type Pause, parseUntil, pauseFor } from '../sdk/src/records/pauses.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { cliScript, runScript } from './support/run.ts'
 

@@ -1,8 +1,7 @@
 import { inflateSync } from 'node:zlib'
+import { niceMax, renderChartMermaid, renderChartPng } from '@admin-jobs/sdk'
+import { crc32, encodePng, glyphRows, textWidth } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
-import { glyphRows, textWidth } from '../sdk/src/charts/bitmap-font.ts'
-import { niceMax, renderChartMermaid, renderChartPng } from '../sdk/src/charts/chart.ts'
-import { crc32, encodePng } from '../sdk/src/charts/png.ts'
 
 /** A minimal PNG reader for the encoder's own output: checks every CRC and returns RGB rows. */
 function decodePng(png: Buffer) {

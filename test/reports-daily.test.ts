@@ -2,10 +2,17 @@ import fs from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildDailyReport } from '../scripts/reports/lib/daily.ts'
-import { boundsOf, resolvePeriod } from '../scripts/reports/lib/period.ts'
-import { renderCsv, renderHtml, renderMarkdown } from '../scripts/reports/lib/render.ts'
-import { claimDelivery, releaseDelivery, saveReport } from '../scripts/reports/lib/store.ts'
+import {
+  boundsOf,
+  buildDailyReport,
+  claimDelivery,
+  releaseDelivery,
+  renderCsv,
+  renderHtml,
+  renderMarkdown,
+  resolvePeriod,
+  saveReport,
+} from '#reports'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript } from './support/run.ts'
 import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'

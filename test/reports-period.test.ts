@@ -1,9 +1,7 @@
+import { ConfigError } from '@admin-jobs/sdk'
+import { createEnvReader } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
-import { percentChange } from '../scripts/reports/lib/document.ts'
-import { localDate, previousPeriod, resolvePeriod, validateTimezone } from '../scripts/reports/lib/period.ts'
-import { readReportSettings } from '../scripts/reports/lib/run.ts'
-import { createEnvReader } from '../sdk/src/config/config.ts'
-import { ConfigError } from '../sdk/src/runtime/errors.ts'
+import { localDate, percentChange, previousPeriod, readReportSettings, resolvePeriod, validateTimezone } from '#reports'
 
 const now = new Date('2026-11-28T03:00:00Z') // a Saturday
 

@@ -1,11 +1,24 @@
+import {
+  AbortedError,
+  backoffDelay,
+  ConfigError,
+  formatMs,
+  isTransient,
+  NonRetryableError,
+  retry,
+  toMs,
+} from '@admin-jobs/sdk'
+import {
+  createMasker,
+  detectTrigger,
+  jobIdFromFile,
+  parseConfig,
+  parseFlags,
+  redactUrl,
+  renderRunSummary,
+  runUrlOf,
+} from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../sdk/src/config/config.ts'
-import { createMasker, redactUrl } from '../sdk/src/config/redact.ts'
-import { AbortedError, ConfigError, isTransient, NonRetryableError } from '../sdk/src/runtime/errors.ts'
-import { backoffDelay, retry } from '../sdk/src/runtime/retry.ts'
-import { detectTrigger, jobIdFromFile, parseFlags, runUrlOf } from '../sdk/src/runtime/runner.ts'
-import { renderRunSummary } from '../sdk/src/runtime/summary.ts'
-import { formatMs, toMs } from '../sdk/src/text/duration.ts'
 
 describe('parseFlags', () => {
   it('reads --dry-run and the flags a job declares', () => {

@@ -1,7 +1,6 @@
+import { ConfigError } from '@admin-jobs/sdk'
+import { createRandom, type SeedCounts, seedDemo } from '@admin-jobs/sdk/platform'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { createRandom } from '../sdk/src/dev/random.ts'
-import { type SeedCounts, seedDemo } from '../sdk/src/dev/seed.ts'
-import { ConfigError } from '../sdk/src/runtime/errors.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { cliScript, runScript } from './support/run.ts'
 

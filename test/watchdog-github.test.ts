@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
+import { createGitHubClient, nextLink } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createGitHubClient, nextLink } from '../sdk/src/github/client.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { createOpsRoot, type OpsRoot } from './support/ops-root.ts'
 import { runScript } from './support/run.ts'

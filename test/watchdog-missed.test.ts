@@ -1,5 +1,5 @@
+import { checkFailing, checkMissed, defaultGrace } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
-import { checkFailing, checkMissed, defaultGrace } from '../sdk/src/schedules/missed.ts'
 
 const at = (iso: string) => new Date(iso)
 const sixHourly = { cron: ['7 */6 * * *'], timezone: undefined }

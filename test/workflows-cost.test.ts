@@ -1,5 +1,5 @@
+import { estimateMonthlyMinutes, perRunMinutes, runsPerMonth, setupOverheadMinutes } from '@admin-jobs/sdk/platform'
 import { describe, expect, test } from 'vitest'
-import { estimateMonthlyMinutes, perRunMinutes, runsPerMonth, setupOverheadMinutes } from '../sdk/src/schedules/cost.ts'
 import { loadWorkflows, scheduleOf } from './support/workflows.ts'
 
 describe('runsPerMonth', () => {

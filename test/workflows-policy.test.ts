@@ -2,11 +2,10 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
+import { toMs } from '@admin-jobs/sdk'
+import { listJobIds, loadJob, retryableWorkflows } from '@admin-jobs/sdk/platform'
 import { Cron } from 'croner'
 import { describe, expect, test } from 'vitest'
-import { retryableWorkflows } from '../sdk/src/github/retry-decision.ts'
-import { listJobIds, loadJob } from '../sdk/src/project/registry.ts'
-import { toMs } from '../sdk/src/text/duration.ts'
 import { root } from './support/run.ts'
 import {
   allSteps,

@@ -1,12 +1,12 @@
 import fs from 'node:fs'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { runRetryStep } from '../sdk/src/github/retry-command.ts'
 import {
   type CompletedRun,
   decideRetry,
   type RetryPolicy,
   retryableWorkflows,
-} from '../sdk/src/github/retry-decision.ts'
+  runRetryStep,
+} from '@admin-jobs/sdk/platform'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { jobEnv, root } from './support/run.ts'
 import { type HttpCapture, startHttp } from './support/servers.ts'
 import { actionsFiles, allSteps, evaluate, loadWorkflows, runStep } from './support/workflows.ts'

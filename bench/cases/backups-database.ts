@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { libpqTarget } from '../../scripts/backups/lib/target.ts'
+import { libpqTarget } from '#backups'
 import { defineBenchCase } from '../harness.ts'
 
 const run = promisify(execFile)

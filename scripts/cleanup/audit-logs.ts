@@ -1,4 +1,5 @@
-import { archiveAuditLogs, defineJob, readMaxFraction } from '@admin-jobs/sdk'
+import { defineJob } from '@admin-jobs/sdk'
+import { archiveAuditLogs, readMaxFraction } from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 

@@ -1,4 +1,5 @@
-import { defineJob, purgeInBatches, readMaxFraction } from '@admin-jobs/sdk'
+import { defineJob } from '@admin-jobs/sdk'
+import { purgeInBatches, readMaxFraction } from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 

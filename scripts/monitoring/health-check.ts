@@ -1,18 +1,14 @@
+import { defineJob, firstLine, formatMs, toError } from '@admin-jobs/sdk'
 import {
   createAlerter,
   createAlertPolicy,
   createSqlPolicyStore,
   databaseKey,
-  defineJob,
-  formatMs,
   observeDatabase,
   type PolicyDecision,
-  type ProbeResult,
-  probeAll,
-  toError,
-} from '@admin-jobs/sdk'
-import { firstLine } from '@admin-jobs/sdk/runtime/errors.ts'
+} from '@admin-jobs/sdk/platform'
 import postgres, { type Sql } from 'postgres'
+import { type ProbeResult, probeAll } from './lib/index.ts'
 
 const dayMs = 86_400_000
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { migrate } from '@admin-jobs/sdk/platform'
 import postgres, { type Sql } from 'postgres'
 import { afterAll, inject } from 'vitest'
-import { migrate } from '../../sdk/src/database/migrate.ts'
 
 /** A fresh, migrated database for one test file, dropped after the file. */
 export interface TestDatabase {

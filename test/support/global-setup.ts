@@ -1,7 +1,6 @@
 import path from 'node:path'
+import { createLogger, ensureEmbedded } from '@admin-jobs/sdk/platform'
 import type { TestProject } from 'vitest/node'
-import { ensureEmbedded } from '../../sdk/src/database/embedded.ts'
-import { createLogger } from '../../sdk/src/runtime/log.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,7 +1,5 @@
 import path from 'node:path'
-import type { Config, EnvReader } from '../../../sdk/src/config/config.ts'
-import { ConfigError, firstLine, toError } from '../../../sdk/src/runtime/errors.ts'
-import type { JobContext } from '../../../sdk/src/runtime/types.ts'
+import { type Config, ConfigError, type EnvReader, firstLine, type JobContext, toError } from '@admin-jobs/sdk'
 import { dumpDatabase, loadZx } from './dump.ts'
 import { pruneBackups } from './prune.ts'
 import { backupFileName, type RetentionPolicy } from './retention.ts'

@@ -1,4 +1,4 @@
-import type { JobContext } from '../../../sdk/src/runtime/types.ts'
+import type { JobContext } from '@admin-jobs/sdk'
 
 /** The median of a list of numbers (undefined for an empty list). */
 export function median(values: readonly number[]): number | undefined {

@@ -1,6 +1,6 @@
+import type { Config } from '@admin-jobs/sdk'
+import { databaseAddress } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
-import type { Config } from '../../../sdk/src/config/config.ts'
-import { databaseAddress } from '../../../sdk/src/database/client.ts'
 
 /** How a libpq client (pg_dump, pg_restore) reaches a database: a URI without password, plus PGPASSWORD in its env. */
 export interface LibpqTarget {

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { ConfigError } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
-import { ConfigError } from '../../../sdk/src/runtime/errors.ts'
 
 /** The PostgreSQL client programs a backup uses, resolved to absolute paths, with their major versions. */
 export interface PgTools {

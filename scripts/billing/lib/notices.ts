@@ -1,6 +1,5 @@
+import { firstLine, type JobContext, toError } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
-import { firstLine, toError } from '../../../sdk/src/runtime/errors.ts'
-import type { JobContext } from '../../../sdk/src/runtime/types.ts'
 
 /** A ledger row of jobs.billing_changes, as the notices read it. */
 interface ChangeRow {

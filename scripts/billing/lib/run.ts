@@ -1,6 +1,4 @@
-import type { EnvReader } from '../../../sdk/src/config/config.ts'
-import { AbortedError } from '../../../sdk/src/runtime/errors.ts'
-import type { JobContext } from '../../../sdk/src/runtime/types.ts'
+import { AbortedError, type EnvReader, type JobContext } from '@admin-jobs/sdk'
 import { type AppliedChange, applyChange, describeChange, findDueChanges } from './changes.ts'
 import { sendAdminDigest, sendCustomerNotices } from './notices.ts'
 import { checkSeats } from './seats.ts'

@@ -1,4 +1,4 @@
-import type { JobContext } from '../../../sdk/src/runtime/types.ts'
+import type { JobContext } from '@admin-jobs/sdk'
 import type { License } from './transitions.ts'
 
 /** The dedupe key of a license's over-allocation incident (one open incident per license). */

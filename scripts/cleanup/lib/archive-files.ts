@@ -5,9 +5,8 @@ import path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
+import { AbortedError, type Logger } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
-import { AbortedError } from '../../../sdk/src/runtime/errors.ts'
-import type { Logger } from '../../../sdk/src/runtime/log.ts'
 
 /** One month file as listed in the manifest. */
 export interface MonthFile {

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
+import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, Row, Sql } from 'postgres'
-import type { Logger } from '../../../sdk/src/runtime/log.ts'
 import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
 import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
 import { assertWithinLimit, estimateRemoval } from './removal-plan.ts'

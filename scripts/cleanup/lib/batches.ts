@@ -1,7 +1,5 @@
+import { AbortedError, type Logger, sleep } from '@admin-jobs/sdk'
 import type { PendingQuery, ReservedSql, Row } from 'postgres'
-import { AbortedError } from '../../../sdk/src/runtime/errors.ts'
-import type { Logger } from '../../../sdk/src/runtime/log.ts'
-import { sleep } from '../../../sdk/src/runtime/retry.ts'
 import { createProgress } from './progress.ts'
 
 /**

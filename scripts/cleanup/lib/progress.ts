@@ -1,5 +1,4 @@
-import type { Logger } from '../../../sdk/src/runtime/log.ts'
-import { formatMs } from '../../../sdk/src/text/duration.ts'
+import { formatMs, type Logger } from '@admin-jobs/sdk'
 
 /** Tracks a long loop and logs `rows, rate, ETA` at most every `everyMs` (default 5 s). */
 export interface Progress {

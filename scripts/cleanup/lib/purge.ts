@@ -1,5 +1,5 @@
+import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, Row, Sql } from 'postgres'
-import type { Logger } from '../../../sdk/src/runtime/log.ts'
 import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
 import { assertWithinLimit, estimateRemoval, type RemovalRange, removableWhere } from './removal-plan.ts'
 

@@ -1,5 +1,5 @@
+import { ConfigError, NonRetryableError } from '@admin-jobs/sdk'
 import type { PendingQuery, Row, Sql } from 'postgres'
-import { ConfigError, NonRetryableError } from '../../../sdk/src/runtime/errors.ts'
 
 /** One reason a row is removable: its `column` is before `before` (e.g. `expires_at` before now). */
 export interface RemovalRange {

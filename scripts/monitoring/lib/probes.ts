@@ -1,7 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { redactUrl } from '../../../sdk/src/config/redact.ts'
+import { redactUrl } from '@admin-jobs/sdk'
 
 /** The outcome of one HTTP(S) probe. `ok` means an answer below 400 within the timeout. */
 export interface ProbeResult {

@@ -1,15 +1,22 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type { EnvReader } from '../../../sdk/src/config/config.ts'
-import { createGitHubClient } from '../../../sdk/src/github/client.ts'
-import { loadJob } from '../../../sdk/src/project/registry.ts'
-import { activePauses, lastPauseEnd, pauseEnds, pauseFor } from '../../../sdk/src/records/pauses.ts'
-import { closeStaleRuns } from '../../../sdk/src/records/runs.ts'
-import { ConfigError, firstLine, toError } from '../../../sdk/src/runtime/errors.ts'
-import type { JobContext } from '../../../sdk/src/runtime/types.ts'
-import { checkFailing, checkMissed, latestRuns, recentFinishedRuns } from '../../../sdk/src/schedules/missed.ts'
-import { describeSchedule, loadSchedules, repoRoot } from '../../../sdk/src/schedules/schedules.ts'
-import { formatMs } from '../../../sdk/src/text/duration.ts'
+import { ConfigError, type EnvReader, firstLine, formatMs, type JobContext, toError } from '@admin-jobs/sdk'
+import {
+  activePauses,
+  checkFailing,
+  checkMissed,
+  closeStaleRuns,
+  createGitHubClient,
+  describeSchedule,
+  lastPauseEnd,
+  latestRuns,
+  loadJob,
+  loadSchedules,
+  pauseEnds,
+  pauseFor,
+  recentFinishedRuns,
+  repoRoot,
+} from '@admin-jobs/sdk/platform'
 import { reconcileWorkflows, type WorkflowState } from './workflows.ts'
 
 /** The watchdog's own settings. */

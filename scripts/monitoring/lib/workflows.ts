@@ -1,6 +1,5 @@
-import type { GitHubClient, GitHubWorkflow } from '../../../sdk/src/github/client.ts'
-import type { Logger } from '../../../sdk/src/runtime/log.ts'
-import type { JobSchedule } from '../../../sdk/src/schedules/schedules.ts'
+import type { Logger } from '@admin-jobs/sdk'
+import type { GitHubClient, GitHubWorkflow, JobSchedule } from '@admin-jobs/sdk/platform'
 
 /** What the watchdog found (and did) for one job's workflow on GitHub. */
 export interface WorkflowState {

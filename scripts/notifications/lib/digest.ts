@@ -1,5 +1,4 @@
-import type { EmailMessage } from '../../../sdk/src/alerting/email.ts'
-import type { SlackMessage } from '../../../sdk/src/alerting/slack.ts'
+import type { EmailMessage, SlackMessage } from '@admin-jobs/sdk'
 import { daysLeft, type ExpiringItem, type SentNotice } from './expiry.ts'
 
 /** One urgency group of the admins' digest, most urgent first. */

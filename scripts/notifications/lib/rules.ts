@@ -1,5 +1,5 @@
+import type { Severity } from '@admin-jobs/sdk'
 import type { Sql, TransactionSql } from 'postgres'
-import type { Severity } from '../../../sdk/src/alerting/alerts.ts'
 import type { AuditEvent } from './watermark.ts'
 
 /** Thresholds of the security rules (env SECURITY_*; defaults in the comments). */

@@ -1,5 +1,5 @@
+import { listJobIds } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
-import { listJobIds } from '../../../sdk/src/project/registry.ts'
 import type { ReportDocument, Section } from './document.ts'
 import { type Bounds, describePeriod } from './period.ts'
 

@@ -1,4 +1,4 @@
-import type { ChartSpec } from '../../../sdk/src/charts/chart.ts'
+import type { ChartSpec } from '@admin-jobs/sdk'
 import type { Bounds } from './period.ts'
 
 /** One headline number, with the previous period's figure when the report compares. */

@@ -1,5 +1,5 @@
+import { loadSchedules, runsBetween } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
-import { loadSchedules, runsBetween } from '../../../sdk/src/schedules/schedules.ts'
 import { summariseBackups } from './backups.ts'
 import type { Finding, ReportDocument } from './document.ts'
 import { addDays, type Bounds, describePeriod } from './period.ts'

@@ -1,5 +1,5 @@
+import { ConfigError } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
-import { ConfigError } from '../../../sdk/src/runtime/errors.ts'
 
 /** The three report kinds (jobs reports/daily, reports/weekly, reports/monthly). */
 export type ReportKind = 'daily' | 'weekly' | 'monthly'

@@ -1,4 +1,4 @@
-import { renderChartMermaid } from '../../../sdk/src/charts/chart.ts'
+import { renderChartMermaid } from '@admin-jobs/sdk'
 import { formatChange, percentChange, type ReportDocument, type Table } from './document.ts'
 
 const cellText = (v: string | number | null) =>

@@ -1,9 +1,14 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { renderChartPng } from '../../../sdk/src/charts/chart.ts'
-import type { Config, EnvReader } from '../../../sdk/src/config/config.ts'
-import { firstLine, toError } from '../../../sdk/src/runtime/errors.ts'
-import type { JobContext, JobDefinition } from '../../../sdk/src/runtime/types.ts'
+import {
+  type Config,
+  type EnvReader,
+  firstLine,
+  type JobContext,
+  type JobDefinition,
+  renderChartPng,
+  toError,
+} from '@admin-jobs/sdk'
 import { buildDailyReport } from './daily.ts'
 import { formatChange, type ReportDocument } from './document.ts'
 import { buildMonthlyReport } from './monthly.ts'

@@ -1,6 +1,4 @@
-import { realpathSync } from 'node:fs'
 import fs from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import type { Sql } from 'postgres'
 import { createAlerter } from '../alerting/alerts.ts'
 import { observeDatabase } from '../alerting/database-outage.ts'
@@ -23,87 +21,14 @@ import {
 } from '../records/runs.ts'
 import { formatMs, toMs } from '../text/duration.ts'
 import { AbortedError, ConfigError, firstLine, toError } from './errors.ts'
+import { exitCodes } from './exit-codes.ts'
 import { type ActionsCore, createLogger, type Logger } from './log.ts'
 import { retry } from './retry.ts'
 import { renderRunSummary } from './summary.ts'
 import type { Job, JobContext, JobDefinition, JobState, Summary } from './types.ts'
 
-/** Exit codes of CONTRACT §4. */
-export const exitCodes = {
-  succeeded: 0,
-  skipped: 0,
-  failed: 1,
-  config: 2,
-  timed_out: 124,
-  SIGINT: 130,
-  SIGTERM: 143,
-} as const
-
 /** How long a job may take to stop after its signal aborted, before the runner gives up on it. */
 const stopGraceMs = 10_000
-
-/**
- * Defines a job. When the calling file is the process's entry script, the runner starts it (so
- * `pnpm tsx scripts/cleanup/sessions.ts` runs the job); imported elsewhere it only returns the definition.
- */
-export function defineJob<S = undefined>(definition: JobDefinition<S>): Job<S> {
-  const file = callerFile()
-  const job: Job<S> = Object.freeze({ ...definition, file })
-  if (file && isEntryScript(file)) {
-    setImmediate(() => {
-      void runMain(job)
-    })
-  }
-  return job
-}
-
-function callerFile(): string | undefined {
-  const original = Error.prepareStackTrace
-  try {
-    Error.prepareStackTrace = (_, callSites) => callSites
-    const sites = new Error().stack as unknown as NodeJS.CallSite[]
-    const name = sites[2]?.getFileName()
-    if (!name) return undefined
-    return name.startsWith('file:') ? fileURLToPath(name) : name
-  } finally {
-    Error.prepareStackTrace = original
-  }
-}
-
-function isEntryScript(file: string): boolean {
-  const entry = process.argv[1]
-  if (!entry) return false
-  try {
-    return realpathSync(entry) === realpathSync(file)
-  } catch {
-    return false
-  }
-}
-
-/** The job id of a script path: `…/scripts/cleanup/sessions.ts` → `cleanup/sessions`. */
-export function jobIdFromFile(file: string): string {
-  const match = /(?:^|[\\/])scripts[\\/](.+)\.[cm]?[jt]s$/.exec(file)
-  if (!match) throw new ConfigError(`cannot derive a job id from ${file}: jobs live in scripts/<area>/<job>.ts`)
-  return match[1]!.replace(/\\/g, '/')
-}
-
-/** Runs a job as the process's main program and exits with the contract's code. */
-export async function runMain(job: Job): Promise<never> {
-  let code: number
-  try {
-    code = await runJob(job, { id: jobIdFromFile(job.file ?? process.argv[1] ?? '') })
-  } catch (err) {
-    process.stderr.write(`admin-jobs: ${createMasker(envSecrets(process.env))(toError(err).stack ?? String(err))}\n`)
-    code = err instanceof ConfigError ? exitCodes.config : exitCodes.failed
-  }
-  // Let stdout/stderr drain before leaving; lingering sockets or timers must not keep a finished job alive.
-  await new Promise((resolve) => process.stdout.write('', resolve))
-  process.exit(code)
-}
-
-function envSecrets(env: Env): string[] {
-  return secretVariables.map((n) => env[n]).filter((v): v is string => !!v)
-}
 
 /** Parses `--dry-run` and the job's declared flags; anything else is a usage error (exit 2). */
 export function parseFlags(
@@ -168,7 +93,10 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
   const env = options.env ?? process.env
   const argv = options.argv ?? process.argv.slice(2)
   const id = options.id
-  const bootLog = createLogger({ scope: id, secrets: envSecrets(env) })
+  const bootLog = createLogger({
+    scope: id,
+    secrets: secretVariables.map((n) => env[n]).filter((v): v is string => !!v),
+  })
 
   let config: Config
   let settings: unknown

@@ -80,7 +80,5 @@ export interface JobDefinition<S = undefined> {
   run(context: JobContext<S>): Promise<JobStats | undefined | void>
 }
 
-/** A defined job: its definition plus the file it came from. */
-export interface Job<S = any> extends JobDefinition<S> {
-  readonly file: string | undefined
-}
+/** A defined job, as defineJob returns it (frozen). */
+export type Job<S = any> = Readonly<JobDefinition<S>>

@@ -1,0 +1,5 @@
+export * from './changes.ts'
+export * from './notices.ts'
+export * from './run.ts'
+export * from './seats.ts'
+export * from './transitions.ts'

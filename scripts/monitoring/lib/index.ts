@@ -1,0 +1,3 @@
+export * from './probes.ts'
+export * from './watchdog.ts'
+export * from './workflows.ts'

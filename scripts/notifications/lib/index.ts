@@ -1,0 +1,5 @@
+export * from './digest.ts'
+export * from './expiry.ts'
+export * from './incidents.ts'
+export * from './rules.ts'
+export * from './watermark.ts'
