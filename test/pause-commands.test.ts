@@ -1,4 +1,4 @@
-import { type Pause, parseUntil, pauseFor } from '@admin-jobs/sdk/platform'
+import { loadJobInfos, type Pause, parseUntil, pauseFor } from '@admin-jobs/sdk/platform'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { cliScript, runScript } from './support/run.ts'
@@ -56,9 +56,8 @@ describe('maintenance mode', () => {
   it('pauses every job under all, says which keep running, and resume without arguments ends it', async () => {
     const paused = await jobs(['pause', 'all', '--until', '2026-12-31T00:00Z', '--reason', 'migration'])
     expect(paused.code, paused.output).toBe(0)
-    expect(paused.stdout).toContain(
-      'still running (pause them by name): backups/database, notifications/security-alerts',
-    )
+    expect(paused.stdout).toMatch(/backups\/database keeps running \(exempt from pause all: .+\); pause it by name/)
+    expect(paused.stdout).toMatch(/notifications\/security-alerts keeps running \(exempt from pause all: .+\)/)
     await sessions()
     expect((await lastRun()).note).toContain('paused (all jobs) until 2026-12-31T00:00:00.000Z: migration')
 
@@ -112,12 +111,18 @@ describe('which pause holds a job', () => {
     createdBy: null,
   })
 
-  it('keeps backups and security alerts running under all unless they are named', () => {
-    expect(pauseFor('backups/database', [pause('all')])).toBeUndefined()
-    expect(pauseFor('notifications/security-alerts', [pause('all')])).toBeUndefined()
-    expect(pauseFor('backups/database', [pause('all'), pause('backups/database')])?.target).toBe('backups/database')
+  it('keeps a job exempt from pause all running under all unless it is named', () => {
+    expect(pauseFor('backups/database', [pause('all')], true)).toBeUndefined()
+    expect(pauseFor('backups/database', [pause('all'), pause('backups/database')], true)?.target).toBe(
+      'backups/database',
+    )
     expect(pauseFor('reports/daily', [pause('all')])?.target).toBe('all')
     expect(pauseFor('reports/daily', [pause('cleanup/tokens')])).toBeUndefined()
+  })
+
+  it("takes the exemptions from the jobs' definitions: backups and security alerts keep running", async () => {
+    const exempt = (await loadJobInfos()).filter((j) => j.exemptFromPauseAll).map((j) => j.id)
+    expect(exempt).toEqual(['backups/database', 'notifications/security-alerts'])
   })
 
   it('reads --until as an ISO time in UTC or as a span from now', () => {

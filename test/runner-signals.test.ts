@@ -98,7 +98,7 @@ describe('a run that is stopped', () => {
       env: { DATABASE_URL: db.url, FIXTURE_MARK: 'second', FIXTURE_HOLD_MS: '0' },
     })
     expect(second.code, second.output).toBe(0)
-    expect(second.stdout).toContain('skipped: another run of this job is in progress')
+    expect(second.stdout).toContain('skipped: another run of this job holds its lock')
     expect(await marks('second')).toBe(0)
     const skipped = await lastRun('test/tx')
     expect(skipped).toMatchObject({ status: 'skipped', note: 'another run of this job holds its lock' })

@@ -5,6 +5,7 @@ export default defineJob<BackupSettings>({
   description:
     'pg_dump the admin database to BACKUP_DIR, verify it (checksum, pg_restore --list, optional full restore), prune by retention',
   critical: true,
+  exemptFromPauseAll: 'a maintenance window is when a fresh backup matters most',
   timeout: '3h',
   // A failed pg_dump is rarely fixed by dumping again at once; the next scheduled run (or a workflow re-run) retries.
   retry: false,

@@ -8,6 +8,7 @@ const day = 24 * 60 * 60 * 1000
 export default defineJob({
   description: 'Evaluate new audit_logs rows against the security rules and alert once per incident',
   critical: true,
+  exemptFromPauseAll: 'attacks do not wait for maintenance to end',
   timeout: '10m',
   settings: (read) => ({
     failedPerIp: read.integer('SECURITY_FAILED_LOGINS_PER_IP', 10, { min: 1 }),

@@ -10,7 +10,7 @@ import {
   describeSchedule,
   lastPauseEnd,
   latestRuns,
-  loadJob,
+  loadJobInfos,
   loadSchedules,
   pauseEnds,
   pauseFor,
@@ -41,14 +41,14 @@ export function watchdogSettings(read: EnvReader): WatchdogSettings {
   }
 }
 
-const self = 'monitoring/watchdog'
 const iso = (d: Date | undefined) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'never')
 
 /** The watchdog run: missed runs, failure streaks and workflow state, each alerted once and resolved once. */
 export async function watch(ctx: JobContext<WatchdogSettings>) {
   const { sql, log, settings, dryRun } = ctx
   const now = ctx.now()
-  const schedules = loadSchedules(settings.root).filter((s) => s.job !== self && s.cron.length > 0)
+  const schedules = loadSchedules(settings.root).filter((s) => s.job !== ctx.job && s.cron.length > 0)
+  const infos = new Map((await loadJobInfos(settings.root)).map((j) => [j.id, j]))
 
   const staleClosed = dryRun ? [] : await closeStaleRuns(sql)
   if (staleClosed.length) log.warn('closed runs whose process stopped beating', { runs: staleClosed.join(',') })
@@ -87,7 +87,8 @@ export async function watch(ctx: JobContext<WatchdogSettings>) {
   for (const schedule of schedules) {
     const { job } = schedule
     stats.checked++
-    const critical = await isCritical(job, settings.root)
+    const critical = infos.get(job)?.critical === true
+    const exempt = infos.get(job)?.exemptFromPauseAll !== undefined
     const workflow = workflowOf.get(job)
     const disabledKey = `watchdog:disabled:${schedule.workflowFile}`
     if (workflow?.action === 'reenabled') {
@@ -124,7 +125,7 @@ export async function watch(ctx: JobContext<WatchdogSettings>) {
         text: `${job} runs on its schedule again.`,
       })
     }
-    const pause = pauseFor(job, pauses)
+    const pause = pauseFor(job, pauses, exempt)
     if (pause) {
       // Paused jobs are quiet: neither alerts nor recoveries until the pause ends.
       stats.paused++
@@ -134,7 +135,7 @@ export async function watch(ctx: JobContext<WatchdogSettings>) {
 
     const lastRunAt = latest.get(job)
     // A job with history is judged from its last run; one without, from when the watchdog first saw it.
-    const watchFrom = maxDate(lastRunAt ? undefined : new Date(firstSeen[job]!), lastPauseEnd(job, ends))
+    const watchFrom = maxDate(lastRunAt ? undefined : new Date(firstSeen[job]!), lastPauseEnd(job, ends, exempt))
     let missed: ReturnType<typeof checkMissed>
     try {
       missed = checkMissed({ job, schedule, lastRunAt, now, watchFrom, graceMs: settings.graceMs })
@@ -193,15 +194,6 @@ export async function watch(ctx: JobContext<WatchdogSettings>) {
   if (githubError) throw githubError
   if (scheduleErrors.length) throw new Error(`cannot read schedules: ${scheduleErrors.join('; ')}`)
   return { ...stats, staleClosed: staleClosed.length }
-}
-
-async function isCritical(job: string, root: string): Promise<boolean> {
-  try {
-    return (await loadJob(job, root)).critical === true
-  } catch {
-    // A job file that cannot be imported is not the watchdog's to judge; its own runs fail loudly.
-    return false
-  }
 }
 
 function maxDate(a: Date | undefined, b: Date | undefined): Date | undefined {

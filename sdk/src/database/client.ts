@@ -66,10 +66,13 @@ async function within<T>(work: Promise<T>, what: string, ms: number | undefined,
 }
 
 /** Creates a postgres.js pool with the project's defaults (quiet notices, bigint as string, short connect timeout). */
-export function connect(url: string, options: { applicationName?: string; max?: number } = {}): Sql {
+export function connect(
+  url: string,
+  options: { applicationName?: string; max?: number; connectTimeoutMs?: number } = {},
+): Sql {
   return postgres(url, {
     max: options.max ?? 5,
-    connect_timeout: 10,
+    connect_timeout: Math.max(1, Math.ceil((options.connectTimeoutMs ?? 10_000) / 1000)),
     idle_timeout: 30,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'admin-jobs' },

@@ -11,8 +11,20 @@ export function lockName(job: string): string {
   return `admin-jobs:job:${job}`
 }
 
-/** Tries to take the job's lock without waiting; undefined when another run holds it. */
-export async function tryLockJob(sql: Sql, job: string): Promise<JobLock | undefined> {
+/** How often a held lock checks its connection (5 s), and how long one check may take (10 s). */
+export const lockCheck = Object.freeze({ everyMs: 5_000, timeoutMs: 10_000 })
+
+/** Options of tryLockJob: `onLost` is called once when the lock's connection fails a check (the lock is gone). */
+export interface LockOptions {
+  onLost?: (error: Error) => void
+}
+
+/**
+ * Tries to take the job's lock without waiting; undefined when another run holds it. The lock lives as long as its
+ * connection, so while held the connection is checked every few seconds: a dropped or frozen connection means the
+ * lock is gone, and `onLost` lets the run stop before its next side effect.
+ */
+export async function tryLockJob(sql: Sql, job: string, options: LockOptions = {}): Promise<JobLock | undefined> {
   const connection = await sql.reserve()
   try {
     // The lock lives as long as this session. If the runner's machine vanishes without closing the socket (a runner VM
@@ -32,9 +44,24 @@ export async function tryLockJob(sql: Sql, job: string): Promise<JobLock | undef
     connection.release()
     throw err
   }
+  let lost = false
+  const check = setInterval(() => {
+    const timeout = new Promise<never>((_, reject) => {
+      setTimeout(() => reject(new Error(`no answer within ${lockCheck.timeoutMs}ms`)), lockCheck.timeoutMs).unref()
+    })
+    Promise.race([connection`select 1`, timeout]).catch((err: Error) => {
+      if (lost) return
+      lost = true
+      clearInterval(check)
+      options.onLost?.(new Error(`the job's lock connection failed: ${err.message}`, { cause: err }))
+    })
+  }, lockCheck.everyMs)
+  check.unref()
   return {
     connection,
     async release() {
+      clearInterval(check)
+      if (lost) return connection.release()
       try {
         await connection`select pg_advisory_unlock(hashtext(${lockName(job)}))`
       } finally {

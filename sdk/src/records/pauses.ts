@@ -1,9 +1,6 @@
 import type { Sql } from 'postgres'
 import { ConfigError } from '../runtime/errors.ts'
 
-/** Jobs that keep running under a pause of `all`; they pause only when named. */
-export const pauseExempt: readonly string[] = ['backups/database', 'notifications/security-alerts']
-
 /** One maintenance pause (`target` is a job id or `all`). */
 export interface Pause {
   id: number
@@ -87,17 +84,17 @@ export async function activePauses(sql: Sql): Promise<Pause[]> {
   return rows.map(toPause)
 }
 
-/** The pause that holds `job` (named pauses win over `all`; exempt jobs ignore `all`), if any. */
-export function pauseFor(job: string, pauses: readonly Pause[]): Pause | undefined {
-  return (
-    pauses.find((p) => p.target === job) ??
-    (pauseExempt.includes(job) ? undefined : pauses.find((p) => p.target === 'all'))
-  )
+/**
+ * The pause that holds `job`, if any: a pause naming it wins over one of `all`, which a job exempt from pause-all
+ * (its definition's `exemptFromPauseAll`) ignores.
+ */
+export function pauseFor(job: string, pauses: readonly Pause[], exempt = false): Pause | undefined {
+  return pauses.find((p) => p.target === job) ?? (exempt ? undefined : pauses.find((p) => p.target === 'all'))
 }
 
 /** The active pause holding `job` right now, read from the database. */
-export async function findPause(sql: Sql, job: string): Promise<Pause | undefined> {
-  return pauseFor(job, await activePauses(sql))
+export async function findPause(sql: Sql, job: string, exempt = false): Promise<Pause | undefined> {
+  return pauseFor(job, await activePauses(sql), exempt)
 }
 
 /** When each target's most recent pause ended (by resume or expiry), for targets with an ended pause. */
@@ -110,8 +107,8 @@ export async function pauseEnds(sql: Sql): Promise<Map<string, Date>> {
 }
 
 /** When the last pause that held `job` ended, from `pauseEnds` (a pause of `all` counts unless the job is exempt). */
-export function lastPauseEnd(job: string, ends: ReadonlyMap<string, Date>): Date | undefined {
-  const times = [ends.get(job), pauseExempt.includes(job) ? undefined : ends.get('all')]
+export function lastPauseEnd(job: string, ends: ReadonlyMap<string, Date>, exempt = false): Date | undefined {
+  const times = [ends.get(job), exempt ? undefined : ends.get('all')]
     .filter((d): d is Date => d !== undefined)
     .map((d) => d.getTime())
   return times.length ? new Date(Math.max(...times)) : undefined

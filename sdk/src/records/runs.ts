@@ -1,5 +1,5 @@
 import os from 'node:os'
-import type { Sql } from 'postgres'
+import type { Sql, TransactionSql } from 'postgres'
 
 /** Final statuses of a run (CONTRACT §6), plus `running` while it is under way. */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'skipped'
@@ -52,36 +52,84 @@ export async function recordSkipped(sql: Sql, run: RunStart, note: string): Prom
   return Number(row!.id)
 }
 
-/** Closes a run with its outcome. */
+/** How often a running run marks itself alive (10 s). */
+export const heartbeatEveryMs = 10_000
+
+/** A `running` row whose heartbeat is older than this (60 s) belongs to a run that stopped beating: dead. */
+export const staleAfterMs = 60_000
+
+/**
+ * Closes a run with its outcome, only while it is still `running`: a run another one closed as dead can never
+ * overwrite that afterwards. Returns the run's duration as history records it, or undefined when the row was no
+ * longer running.
+ */
 export async function finishRun(
-  sql: Sql,
+  sql: Sql | TransactionSql,
   id: number,
   outcome: { status: Exclude<RunStatus, 'running'>; stats?: unknown; error?: string; note?: string },
-): Promise<void> {
-  await sql`
+): Promise<{ durationMs: number } | undefined> {
+  const [row] = await sql<{ ms: number }[]>`
     update jobs.runs set status = ${outcome.status}, finished_at = clock_timestamp(),
       stats = ${outcome.stats === undefined ? null : sql.json(outcome.stats as never)},
       error = ${outcome.error ?? null}, note = coalesce(${outcome.note ?? null}, note)
-    where id = ${id}`
+    where id = ${id} and status = 'running'
+    returning extract(epoch from finished_at - started_at) * 1000 as ms`
+  return row ? { durationMs: Math.round(Number(row.ms)) } : undefined
 }
 
-/** Marks the run alive; the heartbeat lets others tell a live run from a dead one. */
-export async function heartbeat(sql: Sql, id: number): Promise<void> {
-  await sql`update jobs.runs set heartbeat_at = now() where id = ${id} and status = 'running'`
+/** Marks the run alive; false when its row is no longer `running` (another run closed it as dead). */
+export async function heartbeat(sql: Sql, id: number): Promise<boolean> {
+  const rows = await sql`update jobs.runs set heartbeat_at = now() where id = ${id} and status = 'running' returning 1`
+  return rows.length > 0
+}
+
+/** A `running` row of another process that still beats: its run is alive. */
+export interface LiveRun {
+  id: number
+  host: string | null
+  pid: number | null
+  heartbeatAgoMs: number
 }
 
 /**
- * Closes runs of `job` left `running` by a process that died. Call it while holding the job's lock: then no other
- * run of the job can be alive, whatever its heartbeat says. Returns the ids closed.
+ * Call while holding the job's lock. Closes the job's `running` rows whose process is gone (same host, pid no longer
+ * alive) or whose heartbeat is older than `staleAfterMs`, and returns the ids closed plus the runs that still beat
+ * (a run that lost its lock but not its process): the caller must not start beside those.
  */
-export async function closeDeadRuns(sql: Sql, job: string, exceptId?: number): Promise<number[]> {
+export async function closeDeadRuns(
+  sql: Sql,
+  job: string,
+  options: { host?: string; isAlive?: (pid: number) => boolean } = {},
+): Promise<{ closed: number[]; live: LiveRun[] }> {
+  const host = options.host ?? os.hostname()
+  const isAlive = options.isAlive ?? processAlive
+  const running = await sql<{ id: string; host: string | null; pid: number | null; ago_ms: number }[]>`
+    select id, host, pid, extract(epoch from now() - heartbeat_at) * 1000 as ago_ms
+    from jobs.runs where job = ${job} and status = 'running'`
+  const dead: number[] = []
+  const live: LiveRun[] = []
+  for (const r of running) {
+    const gone = r.host === host && r.pid !== null && r.pid !== process.pid && !isAlive(r.pid)
+    if (gone || r.ago_ms > staleAfterMs) dead.push(Number(r.id))
+    else live.push({ id: Number(r.id), host: r.host, pid: r.pid, heartbeatAgoMs: Math.round(r.ago_ms) })
+  }
+  if (dead.length === 0) return { closed: [], live }
   const rows = await sql<{ id: string }[]>`
     update jobs.runs set status = 'failed', finished_at = heartbeat_at,
       error = coalesce(error, 'the process ended without recording an outcome (killed?)'),
       note = 'closed by a later run: no heartbeat since ' || to_char(heartbeat_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
-    where job = ${job} and status = 'running' and id is distinct from ${exceptId ?? null}
+    where id = any(${dead}::bigint[]) and status = 'running'
     returning id`
-  return rows.map((r) => Number(r.id))
+  return { closed: rows.map((r) => Number(r.id)), live }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** Closes `running` rows of any job whose heartbeat is older than `staleSeconds` (default 5 minutes). */

@@ -15,11 +15,20 @@ export function jobIdFromFile(file: string): string {
 const mask = (text: string) =>
   createMasker(secretVariables.map((n) => process.env[n]).filter((v): v is string => !!v))(text)
 
+/** The exit code of a process that had to be ended while stopping. */
+const stopCodes = {
+  SIGINT: exitCodes.SIGINT,
+  SIGTERM: exitCodes.SIGTERM,
+  timed_out: exitCodes.timed_out,
+  lock_lost: exitCodes.failed,
+  fenced: exitCodes.failed,
+} as const
+
 /** Runs `job` (defined in `file`) as the process's main program and exits with its code. */
 export async function runMain(job: Job, file: string): Promise<never> {
   let code: number
   try {
-    code = await runJob(job, { id: jobIdFromFile(file) })
+    code = await runJob(job, { id: jobIdFromFile(file), exitNow: (reason) => process.exit(stopCodes[reason]) })
   } catch (err) {
     process.stderr.write(`admin-jobs: ${mask(toError(err).stack ?? String(err))}\n`)
     code = err instanceof ConfigError ? exitCodes.config : exitCodes.failed

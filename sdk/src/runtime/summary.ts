@@ -1,6 +1,7 @@
 import type { RunStatus } from '../records/runs.ts'
 import { formatMs } from '../text/duration.ts'
 import { firstLine } from './errors.ts'
+import type { Summary } from './types.ts'
 
 const icons: Record<RunStatus, string> = {
   running: '⏳',
@@ -37,4 +38,25 @@ export function renderRunSummary(run: {
   if (run.error) lines.push('', `> **Error:** ${firstLine(run.error).replace(/\n/g, ' ')}`)
   if (run.parts?.length) lines.push('', ...run.parts.flatMap((p) => [p, '']))
   return lines.join('\n')
+}
+
+/** Collects the markdown a job adds to its run's summary. */
+export function createSummary(): Summary {
+  const parts: string[] = []
+  return {
+    parts,
+    add: (markdown) => void parts.push(markdown),
+    table(rows) {
+      const [head, ...body] = rows
+      if (!head) return
+      const cell = (v: string | number) => String(v).replace(/\|/g, '\\|').replace(/\n/g, ' ')
+      parts.push(
+        [
+          `| ${head.map(cell).join(' | ')} |`,
+          `| ${head.map(() => '---').join(' | ')} |`,
+          ...body.map((r) => `| ${r.map(cell).join(' | ')} |`),
+        ].join('\n'),
+      )
+    },
+  }
 }

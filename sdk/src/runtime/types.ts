@@ -33,10 +33,25 @@ export interface RunInfo {
   readonly deadline: number
 }
 
+/** The database a run works on, for jobs that need more than `sql` (pg_dump, a fresh probe connection). */
+export interface DatabaseInfo {
+  /** The postgres:// URL with its credentials: a secret, never to be printed (log lines mask it). */
+  readonly url: string
+  readonly host: string
+  readonly port: string
+  readonly name: string
+  readonly user: string
+  /** True for the embedded server of local runs. */
+  readonly embedded: boolean
+  /** A new pool on the same database with the project's defaults (default 1 connection); the caller ends it. */
+  connect(options?: { max?: number; connectTimeoutMs?: number; applicationName?: string }): Sql
+}
+
 /** Everything a job may touch, already scoped to the job. */
 export interface JobContext<S = undefined> {
   readonly job: string
   readonly sql: Sql
+  readonly database: DatabaseInfo
   readonly log: Logger
   readonly alert: Alerter['alert']
   readonly resolveAlert: Alerter['resolve']
@@ -71,6 +86,13 @@ export interface JobDefinition<S = undefined> {
   timeout?: Duration
   /** In-process retries of transient errors (default 3 attempts, 1s doubling to 30s); false disables. */
   retry?: false | { attempts?: number; minDelay?: Duration; maxDelay?: Duration }
+  /**
+   * Why the job keeps running under `pnpm jobs pause all` (default: it pauses). A job exempt here pauses only when
+   * named, e.g. backups that must go on during maintenance.
+   */
+  exemptFromPauseAll?: string
+  /** The stats that tell what a run did, in order; `pnpm jobs history` shows these (default: the first few). */
+  headline?: readonly string[]
   /** Take the job's advisory lock so runs never overlap (default true). */
   lock?: boolean
   /** Extra flags beyond --dry-run: `{ force: 'boolean', period: 'string' }`. */

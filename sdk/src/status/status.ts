@@ -33,7 +33,7 @@ export interface JobStatus {
 
 /** What loadStatus needs: the jobs to show and their schedules; window 30 days, 40 recent runs per job. */
 export interface StatusInput {
-  jobs: readonly { id: string; description?: string; critical?: boolean }[]
+  jobs: readonly { id: string; description?: string; critical?: boolean; exemptFromPauseAll?: string }[]
   schedules: readonly JobSchedule[]
   now?: Date
   windowDays?: number
@@ -118,7 +118,7 @@ export function buildStatus(input: StatusInput, rows: StatusRows): JobStatus[] {
       successRate: aggregate?.finished ? aggregate.succeeded / aggregate.finished : undefined,
       finishedRuns: aggregate?.finished ?? 0,
       medianMs: aggregate?.median_ms ?? undefined,
-      paused: pauseFor(job, pauses),
+      paused: pauseFor(job, pauses, known.get(job)?.exemptFromPauseAll !== undefined),
       recent,
     }
   })

@@ -1,5 +1,5 @@
-import { jobScript } from '../../project/registry.ts'
-import { activePauses, type Pause, parseUntil, pauseExempt, pauseJobs } from '../../records/pauses.ts'
+import { jobScript, loadJobInfos } from '../../project/registry.ts'
+import { activePauses, type Pause, parseUntil, pauseJobs } from '../../records/pauses.ts'
 import { ConfigError } from '../../runtime/errors.ts'
 import { type Command, parseArgs, withDatabase } from './command.ts'
 import { table } from './history.ts'
@@ -39,7 +39,13 @@ const pause: Command = {
     io.stdout(
       `paused ${target === 'all' ? 'all jobs' : target} until ${created.until.toISOString()}: ${created.reason}`,
     )
-    if (target === 'all') io.stdout(`still running (pause them by name): ${pauseExempt.join(', ')}`)
+    if (target === 'all') {
+      const exempt = (await loadJobInfos()).filter((j) => j.exemptFromPauseAll !== undefined)
+      for (const j of exempt)
+        io.stdout(
+          `  ${j.id} keeps running (exempt from pause all: ${j.exemptFromPauseAll}); pause it by name to stop it`,
+        )
+    }
     return 0
   },
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { listJobIds, loadJob } from '../../project/registry.ts'
+import { loadJobInfos } from '../../project/registry.ts'
 import { loadSchedules, repoRoot } from '../../schedules/schedules.ts'
 import { renderStatusHtml } from '../../status/html.ts'
 import { buildStatus, type JobStatus, loadStatus, percent, relativeTime, utcMinute } from '../../status/status.ts'
@@ -31,16 +31,7 @@ const status: Command = {
   async run(args, io) {
     const { flags } = parseArgs(args, { html: 'string', json: 'boolean', root: 'string' })
     const root = path.resolve((flags.root as string | undefined) ?? io.env.ADMIN_JOBS_ROOT ?? repoRoot())
-    const jobs = await Promise.all(
-      listJobIds(root).map(async (id) => {
-        try {
-          const job = await loadJob(id, root)
-          return { id, description: job.description, critical: job.critical }
-        } catch {
-          return { id }
-        }
-      }),
-    )
+    const jobs = await loadJobInfos(root)
     const now = new Date()
     const input = { jobs, schedules: loadSchedules(root), now }
     const rows = await withDatabase(io, (sql) => loadStatus(sql, input), {

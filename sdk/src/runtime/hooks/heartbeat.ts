@@ -1,0 +1,28 @@
+import { pingHeartbeat } from '../../alerting/heartbeat.ts'
+import type { RunHook } from '../hooks.ts'
+
+/**
+ * HEARTBEAT_URL pings (healthchecks.io protocol): `/start` when the job starts, success or `/fail` when it ends, and
+ * success for a paused run (a pause is planned, not an outage). The start ping runs beside the job and is awaited
+ * before the last one, so neither is cut off by the exit. Dry runs ping nothing.
+ */
+export function heartbeatHook(): RunHook {
+  let startPing: Promise<unknown> | undefined
+  const base = (run: { dryRun: boolean; config: { heartbeatUrl: string | undefined } }) =>
+    run.dryRun ? undefined : run.config.heartbeatUrl
+  return {
+    name: 'heartbeat',
+    async skipped(run, note) {
+      if (note.startsWith('paused')) await pingHeartbeat(base(run), run.id, 'success', run.log, `skipped: ${note}`)
+    },
+    async started(run) {
+      startPing = pingHeartbeat(base(run), run.id, 'start', run.log)
+    },
+    async finished(run, outcome) {
+      await startPing
+      const ok = outcome.status === 'succeeded'
+      const body = outcome.error ? run.mask(outcome.error.message) : undefined
+      await pingHeartbeat(base(run), run.id, ok ? 'success' : 'fail', run.log, body)
+    },
+  }
+}

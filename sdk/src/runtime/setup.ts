@@ -1,0 +1,150 @@
+import { createEnvReader, type Env, parseConfig, secretVariables } from '../config/config.ts'
+import { createMasker } from '../config/redact.ts'
+import { connect as connectPool, openDatabase } from '../database/client.ts'
+import { tryLockJob } from '../records/locks.ts'
+import { closeDeadRuns, heartbeat, heartbeatEveryMs, recordSkipped, startRun } from '../records/runs.ts'
+import { toMs } from '../text/duration.ts'
+import { createDeadline } from './deadline.ts'
+import { ConfigError, firstLine, toError } from './errors.ts'
+import { emit, skipNote } from './hooks.ts'
+import { createLogger } from './log.ts'
+import type { ConnectedRun, Core, Flags, Run, StartedRun } from './run.ts'
+import { clock, detectTrigger, parseFlags, type RunOptions, runUrlOf } from './runner.ts'
+import { createSummary } from './summary.ts'
+import type { Job } from './types.ts'
+
+/**
+ * Configure: flags, configuration, the job's settings and the clock, all before any connection; a ConfigError is
+ * logged and becomes exit 2 (returned as a number). Then the logger, the Actions toolkit and the deadline.
+ */
+export async function configure(job: Job, options: RunOptions): Promise<Run | number> {
+  const env: Env = options.env ?? process.env
+  const argv = options.argv ?? process.argv.slice(2)
+  const secrets = secretVariables.map((n) => env[n]).filter((v): v is string => !!v)
+  let parsed: Pick<Run, 'config' | 'settings' | 'flags' | 'now'>
+  try {
+    const flags: Flags = parseFlags(argv, job.flags)
+    const config = parseConfig(env)
+    const settings = job.settings ? job.settings(createEnvReader(env), config, flags) : undefined
+    parsed = { config, settings, flags, now: clock(env) }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    createLogger({ scope: options.id, secrets, write: options.output }).error(`configuration error: ${err.message}`)
+    return 2
+  }
+  const { config } = parsed
+  const core = config.actions ? ((await import('@actions/core')) as Core) : undefined
+  const log = createLogger({
+    scope: options.id,
+    secrets: config.secrets,
+    actions: core,
+    debug: env.RUNNER_DEBUG === '1',
+    write: options.output,
+  })
+  const timeoutMs = toMs(job.timeout ?? '15m')
+  let open: string | undefined
+  return {
+    ...parsed,
+    id: options.id,
+    job,
+    env,
+    dryRun: parsed.flags['dry-run'] === true || config.dryRun,
+    trigger: detectTrigger(env, config),
+    attempt: config.github.runAttempt,
+    runUrl: runUrlOf(config),
+    timeoutMs,
+    log,
+    core,
+    mask: createMasker(config.secrets),
+    deadline: createDeadline({ timeoutMs, log, exitNow: options.exitNow }),
+    hooks: options.hooks ?? [],
+    summary: createSummary(),
+    // On Actions the log folds into a "setup" and a "run" group; the start and completion lines stay outside.
+    group(name) {
+      if (!core) return
+      if (open) core.endGroup()
+      open = name
+      if (name) core.startGroup(name)
+    },
+    cleanups: [],
+    applicationName: `admin-jobs:${options.id}:${process.pid}`,
+  }
+}
+
+/**
+ * Connect: the job's pool (the embedded server when DATABASE_URL is unset, migrated when behind) and the runner's
+ * own small pool, which cancels the job's queries when the run is stopped. Undefined when the database cannot be
+ * opened: the `connectFailed` hooks (the outage guard) have seen it.
+ */
+export async function connect(run: Run): Promise<ConnectedRun | undefined> {
+  let db: ConnectedRun['db']
+  try {
+    db = await openDatabase(run.config, {
+      log: run.log,
+      applicationName: run.applicationName,
+      signal: run.deadline.signal,
+    })
+  } catch (err) {
+    run.group()
+    const error = toError(err)
+    run.log.error(`cannot open the database: ${run.mask(firstLine(error))}`, { error })
+    if (!run.dryRun && !run.deadline.reason) await emit(run, 'connectFailed', error)
+    return undefined
+  }
+  run.cleanups.push(() => db.close())
+  const control = connectPool(db.url, { max: 2, applicationName: `admin-jobs-runner:${run.id}:${process.pid}` })
+  run.cleanups.push(() => control.end({ timeout: 2 }))
+  run.deadline.onStop(() => {
+    void control`
+      select pg_cancel_backend(pid) from pg_stat_activity
+      where application_name = ${run.applicationName} and pid <> pg_backend_pid()`.catch(() => {})
+  })
+  return { ...run, db, control }
+}
+
+/**
+ * Lock and start: take the job's advisory lock (a second instance ends `skipped`), close runs of the job whose process
+ * is gone, let the `beforeStart` hooks skip the run (pause, served slot), then insert the `running` row, start the
+ * heartbeat and the timeout. Returns the started run, or the note of a skipped one.
+ */
+export async function start(run: ConnectedRun): Promise<StartedRun | { skipped: string }> {
+  const { control, log } = run
+  const record = { job: run.id, trigger: run.trigger, attempt: run.attempt, dryRun: run.dryRun, runUrl: run.runUrl }
+  const skip = async (note: string) => {
+    await recordSkipped(control, record, note)
+    run.group()
+    log.info(`skipped: ${note}`)
+    await emit(run, 'skipped', note)
+    return { skipped: note }
+  }
+  let lock: StartedRun['lock']
+  if (run.job.lock !== false && !run.dryRun) {
+    lock = await tryLockJob(control, run.id, { onLost: () => run.deadline.stop('lock_lost') })
+    if (!lock) return skip('another run of this job holds its lock')
+    const held = lock
+    run.cleanups.push(() => held.release())
+    const { closed, live } = await closeDeadRuns(control, run.id)
+    if (closed.length) log.warn('closed runs left running by a process that died', { runs: closed.join(',') })
+    const [other] = live
+    if (other)
+      return skip(
+        `run ${other.id} of this job is still running without the lock (${other.host ?? '?'} pid ${other.pid ?? '?'}, heartbeat ${Math.round(other.heartbeatAgoMs / 1000)}s ago)`,
+      )
+  }
+  const note = await skipNote(run)
+  if (note) return skip(note)
+  if (run.deadline.reason) return { skipped: `stopped before it started (${run.deadline.reason})` }
+  const runId = await startRun(control, record)
+  run.deadline.start()
+  const beat = setInterval(() => {
+    heartbeat(control, runId).then(
+      (alive) => alive || run.deadline.stop('fenced'),
+      () => {},
+    )
+  }, heartbeatEveryMs)
+  beat.unref()
+  run.cleanups.push(async () => clearInterval(beat))
+  const started: StartedRun = { ...run, lock, runId, startedAt: new Date() }
+  await emit(started, 'started')
+  return started
+}
