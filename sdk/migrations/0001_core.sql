@@ -1,4 +1,4 @@
--- The admin server's tables (CONTRACT §5), created only when absent, and the jobs schema's core tables.
+-- The admin server's tables (docs/reference.md, "Admin tables"), created only when absent, and the jobs schema's core tables.
 create extension if not exists pgcrypto;
 
 create table if not exists public.users (

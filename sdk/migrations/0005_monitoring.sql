@@ -1,4 +1,4 @@
--- Monitoring (issue 6): alert-policy state, health targets and samples, performance metric samples.
+-- Monitoring: alert-policy state, health targets and samples, performance metric samples.
 
 -- One row per alert-policy key (a health target, a threshold, a certificate): the failure streak and what was sent.
 create table if not exists jobs.alert_policy_state (

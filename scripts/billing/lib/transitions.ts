@@ -1,4 +1,4 @@
-/** A license row as the billing job reads it (CONTRACT §5). */
+/** A license row as the billing job reads it (docs/reference.md, "Admin tables"). */
 export interface License {
   id: string
   customer: string
@@ -10,7 +10,7 @@ export interface License {
   contact_email: string | null
 }
 
-/** A subscription row as the billing job reads it (CONTRACT §5). */
+/** A subscription row as the billing job reads it (docs/reference.md, "Admin tables"). */
 export interface Subscription {
   id: string
   customer: string

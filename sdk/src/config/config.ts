@@ -6,7 +6,7 @@ import { redactUrl } from './redact.ts'
 /** The environment a configuration is read from; tests pass their own. */
 export type Env = Readonly<Record<string, string | undefined>>
 
-/** The validated, frozen configuration every job shares (CONTRACT §3). */
+/** The validated, frozen configuration every job shares (docs/reference.md, "Environment"). */
 export interface Config {
   readonly databaseUrl: string | undefined
   readonly slackWebhookUrl: string | undefined
@@ -161,7 +161,10 @@ export const secretVariables = [
   'GITHUB_TOKEN',
 ] as const
 
-/** Parses and validates CONTRACT §3 from `env`; throws ConfigError naming the variable. Default data dir: `<cwd>/.data`. */
+/**
+ * Parses and validates the shared settings (docs/reference.md, "Environment") from `env`; throws ConfigError naming the
+ * variable. Default data dir: `<cwd>/.data`.
+ */
 export function parseConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const read = createEnvReader(env)
   const dataDir = path.resolve(cwd, read.string('ADMIN_JOBS_DATA_DIR', '.data'))

@@ -83,7 +83,7 @@ export function table<K extends string>(names: readonly K[]) {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
-/** The generated rows of every CONTRACT §5 table, column by column. */
+/** The generated rows of every admin table, column by column. */
 export type DemoData = ReturnType<typeof generateDemoData>
 
 /** A collected table: its columns, ready for `unnest`, and its row count. */

@@ -12,14 +12,14 @@ export interface SeedOptions {
   force?: boolean
 }
 
-/** Rows written per CONTRACT §5 table. */
+/** Rows written per admin table. */
 export type SeedCounts = Record<
   'users' | 'sessions' | 'tokens' | 'audit_logs' | 'credentials' | 'licenses' | 'subscriptions',
   number
 >
 
 /**
- * Replaces the CONTRACT §5 admin tables with realistic demo data, deterministic for a given seed and `now`: users
+ * Replaces the admin tables (docs/reference.md) with realistic demo data, deterministic for a given seed and `now`: users
  * (owners, admins, some without MFA), ~100 sessions per user, tokens and audit events over 120 days (logins, failures
  * with bursts from a few IPs, role changes, exports, MFA disabled, API keys), credentials, licenses and subscriptions
  * with some expired and some expiring within 1, 7 and 30 days. Refuses non-demo data unless `force`.

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import type { Sql, TransactionSql } from 'postgres'
 
-/** Final statuses of a run (CONTRACT §6), plus `running` while it is under way. */
+/** Final statuses of a run (docs/reference.md), plus `running` while it is under way. */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'skipped'
 
 /** What started a run. */
@@ -16,7 +16,7 @@ export interface RunStart {
   runUrl: string | undefined
 }
 
-/** One row of `jobs.runs` as the CLI shows it (CONTRACT §6 `history --json`). */
+/** One row of `jobs.runs` as the CLI shows it (`history --json`, docs/reference.md). */
 export interface RunRecord {
   id: number
   job: string
