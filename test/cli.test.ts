@@ -25,7 +25,7 @@ describe('pnpm jobs', () => {
     expect(sessions.actionsMinutesPerMonth).toBe(122)
   })
 
-  it('prints history as a JSON array, newest first, in the contract shape', async () => {
+  it('prints history as a JSON array, newest first, in the shape docs/reference.md gives', async () => {
     await runScript('scripts/cleanup/sessions.ts', { args: ['--dry-run'], env: { DATABASE_URL: db.url } })
     const result = await runScript(cli, {
       args: ['history', 'cleanup/sessions', '--limit', '2', '--json'],

@@ -13,7 +13,7 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe('parseConfig', () => {
-  it('applies the contract defaults to an empty environment', () => {
+  it('applies the documented defaults to an empty environment', () => {
     const config = parseConfig({}, '/srv/app')
     expect(config).toMatchObject({
       databaseUrl: undefined,
@@ -36,7 +36,7 @@ describe('parseConfig', () => {
     expect(config.github).toMatchObject({ runAttempt: 1, apiUrl: 'https://api.github.com' })
   })
 
-  it('reads every variable of the contract', () => {
+  it('reads every shared variable', () => {
     const config = parseConfig(
       {
         DATABASE_URL: 'postgres://app:pw1234@db:5432/admin',

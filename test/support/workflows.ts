@@ -107,30 +107,6 @@ function operandValue(operand: string, context: ExpressionContext): unknown {
   return at
 }
 
-/** The schedules of CONTRACT §2, checkable against a workflow's crons. */
-export type ContractSchedule =
-  | { every: number } // minutes between runs
-  | { daily: true; hour?: number }
-  | { weekly: number; hour: number } // day of week, 0 = Sunday
-  | { monthly: number; hour?: number } // day of month
-
-/** CONTRACT §2's table, encoded: job id → its default schedule and criticality. */
-export const contractJobs: Record<string, { schedule: ContractSchedule; critical: boolean }> = {
-  'cleanup/sessions': { schedule: { every: 6 * 60 }, critical: false },
-  'cleanup/tokens': { schedule: { daily: true, hour: 3 }, critical: false },
-  'cleanup/audit-logs': { schedule: { monthly: 1 }, critical: true },
-  'reports/daily': { schedule: { daily: true, hour: 1 }, critical: false },
-  'reports/weekly': { schedule: { weekly: 0, hour: 2 }, critical: false },
-  'reports/monthly': { schedule: { monthly: 1 }, critical: true },
-  'notifications/expiry': { schedule: { daily: true, hour: 9 }, critical: false },
-  'notifications/security-alerts': { schedule: { every: 15 }, critical: true },
-  'monitoring/health-check': { schedule: { every: 5 }, critical: true },
-  'monitoring/performance': { schedule: { every: 10 }, critical: false },
-  'billing/licenses': { schedule: { daily: true }, critical: false },
-  'backups/database': { schedule: { daily: true }, critical: true },
-  'monitoring/watchdog': { schedule: { every: 30 }, critical: true },
-}
-
 /** The local calendar fields of `date` in `timeZone`. */
 export function localParts(date: Date, timeZone = 'UTC'): { day: number; weekday: number; hour: number } {
   const parts = new Intl.DateTimeFormat('en-US', {
