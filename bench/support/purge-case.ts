@@ -1,6 +1,6 @@
 import type { BenchDatabase, BenchHelpers } from '../harness.ts'
 
-/** A table the purge benchmarks fill: sessions or tokens, both removable by expires_at or revoked_at (CONTRACT §5). */
+/** A table the purge benchmarks fill: sessions or tokens, both removable by expires_at or revoked_at (docs/reference.md). */
 export type PurgeTable = 'sessions' | 'tokens'
 
 /**
