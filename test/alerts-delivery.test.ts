@@ -22,7 +22,8 @@ afterAll(async () => {
 })
 
 beforeEach(async () => {
-  await db.sql`delete from jobs.alert_state`
+  await db.sql`delete from jobs.incidents`
+  await db.sql`truncate jobs.messages cascade`
   smtp.messages.length = 0
   slack.requests.length = 0
   slack.setHandler((_req, res) => void res.end('ok'))
@@ -54,7 +55,10 @@ describe('alerts of a critical job', () => {
     expect(result.code, result.output).toBe(1)
     const [mail] = await smtp.waitFor(1)
     expect(mail!.subject).toBe('[critical] test/fail failed')
-    expect(mail!.from?.text).toBe('jobs@example.com')
+    expect(mail!.from?.value[0]).toMatchObject({
+      address: 'jobs@example.com',
+      name: expect.stringMatching(/^admin-jobs \(.+\)$/),
+    })
     expect(mail!.to).toMatchObject({ text: 'ops@example.com, oncall@example.com' })
     expect(mail!.text).toContain('widget sync failed: upstream said no')
     expect(mail!.text).not.toContain('second line of detail')
@@ -67,8 +71,8 @@ describe('alerts of a critical job', () => {
     expect(body.text).toContain('test/fail failed')
     expect(JSON.stringify(body.blocks)).toContain('widget sync failed: upstream said no')
     expect(JSON.stringify(body.blocks)).toContain('*outcome*\\nfailed')
-    const [state] = await db.sql`select * from jobs.alert_state where dedupe_key = 'job:test/fail'`
-    expect(state).toMatchObject({ status: 'open', sends: 1 })
+    const [state] = await db.sql`select * from jobs.incidents where key = 'job:test/fail'`
+    expect(state).toMatchObject({ status: 'open', notifications: 1 })
   })
 
   it('sends nothing for the second failure of a streak, then one recovery notice when the job succeeds', async () => {
@@ -93,7 +97,7 @@ describe('alerts of a critical job', () => {
     expect(smtp.messages).toHaveLength(2)
     expect((await runScript(failing, { env: channels() })).code).toBe(1)
     expect((await smtp.waitFor(3))[2]!.subject).toBe('[critical] test/fail failed')
-    const sent = await db.sql`select kind from jobs.alerts where job = 'test/fail' order by id desc limit 3`
+    const sent = await db.sql`select kind from jobs.messages where job = 'test/fail' order by id desc limit 3`
     expect(sent.map((a) => a.kind)).toEqual(['alert', 'recovery', 'alert'])
   })
 
@@ -123,7 +127,7 @@ describe('alerts of a critical job', () => {
     expect(JSON.stringify((await slack.waitFor(1))[0]!.json().blocks)).toContain(`<${url}|View run>`)
   })
 
-  it('logs a dead channel and keeps the job outcome: the failure still exits 1, the recovery still exits 0', async () => {
+  it('keeps the job outcome when every channel is down, and delivers the queued alert once they are back', async () => {
     slack.setHandler((_req, res) => {
       res.statusCode = 500
       res.end('internal error')
@@ -131,18 +135,20 @@ describe('alerts of a critical job', () => {
     const env = channels({ SMTP_URL: `smtp://127.0.0.1:${await closedPort()}` })
     const failed = await runScript(failing, { env })
     expect(failed.code, failed.output).toBe(1)
-    expect(failed.stderr).toMatch(/alert channel slack failed/)
-    expect(failed.stderr).toMatch(/alert channel email failed/)
+    expect(failed.stderr).toMatch(/slack delivery failed; the message stays queued/)
+    expect(failed.stderr).toMatch(/email delivery failed; the message stays queued/)
     // The webhook was tried a bounded number of times.
     expect(slack.requests.length).toBeGreaterThanOrEqual(2)
     expect(slack.requests.length).toBeLessThanOrEqual(3)
     const [run] = await db.sql`select status from jobs.runs where job = 'test/fail' order by id desc limit 1`
     expect(run!.status).toBe('failed')
 
-    // Nobody heard of the incident, so the next failure, with the channels back, alerts.
+    // The alert stays queued; once the channels answer again (and its retry is due), the next run delivers it, once.
     slack.setHandler((_req, res) => void res.end('ok'))
+    await db.sql`update jobs.deliveries set next_attempt_at = now() where status = 'pending'`
     expect((await runScript(failing, { env: channels() })).code).toBe(1)
     expect((await smtp.waitFor(1))[0]!.subject).toBe('[critical] test/fail failed')
+    expect(smtp.messages).toHaveLength(1)
     slack.setHandler((_req, res) => {
       res.statusCode = 500
       res.end('internal error')
@@ -150,7 +156,7 @@ describe('alerts of a critical job', () => {
 
     const recovered = await runScript(failing, { env: { ...env, FIXTURE_OUTCOME: 'succeed' } })
     expect(recovered.code, recovered.output).toBe(0)
-    expect(recovered.stderr).toMatch(/alert channel (slack|email) failed/)
+    expect(recovered.stderr).toMatch(/(slack|email) delivery failed; the message stays queued/)
     const [last] = await db.sql`select status from jobs.runs where job = 'test/fail' order by id desc limit 1`
     expect(last!.status).toBe('succeeded')
   })

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { createLogger, loadMigrations, migrate } from '@admin-jobs/sdk/platform'
+import { checksumOf, createLogger, loadMigrations, migrate } from '@admin-jobs/sdk/platform'
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createTestDatabase } from './support/db.ts'
@@ -27,13 +27,37 @@ describe('migrations', () => {
     expect(await migrate(db.sql)).toEqual([])
     const recorded = await db.sql`select name, checksum from jobs.migrations order by name`
     expect(recorded.map((r) => r.name)).toEqual(all)
-    expect(recorded.every((r) => /^[0-9a-f]{64}$/.test(r.checksum))).toBe(true)
+    expect(recorded.every((r) => /^sql:[0-9a-f]{64}$/.test(r.checksum))).toBe(true)
     for (const table of ['users', 'sessions', 'tokens', 'audit_logs', 'credentials', 'licenses', 'subscriptions']) {
       const [row] = await db.sql`select to_regclass(${`public.${table}`}) is not null as present`
       expect(row!.present, table).toBe(true)
     }
     const [runs] = await db.sql`select to_regclass('jobs.runs') is not null as present`
     expect(runs!.present).toBe(true)
+  })
+
+  it('tell a reworded comment from a changed statement, and take over checksums recorded the old way', async () => {
+    const db = await createTestDatabase('migrate_checksums', { migrate: false })
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'aj-migrations-'))
+    try {
+      const file = path.join(dir, '0001_demo.sql')
+      await fs.writeFile(file, '-- the first wording\ncreate table if not exists demo (id int);\n')
+      const warnings: string[] = []
+      const log = createLogger({ write: (_s, line) => void warnings.push(line) })
+      await migrate(db.sql, { dir, log })
+      await fs.writeFile(file, '-- reworded, and moved\n\ncreate table if not exists demo (id int);\n')
+      await db.sql`update jobs.migrations set checksum = ${'0'.repeat(64)} where name = '0001_demo.sql'`
+      await migrate(db.sql, { dir, log })
+      const [row] = await db.sql`select checksum from jobs.migrations where name = '0001_demo.sql'`
+      expect(row!.checksum).toBe(checksumOf('create table if not exists demo (id int);'))
+      await migrate(db.sql, { dir, log })
+      expect(warnings.filter((w) => w.includes('changed after it was applied'))).toEqual([])
+      await fs.writeFile(file, 'create table if not exists demo (id bigint);\n')
+      await migrate(db.sql, { dir, log })
+      expect(warnings.filter((w) => w.includes('changed after it was applied'))).toHaveLength(1)
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('are each safe to execute again on a migrated database (idempotent SQL)', async () => {

@@ -166,7 +166,7 @@ describe('monitoring/health-check', () => {
     await runAt(24 * 60 + 1) // a day after the certificate warning: once more
 
     const alerts = await db.sql<{ dedupe_key: string; kind: string; title: string; text: string }[]>`
-      select dedupe_key, kind, title, text from jobs.alerts order by id`
+      select incident_key as dedupe_key, kind, subject as title, text from jobs.messages order by id`
     const sequence = (key: string) => alerts.filter((a) => a.dedupe_key === key).map((a) => a.kind)
     expect(sequence(`health:${flaky.url}`)).toEqual(['alert', 'reminder', 'recovery'])
     expect(sequence(`health:${slow.url}`)).toEqual(['alert', 'recovery'])
@@ -174,7 +174,7 @@ describe('monitoring/health-check', () => {
     expect(sequence(`cert:${later.url}`)).toEqual([])
     expect(alerts).toHaveLength(7)
     const flakyRecovery = alerts.find((a) => a.dedupe_key === `health:${flaky.url}` && a.kind === 'recovery')!
-    expect(flakyRecovery.text).toBe('Back to normal after 1h 10m.')
+    expect(flakyRecovery.text).toContain('Back to normal after 1h 10m.')
     const slowAlert = alerts.find((a) => a.dedupe_key === `health:${slow.url}` && a.kind === 'alert')!
     expect(slowAlert.text).toMatch(/no answer within 1000ms/)
     expect(alerts.find((a) => a.dedupe_key === `cert:${soon.url}`)!.title).toMatch(/expires in 5 days/)
@@ -213,7 +213,7 @@ describe('monitoring/health-check', () => {
     expect([old.length, recent.length]).toEqual([0, 1])
     const targets = await db.sql`select target from jobs.health_targets order by target`
     expect(targets.map((t) => t.target)).toEqual(['database', up.url])
-    const policy = await db.sql`select key from jobs.alert_policy_state where key like 'health:%' or key like 'cert:%'`
+    const policy = await db.sql`select key from jobs.incidents where key like 'health:%' or key like 'cert:%'`
     expect(policy).toEqual([])
   })
 
@@ -238,7 +238,7 @@ describe('monitoring/health-check', () => {
       const result = await job.done
       expect(result.code, result.output).toBe(signal === 'SIGTERM' ? 143 : 130)
     }
-    const state = await db.sql`select failures from jobs.alert_policy_state where key = ${`health:${hang.url}/stopped`}`
+    const state = await db.sql`select failures from jobs.incidents where key = ${`health:${hang.url}/stopped`}`
     expect(state.map((r) => r.failures).filter((n) => n > 0)).toEqual([])
     expect(slack.requests.filter((r) => r.url.endsWith('/stopped'))).toHaveLength(0)
     const runs = await db.sql`
@@ -268,7 +268,7 @@ describe('monitoring/health-check', () => {
     expect(hook.requests).toHaveLength(0)
     const written = await db.sql`
       select (select count(*)::int from jobs.health_samples where target = ${broken.url}) as samples,
-             (select count(*)::int from jobs.alert_policy_state where key = ${`health:${broken.url}`}) as states`
+             (select count(*)::int from jobs.incidents where key = ${`health:${broken.url}`}) as states`
     expect(written[0]).toEqual({ samples: 0, states: 0 })
   })
 

@@ -120,11 +120,11 @@ describe('monitoring/performance', () => {
     const alerts = async () =>
       (
         await db.sql<{ dedupe_key: string; kind: string; text: string }[]>`
-        select dedupe_key, kind, text from jobs.alerts order by id`
+        select incident_key as dedupe_key, kind, text from jobs.messages order by id`
       ).map((r) => `${r.kind} ${r.dedupe_key}`)
     expect(await alerts()).toEqual(['alert perf:lock-wait', `alert perf:regression:${a.url}`])
-    const [lockAlert] = await db.sql`select text from jobs.alerts where dedupe_key = 'perf:lock-wait'`
-    expect(lockAlert!.text).toMatch(/^1 session\(s\) waiting on locks, the longest for \d/)
+    const [lockAlert] = await db.sql`select text from jobs.messages where incident_key = 'perf:lock-wait'`
+    expect(lockAlert!.text).toMatch(/\n1 session\(s\) waiting on locks, the longest for \d/)
     const summary = await fs.readFile(summaryFile, 'utf8')
     expect(summary).toMatch(/\| Sessions waiting on locks \| 1 \(longest \d/)
     expect(summary).toContain(`| ${a.url} |`)

@@ -1,21 +1,19 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import type { AlertInput } from '@admin-jobs/sdk'
 import {
   createAlertPolicy,
   createFilePolicyStore,
   createLogger,
-  createSqlPolicyStore,
   decide,
   observeDatabase,
   outageStateDir,
+  type PolicyNotice,
   type PolicyState,
   type PolicyStore,
   parseConfig,
 } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { startHttp } from './support/servers.ts'
 
 const t0 = new Date('2026-03-01T12:00:00Z')
@@ -99,11 +97,9 @@ describe('decide', () => {
   })
 })
 
-let db: TestDatabase
 let tmp: string
 
 beforeAll(async () => {
-  db = await createTestDatabase('policy')
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'aj-policy-'))
 })
 
@@ -112,7 +108,7 @@ afterAll(async () => {
 })
 
 function recordingPolicy(store: PolicyStore) {
-  const sent: { kind: string; input: AlertInput }[] = []
+  const sent: { kind: string; input: PolicyNotice }[] = []
   const policy = createAlertPolicy({
     store,
     log: quiet,
@@ -121,78 +117,78 @@ function recordingPolicy(store: PolicyStore) {
   return { policy, sent }
 }
 
-describe.each([
-  ['jobs.alert_policy_state', () => createSqlPolicyStore(db.sql)],
-  ['a state file', () => createFilePolicyStore(path.join(tmp, 'state'))],
-])('the policy on %s', (_name, makeStore) => {
-  it('sends exactly one alert when ten processes observe the same failure at once', async () => {
-    const key = `burst-${Math.random()}`
-    const stores = Array.from({ length: 10 }, makeStore)
-    const runs = stores.map((store) => recordingPolicy(store))
-    const decisions = await Promise.all(
-      runs.map(({ policy }) => policy.observe({ key, ok: false, error: 'down', title: 'X is down' }, at(0))),
-    )
-    expect(decisions.map((d) => d.action).sort()).toEqual(['alert', ...Array(8).fill('none'), 'pending'].sort())
-    expect(runs.flatMap((r) => r.sent).map((s) => s.kind)).toEqual(['alert'])
-    expect(decisions.map((d) => d.state.failures).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-  })
-
-  it('keeps the streak across instances and words the recovery with the outage length', async () => {
-    const key = `streak-${Math.random()}`
-    const observe = (minutes: number, ok: boolean) => {
-      const { policy, sent } = recordingPolicy(makeStore())
-      return policy.observe({ key, ok, error: 'down', title: 'X is down' }, at(minutes)).then(() => sent)
-    }
-    expect(await observe(0, false)).toEqual([])
-    expect((await observe(5, false)).map((s) => [s.kind, s.input.title])).toEqual([['alert', 'X is down']])
-    expect(await observe(30, false)).toEqual([])
-    expect((await observe(65, false)).map((s) => s.kind)).toEqual(['reminder'])
-    const [recovery] = await observe(95, true)
-    expect(recovery!.kind).toBe('recovery')
-    expect(recovery!.input.title).toBe('Resolved: X is down')
-    expect(recovery!.input.text).toBe('Back to normal after 1h 35m.')
-    expect(await observe(100, true)).toEqual([])
-  })
-
-  it('sends an alert or reminder again on the next run when every channel failed', async () => {
-    const key = `undelivered-${Math.random()}`
-    const store = makeStore()
-    let channelsUp = false
-    const tried: string[] = []
-    const policy = createAlertPolicy({
-      store,
-      log: quiet,
-      send: async (kind) => {
-        tried.push(`${kind}${channelsUp ? '' : ' (failed)'}`)
-        return channelsUp ? { delivered: ['slack'], failed: [] } : { delivered: [], failed: ['slack'] }
-      },
+describe.each([['a state file', () => createFilePolicyStore(path.join(tmp, 'state'))]])(
+  'the policy on %s',
+  (_name, makeStore) => {
+    it('sends exactly one alert when ten processes observe the same failure at once', async () => {
+      const key = `burst-${Math.random()}`
+      const stores = Array.from({ length: 10 }, makeStore)
+      const runs = stores.map((store) => recordingPolicy(store))
+      const decisions = await Promise.all(
+        runs.map(({ policy }) => policy.observe({ key, ok: false, error: 'down', title: 'X is down' }, at(0))),
+      )
+      expect(decisions.map((d) => d.action).sort()).toEqual(['alert', ...Array(8).fill('none'), 'pending'].sort())
+      expect(runs.flatMap((r) => r.sent).map((s) => s.kind)).toEqual(['alert'])
+      expect(decisions.map((d) => d.state.failures).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     })
-    const observe = (minutes: number) =>
-      policy.observe({ key, ok: false, error: 'down', title: 'X is down' }, at(minutes))
-    await observe(0)
-    await observe(5)
-    await observe(10)
-    channelsUp = true
-    await observe(15)
-    await observe(20)
-    channelsUp = false
-    await observe(80)
-    channelsUp = true
-    await observe(85)
-    expect(tried).toEqual(['alert (failed)', 'alert (failed)', 'alert', 'reminder (failed)', 'reminder'])
-  })
 
-  it('writes nothing for a healthy key', async () => {
-    const store = makeStore()
-    const key = `healthy-${Math.random()}`
-    await recordingPolicy(store).policy.observe({ key, ok: true, title: 'X' }, at(0))
-    expect(await store.get(key)).toBeUndefined()
-  })
-})
+    it('keeps the streak across instances and words the recovery with the outage length', async () => {
+      const key = `streak-${Math.random()}`
+      const observe = (minutes: number, ok: boolean) => {
+        const { policy, sent } = recordingPolicy(makeStore())
+        return policy.observe({ key, ok, error: 'down', title: 'X is down' }, at(minutes)).then(() => sent)
+      }
+      expect(await observe(0, false)).toEqual([])
+      expect((await observe(5, false)).map((s) => [s.kind, s.input.title])).toEqual([['alert', 'X is down']])
+      expect(await observe(30, false)).toEqual([])
+      expect((await observe(65, false)).map((s) => s.kind)).toEqual(['reminder'])
+      const [recovery] = await observe(95, true)
+      expect(recovery!.kind).toBe('recovery')
+      expect(recovery!.input.title).toBe('Resolved: X is down')
+      expect(recovery!.input.text).toBe('Back to normal after 1h 35m.')
+      expect(await observe(100, true)).toEqual([])
+    })
+
+    it('sends an alert or reminder again on the next run when every channel failed', async () => {
+      const key = `undelivered-${Math.random()}`
+      const store = makeStore()
+      let channelsUp = false
+      const tried: string[] = []
+      const policy = createAlertPolicy({
+        store,
+        log: quiet,
+        send: async (kind) => {
+          tried.push(`${kind}${channelsUp ? '' : ' (failed)'}`)
+          return channelsUp ? { delivered: ['slack'], failed: [] } : { delivered: [], failed: ['slack'] }
+        },
+      })
+      const observe = (minutes: number) =>
+        policy.observe({ key, ok: false, error: 'down', title: 'X is down' }, at(minutes))
+      await observe(0)
+      await observe(5)
+      await observe(10)
+      channelsUp = true
+      await observe(15)
+      await observe(20)
+      channelsUp = false
+      await observe(80)
+      channelsUp = true
+      await observe(85)
+      expect(tried).toEqual(['alert (failed)', 'alert (failed)', 'alert', 'reminder (failed)', 'reminder'])
+    })
+
+    it('writes nothing for a healthy key', async () => {
+      const store = makeStore()
+      const key = `healthy-${Math.random()}`
+      await recordingPolicy(store).policy.observe({ key, ok: true, title: 'X' }, at(0))
+      expect(await store.get(key)).toBeUndefined()
+    })
+  },
+)
 
 describe('the policy in a dry run', () => {
   it('decides but neither writes state nor sends', async () => {
-    const store = createSqlPolicyStore(db.sql)
+    const store = createFilePolicyStore(path.join(tmp, 'dry'))
     const sent: string[] = []
     const policy = createAlertPolicy({
       store,

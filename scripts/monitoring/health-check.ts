@@ -1,13 +1,5 @@
-import { defineJob, firstLine, formatMs, toError } from '@admin-jobs/sdk'
-import {
-  createAlerter,
-  createAlertPolicy,
-  createSqlPolicyStore,
-  databaseKey,
-  observeDatabase,
-  type PolicyDecision,
-} from '@admin-jobs/sdk/platform'
-import postgres, { type Sql } from 'postgres'
+import { type DatabaseInfo, type Decision, defineJob, firstLine, formatMs, toError } from '@admin-jobs/sdk'
+import type { Sql } from 'postgres'
 import { type ProbeResult, probeAll } from './lib/index.ts'
 
 const dayMs = 86_400_000
@@ -26,15 +18,13 @@ export default defineJob({
     certWarnDays: read.integer('HEALTHCHECK_CERT_WARN_DAYS', 14, { min: 0, max: 365 }),
     retentionDays: read.integer('MONITORING_RETENTION_DAYS', 30, { min: 1, max: 3650 }),
   }),
-  async run({ sql, log, config, settings, dryRun, signal, summary, now: clock, job, run }) {
+  async run({ sql, database: db, log, config, settings, dryRun, signal, summary, now: clock, run, ...ctx }) {
     const now = clock()
-    const alerter = createAlerter({ sql, config, log, job, runUrl: run.url, dryRun })
     const rule = { failuresToAlert: settings.failuresToAlert, remindEvery: settings.remindEvery }
-    const policy = createAlertPolicy({ store: createSqlPolicyStore(sql), send: alerter.notify, log, rule, dryRun })
 
     // Every target at once: the database's round trip and all URLs, each bounded by the same timeout.
     const [database, probes] = await Promise.all([
-      checkDatabase(sql, settings.timeoutMs),
+      checkDatabase(db, settings.timeoutMs),
       probeAll(config.healthcheckUrls, { timeoutMs: settings.timeoutMs, signal, now }),
     ])
     // A run stopped mid-probe (timeout, SIGINT/SIGTERM, an Actions cancel) saw nothing about the targets: recording its
@@ -42,58 +32,50 @@ export default defineJob({
     signal.throwIfAborted()
 
     // The database target's incident is the shared one every job feeds when it cannot connect (storm guard).
-    const dbDecision = await observeDatabase({
-      config,
-      log,
-      ok: database.ok,
-      error: database.error,
-      now,
-      job,
-      runUrl: run.url,
-      rule,
-      dryRun,
-      send: alerter.notify,
-    })
+    const dbDecision = await ctx.observeDatabase({ ok: database.ok, error: database.error })
     // While the database is down, targets that fail with it are recorded but raise no incident of their own.
-    const suppressedBy = database.ok ? undefined : databaseKey
+    const suppressedBy = database.ok ? undefined : databaseTarget
 
-    const decisions: PolicyDecision[] = [dbDecision]
+    const decisions: Decision[] = [dbDecision]
     const certNotes = new Map<string, string>()
     for (const probe of probes) {
       decisions.push(
-        await policy.observe(
-          {
-            key: `health:${probe.target}`,
-            ok: probe.ok,
-            error: probe.error,
-            suppressedBy,
-            title: `${probe.target} is down`,
-            fields: { target: probe.target, status: probe.status, latency: formatMs(probe.latencyMs) },
-          },
-          now,
-        ),
+        await ctx.observe({
+          ...rule,
+          key: `health:${probe.target}`,
+          ok: probe.ok,
+          error: probe.error,
+          suppressedBy,
+          title: `${probe.target} is down`,
+          fields: { target: probe.target, status: probe.status, latency: formatMs(probe.latencyMs) },
+          at: now,
+        }),
       )
       if (probe.certDaysLeft !== undefined) {
         const days = Math.floor(probe.certDaysLeft)
-        const cert = await policy.observe(
-          {
-            key: `cert:${probe.target}`,
-            ok: probe.certDaysLeft > settings.certWarnDays,
-            error: `The certificate of ${probe.target} expires on ${probe.certExpiresAt?.toISOString()} (${days} days left).`,
-            title: `Certificate of ${probe.target} expires in ${days} days`,
-            severity: 'warning',
-            // One warning a day until it is renewed.
-            failuresToAlert: 1,
-            remindEvery: '24h',
-          },
-          now,
-        )
+        const cert = await ctx.observe({
+          key: `cert:${probe.target}`,
+          ok: probe.certDaysLeft > settings.certWarnDays,
+          error: `The certificate of ${probe.target} expires on ${probe.certExpiresAt?.toISOString()} (${days} days left).`,
+          title: `Certificate of ${probe.target} expires in ${days} days`,
+          severity: 'warning',
+          // One warning a day until it is renewed.
+          failuresToAlert: 1,
+          remindEvery: '24h',
+          at: now,
+        })
         decisions.push(cert)
         certNotes.set(probe.target, cert.action)
       }
     }
 
-    if (!dryRun) await record(sql, { now, database, probes, runId: run.id, retentionDays: settings.retentionDays })
+    if (!dryRun) {
+      await record(sql, { now, database, probes, runId: run.id, retentionDays: settings.retentionDays })
+      // A target removed from HEALTHCHECK_URLS leaves no open incident behind.
+      const targets = probes.map((p) => p.target)
+      await ctx.incidents.retire('health:', targets)
+      await ctx.incidents.retire('cert:', targets)
+    }
 
     const actionOf = (key: string) => decisions.find((d) => d.key === key)?.action ?? 'none'
     summary.table([
@@ -104,7 +86,7 @@ export default defineJob({
         formatMs(database.latencyMs),
         '',
         '',
-        actionOf(databaseKey),
+        actionOf(databaseTarget),
       ],
       ...probes.map((p) => [
         p.target,
@@ -140,18 +122,15 @@ interface DatabaseCheck {
   error?: string
 }
 
+/** The database's own target: its key is the one incident every job that cannot connect also feeds. */
+const databaseTarget = 'database'
+
 /** Connect + `select 1` on a fresh connection (the pool's may be warm), bounded by the timeout. */
-async function checkDatabase(sql: Sql, timeoutMs: number): Promise<DatabaseCheck> {
+async function checkDatabase(db: DatabaseInfo, timeoutMs: number): Promise<DatabaseCheck> {
   const started = performance.now()
   const elapsed = () => Math.round((performance.now() - started) * 10) / 10
   // The same server, database and credentials as the job's pool, but one new connection.
-  const fresh = postgres({
-    ...(sql.options as unknown as postgres.Options<Record<string, postgres.PostgresType>>),
-    max: 1,
-    connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
-    idle_timeout: 1,
-    connection: { application_name: 'admin-jobs:health-check:probe' },
-  })
+  const fresh = db.connect({ connectTimeoutMs: timeoutMs, applicationName: 'admin-jobs:health-check:probe' })
   let timer: NodeJS.Timeout | undefined
   try {
     const timeout = new Promise<never>((_, reject) => {
@@ -174,7 +153,7 @@ async function record(
   const { now, database, probes, runId } = options
   const rows = [
     {
-      target: databaseKey,
+      target: databaseTarget,
       kind: 'database',
       up: database.ok,
       latency_ms: database.latencyMs,
@@ -208,12 +187,8 @@ async function record(
           last_up_at = coalesce(excluded.last_up_at, t.last_up_at), latency_ms = excluded.latency_ms,
           status_code = excluded.status_code, error = excluded.error, cert_expires_at = excluded.cert_expires_at`
     }
-    // A target removed from HEALTHCHECK_URLS leaves no stale state or open incident behind.
+    // A target removed from HEALTHCHECK_URLS leaves no stale state behind.
     await tx`delete from jobs.health_targets where target <> all(${targets})`
-    await tx`
-      delete from jobs.alert_policy_state
-      where (key like 'health:%' or key like 'cert:%')
-        and substring(key from position(':' in key) + 1) <> all(${targets})`
     await tx`delete from jobs.health_samples where checked_at < ${new Date(now.getTime() - options.retentionDays * dayMs)}`
   })
 }

@@ -1,5 +1,4 @@
-import { defineJob, formatMs } from '@admin-jobs/sdk'
-import { createAlerter, createAlertPolicy, createSqlPolicyStore, type PolicyDecision } from '@admin-jobs/sdk/platform'
+import { type Check, type Decision, defineJob, formatMs } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
 import { percentile, probeUrl } from './lib/index.ts'
 
@@ -24,17 +23,8 @@ export default defineJob({
     baselineMinSamples: read.integer('PERF_BASELINE_MIN_SAMPLES', 3, { min: 1 }),
     retentionDays: read.integer('MONITORING_RETENTION_DAYS', 30, { min: 1, max: 3650 }),
   }),
-  async run({ sql, log, config, settings, dryRun, signal, summary, now: clock, job, run }) {
+  async run({ sql, log, config, settings, dryRun, signal, summary, now: clock, run, ...ctx }) {
     const now = clock()
-    const alerter = createAlerter({ sql, config, log, job, runUrl: run.url, dryRun })
-    // Thresholds describe conditions that already lasted (a query > 5 min, a wait > 1 min): alert on the first sample.
-    const policy = createAlertPolicy({
-      store: createSqlPolicyStore(sql),
-      send: alerter.notify,
-      log,
-      rule: { failuresToAlert: 1, remindEvery: '1h' },
-      dryRun,
-    })
 
     const [db, http] = await Promise.all([
       readDatabaseMetrics(sql),
@@ -64,9 +54,10 @@ export default defineJob({
     const growth = await sizeGrowthPerDay(sql, now, db.sizeBytes)
     const baselines = await Promise.all(http.map((h) => baselineP95(sql, h.target, now, settings.baselineMinSamples)))
 
-    const decisions: PolicyDecision[] = []
-    const observe = async (check: Parameters<typeof policy.observe>[0]) => {
-      decisions.push(await policy.observe(check, now))
+    const decisions: Decision[] = []
+    // Thresholds describe conditions that already lasted (a query > 5 min, a wait > 1 min): alert on the first sample.
+    const observe = async (check: Check) => {
+      decisions.push(await ctx.observe({ failuresToAlert: 1, remindEvery: '1h', ...check, at: now }))
     }
     await observe({
       key: 'perf:connections',

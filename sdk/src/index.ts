@@ -1,8 +1,8 @@
 // The job-facing API: what a script under scripts/ imports. It loads only small modules; the runtime that runs a job
 // (database, channels, Actions) is loaded when a job script is the process's entry.
-export type { AlertInput, AlertResult, Severity } from './alerting/alerts.ts'
-export type { EmailMessage } from './alerting/email.ts'
-export type { SlackMessage } from './alerting/slack.ts'
+export type { SlackMessage } from './alerting/channels.ts'
+export type { AlertInput, AlertResult, Check, Decision } from './alerting/incidents.ts'
+export type { AlertFields, Severity } from './alerting/templates.ts'
 export { type ChartSeries, type ChartSpec, niceMax, renderChartMermaid, renderChartPng } from './charts/chart.ts'
 export type { Config, Env, EnvReader } from './config/config.ts'
 export { redactUrl } from './config/redact.ts'
@@ -11,5 +11,16 @@ export { AbortedError, ConfigError, firstLine, isTransient, NonRetryableError, t
 export { exitCodes } from './runtime/exit-codes.ts'
 export type { Logger } from './runtime/log.ts'
 export { backoffDelay, retry, sleep } from './runtime/retry.ts'
-export type { Job, JobContext, JobDefinition, JobState, JobStats, RunInfo, Summary } from './runtime/types.ts'
+export type {
+  DatabaseInfo,
+  Job,
+  JobContext,
+  JobDefinition,
+  JobState,
+  JobStats,
+  Notice,
+  NotifyResult,
+  RunInfo,
+  Summary,
+} from './runtime/types.ts'
 export { type Duration, formatMs, toMs } from './text/duration.ts'

@@ -3,11 +3,11 @@ import type { Config } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
 import { databaseAddress } from '../database/client.ts'
 import type { Logger } from '../runtime/log.ts'
-import { configuredChannels, renderAlertText, sendToChannels } from './alerts.ts'
-import { sendEmail } from './email.ts'
+import { openEmail, postSlack } from './channels.ts'
+import { adminRoutes } from './outbox.ts'
 import { createAlertPolicy, type PolicyDecision, type PolicyRule, type PolicySender } from './policy.ts'
 import { createFilePolicyStore } from './policy-store.ts'
-import { sendSlack } from './slack.ts'
+import { renderIncidentNotice } from './templates.ts'
 
 /** The policy key of the one shared "database unreachable" incident. */
 export const databaseKey = 'database'
@@ -24,23 +24,50 @@ export function outageStateDir(config: Pick<Config, 'dataDir' | 'databaseUrl'>):
   return path.join(dir, `${host}_${port}_${database}`.replace(/[^\w.-]/g, '_'))
 }
 
-/** A sender that needs no database: straight to Slack and email (masked), logged when no channel is configured. */
+/**
+ * A sender that needs no database: straight to Slack and email (masked), logged when no channel is configured. It
+ * reports which channels took the notice, so the policy keeps it due when none did.
+ */
 export function createDirectSender(config: Config, log: Logger, runUrl?: string): PolicySender {
   const mask = createMasker(config.secrets)
   return async (kind, input) => {
-    const title = mask(`${kind === 'reminder' ? 'Still failing: ' : ''}${input.title}`)
-    const text = mask(input.text)
-    const body = mask(renderAlertText({ title, text, fields: input.fields }, runUrl))
-    const channels = configuredChannels(config)
-    if (channels.length === 0) log.warn(`alert (no channel configured): ${title}`, { text })
-    const icon = kind === 'recovery' ? ':white_check_mark:' : ':rotating_light:'
-    const subject = `[${kind === 'recovery' ? 'resolved' : input.severity}] ${title}`
-    // The policy reads the result: when every channel failed, the notice is due again on the next attempt.
-    return sendToChannels(channels, log, title, (channel) =>
-      channel === 'slack'
-        ? sendSlack(config, { text: `${icon} ${title}\n${text}` })
-        : sendEmail(config, { subject, text: body }),
+    const rendered = renderIncidentNotice({
+      kind,
+      severity: input.severity,
+      title: mask(input.title),
+      text: mask(input.text),
+      fields: input.fields,
+      at: new Date(),
+      where: config.environment,
+      runUrl,
+    })
+    const routes = adminRoutes(config)
+    if (routes.length === 0) log.warn(`alert (no channel configured): ${rendered.subject}`, { text: mask(input.text) })
+    const delivered: string[] = []
+    const failed: string[] = []
+    await Promise.all(
+      routes.map(async (route) => {
+        try {
+          if (route.channel === 'slack') await postSlack(config, rendered.slack)
+          else {
+            const email = await openEmail(config)
+            try {
+              await email.send(
+                { subject: rendered.subject, text: rendered.text, html: rendered.html },
+                route.recipients,
+              )
+            } finally {
+              email.close()
+            }
+          }
+          delivered.push(route.channel)
+        } catch (err) {
+          failed.push(route.channel)
+          log.warn(`alert channel ${route.channel} failed`, { title: rendered.subject, reason: (err as Error).message })
+        }
+      }),
     )
+    return { delivered, failed }
   }
 }
 

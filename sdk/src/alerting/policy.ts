@@ -1,11 +1,12 @@
 import type { Logger } from '../runtime/log.ts'
 import { type Duration, formatMs, toMs } from '../text/duration.ts'
-import type { AlertInput, Severity } from './alerts.ts'
+import type { AlertFields, Severity } from './templates.ts'
 
 /** When a failing check becomes an incident; defaults: alert on the 2nd consecutive failure, remind every hour. */
 export interface PolicyRule {
   failuresToAlert?: number
-  remindEvery?: Duration
+  /** null: never remind. */
+  remindEvery?: Duration | null
 }
 
 /** Defaults of PolicyRule. */
@@ -84,7 +85,8 @@ export function decide(
     return { key, action: 'recovery', state, outageMs }
   }
   const threshold = Math.max(1, rule.failuresToAlert ?? defaultRule.failuresToAlert)
-  const remindMs = toMs(rule.remindEvery ?? defaultRule.remindEvery)
+  const remindMs =
+    rule.remindEvery === null ? Number.POSITIVE_INFINITY : toMs(rule.remindEvery ?? defaultRule.remindEvery)
   const state: PolicyState = {
     ...prev,
     failures: prev.failures + 1,
@@ -120,11 +122,20 @@ export interface PolicyCheck extends Observation, PolicyRule {
   title: string
   severity?: Severity
   /** Extra context on alerts and reminders. */
-  fields?: AlertInput['fields']
+  fields?: AlertFields
 }
 
-/** Delivers one notice (createAlerter's `notify`, or the file-backed database-outage sender). */
-export type PolicySender = (kind: 'alert' | 'reminder' | 'recovery', input: AlertInput) => Promise<unknown>
+/** Delivers one notice (the file-backed database-outage sender: the database cannot queue its own outage). */
+export type PolicySender = (kind: 'alert' | 'reminder' | 'recovery', notice: PolicyNotice) => Promise<unknown>
+
+/** A notice the policy asks its sender to deliver. */
+export interface PolicyNotice {
+  severity: Severity
+  title: string
+  text: string
+  fields?: AlertFields
+  dedupeKey?: string
+}
 
 /** Options of createAlertPolicy; `rule` gives the defaults of every check; `dryRun` decides and logs but writes and sends nothing. */
 export interface AlertPolicyOptions {

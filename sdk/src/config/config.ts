@@ -1,4 +1,6 @@
+import os from 'node:os'
 import path from 'node:path'
+import { singleAddress, whyNotAnAddress } from '../alerting/recipients.ts'
 import { ConfigError } from '../runtime/errors.ts'
 import { type Duration, toMs } from '../text/duration.ts'
 import { redactUrl } from './redact.ts'
@@ -15,6 +17,8 @@ export interface Config {
   readonly alertEmailTo: readonly string[]
   readonly healthcheckUrls: readonly string[]
   readonly heartbeatUrl: string | undefined
+  /** The deployment's name in notices (ADMIN_JOBS_ENVIRONMENT; default GITHUB_REPOSITORY on Actions, else the host). */
+  readonly environment: string
   readonly dataDir: string
   readonly reportsDir: string
   readonly archiveDir: string
@@ -148,8 +152,6 @@ export function createEnvReader(env: Env): EnvReader {
   return reader
 }
 
-const emailPattern = /^[^\s@,<>]+@[^\s@,<>]+$/
-
 /** Names of variables whose values are secrets (masked on Actions, never printed). */
 export const secretVariables = [
   'DATABASE_URL',
@@ -171,8 +173,10 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd()): Config
   const emails = (name: string, fallback: string[]) => {
     const list = read.list(name, fallback)
     for (const address of list) {
-      if (!emailPattern.test(address))
-        throw new ConfigError(`${name} has an invalid email address "${address}"`, { variable: name })
+      if (!singleAddress(address))
+        throw new ConfigError(`${name} has an invalid email address "${address}" (${whyNotAnAddress(address)})`, {
+          variable: name,
+        })
     }
     return list
   }
@@ -198,7 +202,12 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd()): Config
     )
   }
   const alertEmailTo = emails('ALERT_EMAIL_TO', [])
-  const [alertEmailFrom = 'admin-jobs@localhost'] = emails('ALERT_EMAIL_FROM', ['admin-jobs@localhost'])
+  const from = read.string('ALERT_EMAIL_FROM')
+  if (from !== undefined && !singleAddress(from))
+    throw new ConfigError(`ALERT_EMAIL_FROM must be one email address (got "${from}": ${whyNotAnAddress(from)})`, {
+      variable: 'ALERT_EMAIL_FROM',
+    })
+  const alertEmailFrom = from ?? 'admin-jobs@localhost'
   const repository = read.string('GITHUB_REPOSITORY')
   if (repository !== undefined && !/^[\w.-]+\/[\w.-]+$/.test(repository)) {
     throw new ConfigError(`GITHUB_REPOSITORY must be owner/name (got "${repository}")`, {
@@ -225,6 +234,7 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd()): Config
     alertEmailTo,
     healthcheckUrls,
     heartbeatUrl: read.url('HEARTBEAT_URL', ['http', 'https']),
+    environment: read.string('ADMIN_JOBS_ENVIRONMENT') ?? (actions && repository ? repository : os.hostname()),
     dataDir,
     reportsDir: path.resolve(cwd, read.string('REPORTS_DIR', path.join(dataDir, 'reports'))),
     archiveDir: path.resolve(cwd, read.string('ARCHIVE_DIR', path.join(dataDir, 'archive'))),

@@ -23,9 +23,18 @@ export async function loadMigrations(dir = migrationsDir): Promise<Migration[]> 
   return Promise.all(
     names.map(async (name) => {
       const sql = await fs.readFile(path.join(dir, name), 'utf8')
-      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') }
+      return { name, sql, checksum: checksumOf(sql) }
     }),
   )
+}
+
+/**
+ * A migration's checksum over its statements only (`sql:` + sha256 with `--` comments and blank space folded), so
+ * rewording a comment is not a change; changing a statement is.
+ */
+export function checksumOf(sql: string): string {
+  const statements = sql.replace(/--.*$/gm, '').replace(/\s+/g, ' ').trim()
+  return `sql:${createHash('sha256').update(statements).digest('hex')}`
 }
 
 /**
@@ -53,7 +62,10 @@ export async function migrate(sql: Sql, options: { log?: Logger; dir?: string } 
       for (const m of migrations) {
         const previous = done.get(m.name)
         if (previous !== undefined) {
-          if (previous !== m.checksum)
+          // A checksum of the whole file (comments included) predates this scheme: record the statements' one.
+          if (!previous.startsWith('sql:'))
+            await reserved`update jobs.migrations set checksum = ${m.checksum} where name = ${m.name}`
+          else if (previous !== m.checksum)
             options.log?.warn('migration changed after it was applied', { migration: m.name })
           continue
         }

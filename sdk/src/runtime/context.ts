@@ -1,30 +1,54 @@
-import { createAlerter } from '../alerting/alerts.ts'
-import { sendEmail } from '../alerting/email.ts'
-import { sendSlack } from '../alerting/slack.ts'
+import { observeDatabase } from '../alerting/database-outage.ts'
+import { createIncidents } from '../alerting/incidents.ts'
+import { createNotifier } from '../alerting/notices.ts'
 import { connect, databaseAddress } from '../database/client.ts'
 import { createState } from '../records/state.ts'
 import type { StartedRun } from './run.ts'
 import type { DatabaseInfo, JobContext } from './types.ts'
 
+/** The incidents of a run, written on the runner's pool (a stopped job's cancelled queries must not take them). */
+export function incidentsOf(run: StartedRun) {
+  return createIncidents({
+    sql: run.control,
+    config: run.config,
+    log: run.log,
+    job: run.id,
+    runId: run.runId,
+    runUrl: run.runUrl,
+    dryRun: run.dryRun,
+    now: run.now,
+  })
+}
+
 /** The one argument a job's `run` gets: everything it may touch, scoped to this run. */
 export function buildContext(run: StartedRun): JobContext<unknown> {
   const { log, dryRun, config } = run
-  const alerter = createAlerter({ sql: run.control, config, log, job: run.id, runUrl: run.runUrl, dryRun })
+  const incidents = incidentsOf(run)
   return {
     job: run.id,
     sql: run.db.sql,
     database: databaseInfo(run),
     log,
-    alert: alerter.alert,
-    resolveAlert: alerter.resolve,
-    mail: async (message) => {
-      if (dryRun) return log.info('dry run: would send email', { subject: message.subject })
-      await sendEmail(config, message)
-    },
-    slack: async (message) => {
-      if (dryRun) return log.info('dry run: would post to Slack', { text: message.text.slice(0, 80) })
-      await sendSlack(config, message)
-    },
+    alert: incidents.alert,
+    resolveAlert: incidents.resolve,
+    observe: incidents.observe,
+    observeDatabase: (probe) =>
+      observeDatabase({
+        config,
+        log,
+        ...probe,
+        now: run.now(),
+        job: run.id,
+        runUrl: run.runUrl,
+        dryRun,
+        // While the database answers, its incident's notices go through the outbox like any other.
+        send: async (kind, notice) => {
+          await incidents.announce(kind, { ...notice, key: notice.dedupeKey })
+          return { delivered: ['outbox'], failed: [] }
+        },
+      }),
+    incidents: { get: incidents.get, retire: incidents.retire },
+    notify: createNotifier({ sql: run.control, config, log, job: run.id, runId: run.runId, dryRun }),
     signal: run.deadline.signal,
     dryRun,
     config,

@@ -18,6 +18,8 @@ export interface Deadline {
   readonly reason: StopReason | undefined
   /** When the job's timeout fires (ms since epoch); Infinity until `start`. */
   readonly at: number
+  /** The time left before a stopped run must have exited (hardStopMs after the stop); Infinity while not stopped. */
+  remainingStopMs(): number
   /** Starts the timeout clock (when the job itself starts: set-up time does not count). */
   start(): void
   /** Stops the run for `reason` with `message` (the first stop wins). */
@@ -45,6 +47,7 @@ export function createDeadline(options: DeadlineOptions): Deadline {
   let reason: StopReason | undefined
   let timer: NodeJS.Timeout | undefined
   let at = Number.POSITIVE_INFINITY
+  let stoppedAt: number | undefined
 
   const stop = (why: StopReason, message = describeStop(why, options.timeoutMs)) => {
     if (reason) {
@@ -55,6 +58,7 @@ export function createDeadline(options: DeadlineOptions): Deadline {
       return
     }
     reason = why
+    stoppedAt = Date.now()
     options.log.warn(`${message}: stopping at the next safe point`)
     if (options.exitNow) {
       const exitNow = options.exitNow
@@ -79,6 +83,7 @@ export function createDeadline(options: DeadlineOptions): Deadline {
     get at() {
       return at
     },
+    remainingStopMs: () => (stoppedAt === undefined ? Number.POSITIVE_INFINITY : stoppedAt + hardStopMs - Date.now()),
     start() {
       at = Date.now() + options.timeoutMs
       timer = setTimeout(() => stop('timed_out'), options.timeoutMs)

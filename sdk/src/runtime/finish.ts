@@ -1,4 +1,5 @@
 import type { TransactionSql } from 'postgres'
+import { deliverDue } from '../alerting/outbox.ts'
 import { connect } from '../database/client.ts'
 import { finishRun } from '../records/runs.ts'
 import { formatMs } from '../text/duration.ts'
@@ -71,6 +72,36 @@ async function recordingHook(run: StartedRun, hook: Run['hooks'][number], outcom
     await tx.savepoint((sp) => hook.recording!(run, outcome, sp))
   } catch (err) {
     run.log.warn(`${hook.name}: recording failed`, { reason: run.mask(firstLine(toError(err))) })
+  }
+}
+
+/** How long the deliver phase may take (20 s); what it does not reach waits for the next run. */
+export const deliverBudgetMs = 20_000
+
+/**
+ * Deliver: send what is queued and due, this run's messages and any others left by earlier runs, each channel on
+ * its own and bounded. A stopped run delivers only within what is left of its stop bound (its failure alert, say);
+ * what it cannot reach waits in the outbox for the next run. A dry run sends nothing.
+ */
+export async function deliver(run: StartedRun): Promise<void> {
+  const budgetMs = Math.min(deliverBudgetMs, run.deadline.remainingStopMs() - 2_000)
+  if (run.dryRun || budgetMs < 1_000) return
+  try {
+    const stopped = run.deadline.reason !== undefined
+    const timeouts = stopped
+      ? { connectMs: budgetMs, greetingMs: budgetMs, socketMs: budgetMs, slackMs: budgetMs }
+      : undefined
+    const report = await within(
+      deliverDue(run.control, { config: run.config, log: run.log, budgetMs, timeouts }),
+      budgetMs + 1_000,
+      { sent: 0, retrying: 0, failed: 0, skipped: ['(out of time)'] },
+    )
+    if (report.sent + report.retrying + report.failed > 0)
+      run.log.info('messages delivered', { ...report, skipped: report.skipped.join(',') || undefined })
+  } catch (err) {
+    run.log.warn('could not deliver queued messages; they wait for the next run', {
+      reason: run.mask(firstLine(toError(err))),
+    })
   }
 }
 

@@ -4,7 +4,7 @@ import type { StopReason } from './deadline.ts'
 import { ConfigError, firstLine, toError } from './errors.ts'
 import { execute } from './execute.ts'
 import { exitCodes } from './exit-codes.ts'
-import { exitCodeOf, record, release, summarise } from './finish.ts'
+import { deliver, exitCodeOf, record, release, summarise } from './finish.ts'
 import { heartbeatHook } from './hooks/heartbeat.ts'
 import { outageHook } from './hooks/outage.ts'
 import { outcomeHook } from './hooks/outcome.ts'
@@ -102,6 +102,7 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     if ('skipped' in begun) return run.deadline.reason ? stoppedCode(run) : exitCodes.skipped
     started = begun
     const outcome = await record(started, await execute(started))
+    await deliver(started)
     await summarise(started, outcome)
     return exitCodeOf(run, outcome)
   } catch (err) {

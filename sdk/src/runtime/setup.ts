@@ -92,7 +92,8 @@ export async function connect(run: Run): Promise<ConnectedRun | undefined> {
     return undefined
   }
   run.cleanups.push(() => db.close())
-  const control = connectPool(db.url, { max: 2, applicationName: `admin-jobs-runner:${run.id}:${process.pid}` })
+  // Three connections: the lock's, the recording transaction's, and one for heartbeats and cancels beside them.
+  const control = connectPool(db.url, { max: 3, applicationName: `admin-jobs-runner:${run.id}:${process.pid}` })
   run.cleanups.push(() => control.end({ timeout: 2 }))
   run.deadline.onStop(() => {
     void control`

@@ -1,7 +1,6 @@
-import type { Sql } from 'postgres'
-import type { Alerter } from '../alerting/alerts.ts'
-import type { EmailMessage } from '../alerting/email.ts'
-import type { SlackMessage } from '../alerting/slack.ts'
+import type { Sql, TransactionSql } from 'postgres'
+import type { SlackMessage } from '../alerting/channels.ts'
+import type { AlertInput, AlertResult, Check, Decision, Incidents } from '../alerting/incidents.ts'
 import type { Config, EnvReader } from '../config/config.ts'
 import type { Trigger } from '../records/runs.ts'
 import type { Duration } from '../text/duration.ts'
@@ -53,12 +52,28 @@ export interface JobContext<S = undefined> {
   readonly sql: Sql
   readonly database: DatabaseInfo
   readonly log: Logger
-  readonly alert: Alerter['alert']
-  readonly resolveAlert: Alerter['resolve']
-  /** Sends an email over SMTP_URL (to ALERT_EMAIL_TO unless `to` is given); in dry-run only logs. Throws on failure. */
-  readonly mail: (message: EmailMessage) => Promise<void>
-  /** Posts to SLACK_WEBHOOK_URL; in dry-run only logs. Throws on failure. */
-  readonly slack: (message: SlackMessage) => Promise<void>
+  /**
+   * Raises an alert to the admins (ALERT_EMAIL_TO, Slack). With a dedupeKey it opens or continues that incident and
+   * only its first alert goes out. Queued in `tx` when given, so it commits with the decision that made it.
+   */
+  readonly alert: (input: AlertInput, tx?: TransactionSql) => Promise<AlertResult>
+  /** Ends an open incident with one recovery notice (nothing when it was never alerted). */
+  readonly resolveAlert: (
+    key: string,
+    notice?: { title?: string; text?: string },
+    tx?: TransactionSql,
+  ) => Promise<AlertResult>
+  /** Observes a check under the threshold policy: alert after N consecutive failures, remind, recover once. */
+  readonly observe: (check: Check, tx?: TransactionSql) => Promise<Decision>
+  /** The database's own incident (kept outside the database): what the health check feeds with its probe. */
+  readonly observeDatabase: (probe: { ok: boolean; error?: string }) => Promise<Decision>
+  /** Reads and forgets incidents by key. */
+  readonly incidents: Pick<Incidents, 'get' | 'retire'>
+  /**
+   * Queues a message (a report, a notice, a digest) in `tx` when given; the runner delivers it after the job, per
+   * channel, and a run that dies leaves it to the next. In a dry run only logs.
+   */
+  readonly notify: (message: Notice, tx?: TransactionSql) => Promise<NotifyResult>
   /** Aborts on timeout, SIGINT or SIGTERM: check it between batches. */
   readonly signal: AbortSignal
   readonly dryRun: boolean
@@ -72,6 +87,29 @@ export interface JobContext<S = undefined> {
   readonly run: RunInfo
   /** The current time (pinned by ADMIN_JOBS_NOW in tests); pass it to SQL instead of now() where periods matter. */
   readonly now: () => Date
+}
+
+/** A message a job sends through the outbox. */
+export interface Notice {
+  /** What it is (`report`, `expiry-notice`, `digest` …): kept with the message. */
+  kind: string
+  /** Makes queueing idempotent: a message with a key already queued is not queued again (retries, re-runs). */
+  key?: string
+  /** `admins` (default: ALERT_EMAIL_TO, and Slack when `slack` is given) or one address from data (email only). */
+  to?: 'admins' | (string & {}) | null
+  subject: string
+  text: string
+  html?: string
+  /** The Slack post, for notices to the admins. */
+  slack?: SlackMessage
+  attachments?: readonly { filename: string; content: Buffer; contentType?: string; cid?: string }[]
+}
+
+/** What became of a notice: queued (with its message id), or refused because its recipient is not one address. */
+export interface NotifyResult {
+  queued: boolean
+  id?: number
+  refused?: string
 }
 
 /** Stats a job returns; they become the run's `stats` and its completion line. */
