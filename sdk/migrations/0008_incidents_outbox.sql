@@ -41,6 +41,8 @@ create table if not exists jobs.messages (
   key text unique,
   incident_key text,
   severity text,
+  -- The headline without the subject's tag, as reports list it.
+  title text,
   subject text not null,
   text text not null,
   html text,
@@ -87,8 +89,8 @@ begin
     on conflict (key) do nothing;
   end if;
   if to_regclass('jobs.alerts') is not null then
-    insert into jobs.messages (created_at, job, kind, incident_key, severity, subject, text, message_id)
-    select created_at, job, kind, dedupe_key, severity, title, coalesce(text, ''),
+    insert into jobs.messages (created_at, job, kind, incident_key, severity, title, subject, text, message_id)
+    select created_at, job, kind, dedupe_key, severity, title, title, coalesce(text, ''),
            '<admin-jobs.alert.' || id || '@localhost>'
     from jobs.alerts;
   end if;

@@ -188,6 +188,7 @@ export function createIncidents(options: IncidentOptions): Incidents {
         runId: options.runId,
         incidentKey: check.key || undefined,
         severity: check.severity,
+        title: kind === 'reminder' ? `Still failing: ${mask(check.title)}` : mask(check.title),
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,

@@ -27,6 +27,8 @@ export interface OutboundMessage {
   runId?: number
   incidentKey?: string
   severity?: string
+  /** The headline without a tag (default: the subject). */
+  title?: string
   subject: string
   text: string
   html?: string
@@ -57,9 +59,9 @@ export async function enqueue(
 ): Promise<Queued> {
   const messageId = `<${randomUUID()}@${domainOf(options.from)}>`
   const [row] = await sql<{ id: string }[]>`
-    insert into jobs.messages (job, run_id, kind, key, incident_key, severity, subject, text, html, slack, attachments, message_id)
+    insert into jobs.messages (job, run_id, kind, key, incident_key, severity, title, subject, text, html, slack, attachments, message_id)
     values (${message.job ?? null}, ${message.runId ?? null}, ${message.kind}, ${message.key ?? null},
-            ${message.incidentKey ?? null}, ${message.severity ?? null}, ${message.subject}, ${message.text},
+            ${message.incidentKey ?? null}, ${message.severity ?? null}, ${message.title ?? message.subject}, ${message.subject}, ${message.text},
             ${message.html ?? null}, ${message.slack ? sql.json(message.slack as never) : null},
             ${message.attachments ? sql.json(message.attachments as never) : null}, ${messageId})
     on conflict (key) do nothing
@@ -308,4 +310,33 @@ export async function undelivered(
     lastError: r.last_error,
     createdAt: r.created_at,
   }))
+}
+
+/** One alert as reports list it: raised (not a reminder or a recovery) at `createdAt`. */
+export interface RaisedAlert {
+  createdAt: Date
+  job: string | null
+  severity: string
+  title: string
+}
+
+/** Alerts raised in [from, to), oldest first, optionally of one job (info alerts included: they exist for reports). */
+export async function alertsBetween(sql: Sql, from: Date, to: Date, job?: string): Promise<RaisedAlert[]> {
+  return sql<RaisedAlert[]>`
+    select created_at as "createdAt", job, coalesce(severity, 'info') as severity, coalesce(title, subject) as title
+    from jobs.messages
+    where created_at >= ${from} and created_at < ${to} and kind = 'alert' ${job ? sql`and job = ${job}` : sql``}
+    order by created_at, id`
+}
+
+/** Alerts raised per local day (`YYYY-MM-DD` in `timezone`) in [from, to), optionally of one job. */
+export async function alertsPerDay(
+  sql: Sql,
+  options: { from: Date; to: Date; timezone: string; job?: string },
+): Promise<{ day: string; n: number }[]> {
+  const { from, to, timezone, job } = options
+  return sql<{ day: string; n: number }[]>`
+    select (created_at at time zone ${timezone})::date::text as day, count(*)::int as n from jobs.messages
+    where created_at >= ${from} and created_at < ${to} and kind = 'alert' ${job ? sql`and job = ${job}` : sql``}
+    group by 1 order by 1`
 }

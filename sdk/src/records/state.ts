@@ -8,11 +8,11 @@ export function createState(sql: Sql, job: string, dryRun: boolean): JobState {
       const [row] = await sql<{ value: T }[]>`select value from jobs.job_state where job = ${job} and key = ${key}`
       return row?.value
     },
-    async set(key, value) {
+    async set(key, value, tx) {
       // A dry run must not move watermarks or other state.
       if (dryRun) return
-      await sql`
-        insert into jobs.job_state (job, key, value) values (${job}, ${key}, ${sql.json(value as never)})
+      await (tx ?? sql)`
+        insert into jobs.job_state (job, key, value) values (${job}, ${key}, ${(tx ?? sql).json(value as never)})
         on conflict (job, key) do update set value = excluded.value, updated_at = now()`
     },
   }

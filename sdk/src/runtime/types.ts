@@ -9,7 +9,8 @@ import type { Logger } from './log.ts'
 /** Durable key/value state of one job (`jobs.job_state`), e.g. watermarks. */
 export interface JobState {
   get<T = unknown>(key: string): Promise<T | undefined>
-  set(key: string, value: unknown): Promise<void>
+  /** Writes `value`; in `tx` when given, so a watermark moves with what it covers. Dry runs write nothing. */
+  set(key: string, value: unknown, tx?: TransactionSql): Promise<void>
 }
 
 /** Markdown collected for the run's job summary (written on GitHub Actions). */
