@@ -1,4 +1,5 @@
 import { formatMs } from '../text/duration.ts'
+import { escapeHtml } from '../text/escape.ts'
 import { type JobStatus, percent, relativeTime, type StatusRun, utcMinute } from './status.ts'
 
 const colors: Record<string, string> = {
@@ -8,14 +9,6 @@ const colors: Record<string, string> = {
   cancelled: '#8250df',
   skipped: '#afb8c1',
   running: '#0969da',
-}
-
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(text: string): string {
-  return text.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
-  )
 }
 
 const e = escapeHtml
