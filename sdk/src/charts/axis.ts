@@ -34,14 +34,16 @@ export function chartAxis(values: readonly number[]): ChartAxis {
   return { min: lo, max: hi, ticks: whole ? all.filter(Number.isInteger) : all }
 }
 
-const grouped = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 })
-const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 2 })
-
 /**
  * The labels of an axis's ticks, in one style for the whole axis: `1,500`, `0.25`; when the axis reaches a million,
  * all compact (`500K`, `1M`, `1.5M`), so that `500,000` never stands beside `1M`.
  */
 export function formatTicks(ticks: readonly number[]): string[] {
-  const format = ticks.some((t) => Math.abs(t) >= 1_000_000) ? compact : grouped
+  // Made per call, not at import: building a number format loads locale data, which every job would pay for.
+  const compact = ticks.some((t) => Math.abs(t) >= 1_000_000)
+  const format = new Intl.NumberFormat('en-US', {
+    maximumFractionDigits: 2,
+    ...(compact ? { notation: 'compact' } : {}),
+  })
   return ticks.map((t) => format.format(t))
 }
