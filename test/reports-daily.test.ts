@@ -199,7 +199,7 @@ describe('reports/daily delivery', () => {
     const [mail] = await smtp.waitFor(1)
     expect(mail.subject).toBe('Daily activity report: Fri, 27 Nov 2026')
     expect(mail.to && 'text' in mail.to ? mail.to.text : '').toBe('ops@example.com')
-    expect(mail.html).toMatch(/<img src="(cid:chart@admin-jobs|data:image\/png;base64,[^"]+)" width="640" height="300"/)
+    expect(mail.html).toMatch(/<img src="(cid:chart@admin-jobs|data:image\/png;base64,[^"]+)" width="600" height="300"/)
     expect(mail.html).toContain(
       '<td style="padding:4px 10px;border-bottom:1px solid #e5e7eb;font-size:13px">10.0.0.9</td>',
     )
@@ -208,6 +208,8 @@ describe('reports/daily delivery', () => {
     expect(image?.cid).toBe('chart@admin-jobs')
     expect(image?.contentDisposition).toBe('inline')
     expect(image?.content.subarray(1, 4).toString()).toBe('PNG')
+    // Twice the <img> size, for high-density screens (IHDR width and height).
+    expect([image?.content.readUInt32BE(16), image?.content.readUInt32BE(20)]).toEqual([1200, 600])
     const csv = mail.attachments.find((a) => a.filename === 'daily-2026-11-27.csv')
     expect(csv?.contentType).toBe('text/csv')
     const csvText = csv!.content.toString()

@@ -1,4 +1,4 @@
-import { renderChartMermaid } from '@admin-jobs/sdk'
+import { chartSize, renderChartMermaid } from '@admin-jobs/sdk'
 import { formatChange, percentChange, type ReportDocument, type Table } from './document.ts'
 
 const cellText = (v: string | number | null) =>
@@ -111,10 +111,10 @@ export function renderHtml(doc: ReportDocument, options: { chartCid?: string; ru
     htmlTable(headlineRows(doc)),
   ]
   if (doc.chart && options.chartCid) {
-    const w = doc.chart.width ?? 640
-    const h = doc.chart.height ?? 300
+    // The PNG has twice the pixels; width and height (not CSS alone) size it in Outlook, max-width on phones.
+    const { width, height } = chartSize(doc.chart)
     out.push(
-      `<p><img src="cid:${options.chartCid}" width="${w}" height="${h}" alt="${escapeHtml(doc.chart.title)}" style="display:block;border:0"></p>`,
+      `<p><img src="cid:${options.chartCid}" width="${width}" height="${height}" alt="${escapeHtml(doc.chart.title)}" style="display:block;border:0;max-width:100%;height:auto"></p>`,
     )
   }
   if (doc.findings) {

@@ -70,7 +70,6 @@ export async function runReport(ctx: JobContext<ReportSettings>, kind: ReportKin
   const runUrl = ctx.run.url
   const markdown = renderMarkdown(doc, { runUrl })
   ctx.summary.add(markdown)
-  const png = doc.chart ? renderChartPng(doc.chart) : undefined
   const csv = renderCsv(doc)
   const json = `${JSON.stringify(reportJson(doc), null, 2)}\n`
   const stats = {
@@ -92,6 +91,7 @@ export async function runReport(ctx: JobContext<ReportSettings>, kind: ReportKin
     return { ...stats, sent: [], dryRun: true }
   }
 
+  const png = doc.chart ? await renderChartPng(doc.chart) : undefined
   const stored = await saveReport(sql, { bounds, data: reportJson(doc), markdown, runId: ctx.run.id })
   const dir = path.join(config.reportsDir, kind)
   const files = await writeFiles(dir, `${kind}-${period.key}`, { json, csv, md: markdown, ...(png ? { png } : {}) })

@@ -1,4 +1,4 @@
-import { escapeHtml } from '../text/html.ts'
+import { escapeHtml } from '../text/escape.ts'
 import type { SlackMessage } from './channels.ts'
 
 /** How urgent an alert is; `info` alerts are recorded but only reach people through reports. */

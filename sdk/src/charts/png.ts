@@ -1,51 +1,34 @@
-import { deflateSync } from 'node:zlib'
+import { createRequire } from 'node:module'
+import type { ChartSpec } from './chart.ts'
+import { renderChartSvg } from './svg.ts'
 
-const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+const fontFiles = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf']
 
-const crcTable = (() => {
-  const table = new Uint32Array(256)
-  for (let n = 0; n < 256; n++) {
-    let c = n
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    table[n] = c >>> 0
-  }
-  return table
-})()
-
-/** CRC-32 (ISO 3309, as PNG chunks use it) of `bytes`. */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
-  return (c ^ 0xffffffff) >>> 0
+/**
+ * The font files charts are drawn with: DejaVu Sans regular and bold from npm `dejavu-fonts-ttf` (Latin, Greek,
+ * Cyrillic, Armenian, Georgian, Hebrew, Arabic; no CJK).
+ */
+export function chartFontFiles(): string[] {
+  const require = createRequire(import.meta.url)
+  return fontFiles.map((file) => require.resolve(`dejavu-fonts-ttf/ttf/${file}`))
 }
 
-function chunk(type: string, data: Buffer): Buffer {
-  const head = Buffer.alloc(8)
-  head.writeUInt32BE(data.length, 0)
-  head.write(type, 4, 'ascii')
-  const crc = Buffer.alloc(4)
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0)
-  return Buffer.concat([head, data, crc])
-}
-
-/** Encodes 8-bit RGB pixels (`width * height * 3` bytes, row-major) as a PNG file; no filtering, zlib level 9. */
-export function encodePng(width: number, height: number, rgb: Uint8Array): Buffer {
-  if (rgb.length !== width * height * 3) throw new Error(`expected ${width * height * 3} RGB bytes, got ${rgb.length}`)
-  const header = Buffer.alloc(13)
-  header.writeUInt32BE(width, 0)
-  header.writeUInt32BE(height, 4)
-  header[8] = 8 // bit depth
-  header[9] = 2 // colour type: truecolour
-  const stride = width * 3
-  const raw = Buffer.alloc((stride + 1) * height)
-  for (let y = 0; y < height; y++) {
-    raw[y * (stride + 1)] = 0 // filter: none
-    raw.set(rgb.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1)
-  }
-  return Buffer.concat([
-    signature,
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(raw, { level: 9 })),
-    chunk('IEND', Buffer.alloc(0)),
-  ])
+/**
+ * Renders the chart to PNG with resvg (no browser, no network) at `spec.pixelRatio` (default 2) device pixels per
+ * CSS pixel. Only the shipped fonts are loaded, never the system's, so every machine draws the same pixels. The
+ * renderer is imported on first use: jobs that draw no chart never load it.
+ */
+export async function renderChartPng(spec: ChartSpec): Promise<Buffer> {
+  const { Resvg } = await import('@resvg/resvg-js')
+  const resvg = new Resvg(renderChartSvg(spec), {
+    font: {
+      fontFiles: chartFontFiles(),
+      loadSystemFonts: false,
+      defaultFontFamily: 'DejaVu Sans',
+      sansSerifFamily: 'DejaVu Sans',
+    },
+    fitTo: { mode: 'zoom', value: spec.pixelRatio ?? 2 },
+    background: '#ffffff',
+  })
+  return resvg.render().asPng()
 }

@@ -1,5 +1,5 @@
 import { formatMs } from '../text/duration.ts'
-import { escapeHtml } from '../text/html.ts'
+import { escapeHtml } from '../text/escape.ts'
 import { type JobStatus, percent, relativeTime, type StatusRun, utcMinute } from './status.ts'
 
 const colors: Record<string, string> = {
