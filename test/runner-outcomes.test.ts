@@ -58,7 +58,7 @@ describe('a job run records its outcome', () => {
     expect(run.error).toContain('Caused by: Error: the root cause')
     expect(result.stderr).toMatch(/failed in [\d.]+m?s: widget sync failed: upstream said no/)
     // A critical job with no alert channel configured still says so, as a warning.
-    expect(result.stderr).toMatch(/WARN .*alert \(no channel configured\): test\/fail failed/)
+    expect(result.stderr).toMatch(/WARN .*alert \(no channel configured\): \[critical\] test\/fail failed/)
   })
 
   it('retries a transient error with backoff and succeeds on the next attempt', async () => {

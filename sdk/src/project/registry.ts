@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url'
 import { isJob } from '../runtime/define.ts'
 import { ConfigError } from '../runtime/errors.ts'
 import type { Job } from '../runtime/types.ts'
-import { repoRoot } from '../schedules/schedules.ts'
+import { repoRoot } from './root.ts'
 
 /** Every job id under `<root>/scripts` (`scripts/<area>/<job>.ts` → `<area>/<job>`), sorted. */
 export function listJobIds(root = repoRoot()): string[] {

@@ -14,6 +14,8 @@ export interface RunStart {
   attempt: number
   dryRun: boolean
   runUrl: string | undefined
+  /** The schedule slot the run serves (the latest fire time at or before its start), when the job has a schedule. */
+  slot?: Date | undefined
 }
 
 /** One row of `jobs.runs` as the CLI shows it (`history --json`, docs/reference.md). */
@@ -35,21 +37,43 @@ export interface RunRecord {
 /** Inserts a `running` row and returns its id. */
 export async function startRun(sql: Sql, run: RunStart): Promise<number> {
   const [row] = await sql<{ id: string }[]>`
-    insert into jobs.runs (job, status, trigger, attempt, dry_run, run_url, host, pid)
+    insert into jobs.runs (job, status, trigger, attempt, dry_run, run_url, host, pid, slot)
     values (${run.job}, 'running', ${run.trigger}, ${run.attempt}, ${run.dryRun}, ${run.runUrl ?? null},
-            ${os.hostname()}, ${process.pid})
+            ${os.hostname()}, ${process.pid}, ${run.slot ?? null})
     returning id`
   return Number(row!.id)
 }
 
-/** Records a run that did not run (lock held elsewhere, or paused), with the reason in `note`. */
-export async function recordSkipped(sql: Sql, run: RunStart, note: string): Promise<number> {
+/**
+ * Records a run that did not run (lock held elsewhere, paused, slot already served), with the reason in `note` and
+ * `stats.reason` (plus any `stats` given).
+ */
+export async function recordSkipped(
+  sql: Sql,
+  run: RunStart,
+  note: string,
+  stats: Record<string, unknown> = {},
+): Promise<number> {
   const [row] = await sql<{ id: string }[]>`
-    insert into jobs.runs (job, status, trigger, attempt, dry_run, run_url, host, pid, finished_at, note, stats)
+    insert into jobs.runs (job, status, trigger, attempt, dry_run, run_url, host, pid, finished_at, note, stats, slot)
     values (${run.job}, 'skipped', ${run.trigger}, ${run.attempt}, ${run.dryRun}, ${run.runUrl ?? null},
-            ${os.hostname()}, ${process.pid}, now(), ${note}, ${sql.json({ reason: note })})
+            ${os.hostname()}, ${process.pid}, now(), ${note}, ${sql.json({ reason: note, ...stats } as never)},
+            ${run.slot ?? null})
     returning id`
   return Number(row!.id)
+}
+
+/** The succeeded run that served `slot` of `job`, if one did. */
+export async function servedSlot(
+  sql: Sql,
+  job: string,
+  slot: Date,
+): Promise<{ id: number; startedAt: Date } | undefined> {
+  const [row] = await sql<{ id: string; started_at: Date }[]>`
+    select id, started_at from jobs.runs
+    where job = ${job} and slot = ${slot} and status = 'succeeded' and not dry_run
+    order by id limit 1`
+  return row ? { id: Number(row.id), startedAt: row.started_at } : undefined
 }
 
 /** How often a running run marks itself alive (10 s). */

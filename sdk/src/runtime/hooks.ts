@@ -11,7 +11,7 @@ export interface RunHook {
   /** The database could not be opened; the run ends failed after every hook saw it. */
   connectFailed?(run: Run, error: Error): Promise<void>
   /** Connected and locked, before the `running` row: return a note to end the run `skipped` (a pause, a served slot). */
-  beforeStart?(run: ConnectedRun): Promise<string | undefined>
+  beforeStart?(run: ConnectedRun): Promise<Skip | string | undefined>
   /** The run was recorded as skipped with `note`. */
   skipped?(run: ConnectedRun, note: string): Promise<void>
   /** The `running` row exists and the job is about to run. */
@@ -41,11 +41,17 @@ export async function emit<E extends Event>(
   }
 }
 
-/** The first note a `beforeStart` hook returns, or undefined when every hook lets the run start. */
-export async function skipNote(run: ConnectedRun): Promise<string | undefined> {
+/** Why a run ends `skipped` before it starts: the note, and what goes into its stats beside `reason`. */
+export interface Skip {
+  note: string
+  stats?: Record<string, unknown>
+}
+
+/** The first skip a `beforeStart` hook returns, or undefined when every hook lets the run start. */
+export async function skipOf(run: ConnectedRun): Promise<Skip | undefined> {
   for (const hook of run.hooks) {
-    const note = await hook.beforeStart?.(run)
-    if (note) return note
+    const skip = await hook.beforeStart?.(run)
+    if (skip) return typeof skip === 'string' ? { note: skip } : skip
   }
   return undefined
 }

@@ -34,6 +34,15 @@ export interface LoggerOptions {
   debug?: boolean
   write?: (stream: 'out' | 'err', line: string) => void
   now?: () => Date
+  /** Sees every line as written (masked), debug lines included: the run keeps its log in history this way. */
+  tap?: (entry: LogEntry) => void
+}
+
+/** One log line as the run's history keeps it. */
+export interface LogEntry {
+  at: Date
+  level: 'debug' | 'info' | 'warn' | 'error'
+  text: string
 }
 
 /** Formats fields as `key=value` pairs; strings with spaces are quoted, errors shown by message. */
@@ -80,6 +89,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       const text = mask(`${message}${formatFields(fields)}`)
       const err = fields?.error instanceof Error ? fields.error : undefined
       const stack = err?.stack ? mask(err.stack) : undefined
+      options.tap?.({ at: now(), level, text: stack ? `${prefix}${text}\n${stack}` : `${prefix}${text}` })
       if (core) {
         if (level === 'debug') core.debug(`${prefix}${text}`)
         else if (level === 'info') core.info(`${prefix}${text}`)

@@ -2,7 +2,7 @@ import { secretVariables } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
 import { ConfigError, toError } from './errors.ts'
 import { exitCodes } from './exit-codes.ts'
-import { runJob } from './runner.ts'
+import { recordCrash, runJob } from './runner.ts'
 import type { Job } from './types.ts'
 
 /** The job id of a script path: `…/scripts/cleanup/sessions.ts` → `cleanup/sessions`. */
@@ -26,6 +26,7 @@ const stopCodes = {
 
 /** Runs `job` (defined in `file`) as the process's main program and exits with its code. */
 export async function runMain(job: Job, file: string): Promise<never> {
+  installLastResort()
   let code: number
   try {
     code = await runJob(job, { id: jobIdFromFile(file), exitNow: (reason) => process.exit(stopCodes[reason]) })
@@ -49,4 +50,29 @@ async function exit(code: number): Promise<never> {
   // Let stdout/stderr drain before leaving; lingering sockets or timers must not keep a finished job alive.
   await new Promise((resolve) => process.stdout.write('', resolve))
   process.exit(code)
+}
+
+let installed = false
+
+/**
+ * An error no code can catch (thrown from a driver's socket callback, say) would kill the process with the run still
+ * `running` and nobody told. Record it first, within a bound, then exit 1.
+ */
+function installLastResort(): void {
+  if (installed) return
+  installed = true
+  let crashing = false
+  const crash = (value: unknown) => {
+    const error = toError(value)
+    if (crashing) return
+    crashing = true
+    process.stderr.write(`admin-jobs: uncaught error: ${mask(error.stack ?? error.message)}\n`)
+    const hard = setTimeout(() => process.exit(exitCodes.failed), 15_000)
+    hard.unref()
+    recordCrash(error)
+      .catch(() => {})
+      .finally(() => void exit(exitCodes.failed))
+  }
+  process.on('uncaughtException', crash)
+  process.on('unhandledRejection', crash)
 }

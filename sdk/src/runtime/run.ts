@@ -2,6 +2,7 @@ import type { Sql } from 'postgres'
 import type { Config, Env } from '../config/config.ts'
 import type { Database } from '../database/client.ts'
 import type { JobLock } from '../records/locks.ts'
+import type { RunLog } from '../records/run-logs.ts'
 import type { RunStatus, Trigger } from '../records/runs.ts'
 import type { Deadline } from './deadline.ts'
 import type { RunHook } from './hooks.ts'
@@ -29,11 +30,15 @@ export interface Run {
   readonly runUrl: string | undefined
   readonly timeoutMs: number
   readonly now: () => Date
+  /** The schedule slot the run serves (docs/reference.md, "Schedules"), when the job has a schedule. */
+  readonly slot: Date | undefined
   readonly log: Logger
   readonly core: Core | undefined
   readonly mask: (text: string) => string
   readonly deadline: Deadline
   readonly hooks: readonly RunHook[]
+  /** The run's log lines, kept in history (`jobs.run_logs`). */
+  readonly runLog: RunLog
   /** The markdown the job adds for its run summary. */
   readonly summary: Summary
   /** Runs the Actions log groups ("setup", "run"): `group()` closes the open one. */

@@ -9,6 +9,7 @@ import { heartbeatHook } from './hooks/heartbeat.ts'
 import { outageHook } from './hooks/outage.ts'
 import { outcomeHook } from './hooks/outcome.ts'
 import { pauseHook } from './hooks/pause.ts'
+import { slotHook } from './hooks/slot.ts'
 import { summaryHook } from './hooks/summary.ts'
 import type { RunHook } from './hooks.ts'
 import type { Run, StartedRun } from './run.ts'
@@ -51,11 +52,16 @@ export function parseFlags(
   return flags
 }
 
-/** What started this run, from the Actions environment (or ADMIN_JOBS_TRIGGER, or `local`). */
+/**
+ * What started this run, from the Actions environment (or ADMIN_JOBS_TRIGGER, or `local`): `dispatch` is a
+ * workflow_dispatch that names its slot (ADMIN_JOBS_SLOT, as `pnpm jobs dispatch` does); a manual dispatch stays
+ * `workflow_dispatch`.
+ */
 export function detectTrigger(env: Env, config: Config): Trigger {
   if (env.ADMIN_JOBS_TRIGGER) return env.ADMIN_JOBS_TRIGGER
   if (!config.actions) return 'local'
   if (config.github.runAttempt > 1) return 'rerun'
+  if (config.github.eventName === 'workflow_dispatch' && env.ADMIN_JOBS_SLOT?.trim()) return 'dispatch'
   return config.github.eventName ?? 'unknown'
 }
 
@@ -81,7 +87,7 @@ export interface RunOptions {
 
 /** The features every run has, in the order they see each phase. */
 export function defaultHooks(): RunHook[] {
-  return [pauseHook, outageHook, outcomeHook, heartbeatHook(), summaryHook]
+  return [pauseHook, slotHook, outageHook, outcomeHook, heartbeatHook(), summaryHook]
 }
 
 /**
@@ -93,6 +99,11 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
   if (typeof configured === 'number') return configured
   const run = configured
   let started: StartedRun | undefined
+  const track = (r: StartedRun) => {
+    started = r
+    active.add(r)
+    run.cleanups.push(async () => void active.delete(r))
+  }
   try {
     run.log.info(`starting${run.dryRun ? ' (dry run)' : ''}`, { trigger: run.trigger, attempt: run.attempt })
     run.group('setup: database, migrations, lock')
@@ -100,16 +111,35 @@ export async function runJob(job: Job, options: RunOptions): Promise<number> {
     if (!connected) return run.deadline.reason ? stoppedCode(run) : exitCodes.failed
     const begun = await start(connected)
     if ('skipped' in begun) return run.deadline.reason ? stoppedCode(run) : exitCodes.skipped
-    started = begun
-    const outcome = await record(started, await execute(started))
-    await deliver(started)
-    await summarise(started, outcome)
+    track(begun)
+    const outcome = await record(begun, await execute(begun))
+    await deliver(begun)
+    await summarise(begun, outcome)
     return exitCodeOf(run, outcome)
   } catch (err) {
     return await runnerFailed(run, started, toError(err))
   } finally {
     await release(run)
   }
+}
+
+/** Runs under way in this process, for the last-resort handler. */
+const active = new Set<StartedRun>()
+
+/**
+ * The last resort, when something no catch could reach crashed the process (an error thrown from a socket callback):
+ * record every run under way as failed (with its critical alert, queued in the same transaction) and try to deliver
+ * that alert, all bounded by the stop budget. The caller exits afterwards.
+ */
+export async function recordCrash(error: Error): Promise<void> {
+  await Promise.all(
+    [...active].map(async (run) => {
+      run.log.error(`the process crashed: ${run.mask(firstLine(error))}`, { error })
+      await record(run, { status: 'failed', stats: {}, error, durationMs: Date.now() - run.startedAt.getTime() })
+      await deliver(run)
+      await run.runLog.flush(run.control, run.runId).catch(() => {})
+    }),
+  )
 }
 
 /** The runner's own bookkeeping failed (history, lock, a lost connection): record what it can, and fail. */

@@ -2,14 +2,16 @@ import { createEnvReader, type Env, parseConfig, secretVariables } from '../conf
 import { createMasker } from '../config/redact.ts'
 import { connect as connectPool, openDatabase } from '../database/client.ts'
 import { tryLockJob } from '../records/locks.ts'
+import { createRunLog } from '../records/run-logs.ts'
 import { closeDeadRuns, heartbeat, heartbeatEveryMs, recordSkipped, startRun } from '../records/runs.ts'
 import { toMs } from '../text/duration.ts'
 import { createDeadline } from './deadline.ts'
 import { ConfigError, firstLine, toError } from './errors.ts'
-import { emit, skipNote } from './hooks.ts'
+import { emit, type Skip, skipOf } from './hooks.ts'
 import { createLogger } from './log.ts'
 import type { ConnectedRun, Core, Flags, Run, StartedRun } from './run.ts'
 import { clock, detectTrigger, parseFlags, type RunOptions, runUrlOf } from './runner.ts'
+import { resolveSlot } from './slot.ts'
 import { createSummary } from './summary.ts'
 import type { Job } from './types.ts'
 
@@ -21,12 +23,13 @@ export async function configure(job: Job, options: RunOptions): Promise<Run | nu
   const env: Env = options.env ?? process.env
   const argv = options.argv ?? process.argv.slice(2)
   const secrets = secretVariables.map((n) => env[n]).filter((v): v is string => !!v)
-  let parsed: Pick<Run, 'config' | 'settings' | 'flags' | 'now'>
+  let parsed: Pick<Run, 'config' | 'settings' | 'flags' | 'now' | 'slot'>
   try {
     const flags: Flags = parseFlags(argv, job.flags)
     const config = parseConfig(env)
     const settings = job.settings ? job.settings(createEnvReader(env), config, flags) : undefined
-    parsed = { config, settings, flags, now: clock(env) }
+    const now = clock(env)
+    parsed = { config, settings, flags, now, slot: await resolveSlot(options.id, env, now()) }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     createLogger({ scope: options.id, secrets, write: options.output }).error(`configuration error: ${err.message}`)
@@ -34,12 +37,14 @@ export async function configure(job: Job, options: RunOptions): Promise<Run | nu
   }
   const { config } = parsed
   const core = config.actions ? ((await import('@actions/core')) as Core) : undefined
+  const runLog = createRunLog()
   const log = createLogger({
     scope: options.id,
     secrets: config.secrets,
     actions: core,
     debug: env.RUNNER_DEBUG === '1',
     write: options.output,
+    tap: runLog.add,
   })
   const timeoutMs = toMs(job.timeout ?? '15m')
   let open: string | undefined
@@ -58,6 +63,7 @@ export async function configure(job: Job, options: RunOptions): Promise<Run | nu
     mask: createMasker(config.secrets),
     deadline: createDeadline({ timeoutMs, log, exitNow: options.exitNow }),
     hooks: options.hooks ?? [],
+    runLog,
     summary: createSummary(),
     // On Actions the log folds into a "setup" and a "run" group; the start and completion lines stay outside.
     group(name) {
@@ -110,11 +116,19 @@ export async function connect(run: Run): Promise<ConnectedRun | undefined> {
  */
 export async function start(run: ConnectedRun): Promise<StartedRun | { skipped: string }> {
   const { control, log } = run
-  const record = { job: run.id, trigger: run.trigger, attempt: run.attempt, dryRun: run.dryRun, runUrl: run.runUrl }
-  const skip = async (note: string) => {
-    await recordSkipped(control, record, note)
+  const record = {
+    job: run.id,
+    trigger: run.trigger,
+    attempt: run.attempt,
+    dryRun: run.dryRun,
+    runUrl: run.runUrl,
+    slot: run.slot,
+  }
+  const skip = async (note: string, stats?: Skip['stats']) => {
+    const id = await recordSkipped(control, record, note, stats)
     run.group()
     log.info(`skipped: ${note}`)
+    await run.runLog.flush(control, id).catch(() => {})
     await emit(run, 'skipped', note)
     return { skipped: note }
   }
@@ -132,16 +146,19 @@ export async function start(run: ConnectedRun): Promise<StartedRun | { skipped: 
         `run ${other.id} of this job is still running without the lock (${other.host ?? '?'} pid ${other.pid ?? '?'}, heartbeat ${Math.round(other.heartbeatAgoMs / 1000)}s ago)`,
       )
   }
-  const note = await skipNote(run)
-  if (note) return skip(note)
+  const skipped = await skipOf(run)
+  if (skipped) return skip(skipped.note, skipped.stats)
   if (run.deadline.reason) return { skipped: `stopped before it started (${run.deadline.reason})` }
   const runId = await startRun(control, record)
   run.deadline.start()
+  // The log reaches history in batches: with every heartbeat, and a last time on release (before the pool closes).
+  run.cleanups.push(() => run.runLog.flush(control, runId))
   const beat = setInterval(() => {
     heartbeat(control, runId).then(
       (alive) => alive || run.deadline.stop('fenced'),
       () => {},
     )
+    run.runLog.flush(control, runId).catch(() => {})
   }, heartbeatEveryMs)
   beat.unref()
   run.cleanups.push(async () => clearInterval(beat))

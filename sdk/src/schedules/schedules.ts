@@ -3,6 +3,7 @@ import path from 'node:path'
 import { Cron } from 'croner'
 import cronstrue from 'cronstrue'
 import { parse } from 'yaml'
+import { repoRoot } from '../project/root.ts'
 
 /** One job's schedule, read from its workflow (the only place schedules live). */
 export interface JobSchedule {
@@ -15,31 +16,25 @@ export interface JobSchedule {
   timezone: string | undefined
 }
 
-/** The repository root: the nearest ancestor of this module holding `.github/workflows`. */
-export function repoRoot(from = path.dirname(new URL(import.meta.url).pathname)): string {
-  let dir = from
-  for (;;) {
-    if (fs.existsSync(path.join(dir, '.github', 'workflows'))) return dir
-    const parent = path.dirname(dir)
-    if (parent === dir) return process.cwd()
-    dir = parent
-  }
-}
+export { repoRoot } from '../project/root.ts'
 
 const scriptPattern = /\bscripts\/([\w-]+\/[\w-]+)\.ts\b/
 const cliPattern = /\bpnpm jobs run ([\w-]+\/[\w-]+)\b/
 
 /** Reads every workflow in `<root>/.github/workflows` that runs a job script; ci/retry workflows are skipped. */
-export function loadSchedules(root = repoRoot()): JobSchedule[] {
+export function loadSchedules(root = repoRoot(), only?: string): JobSchedule[] {
   const dir = path.join(root, '.github', 'workflows')
   if (!fs.existsSync(dir)) return []
   const schedules: JobSchedule[] = []
   for (const file of fs.readdirSync(dir).sort()) {
     if (!/\.ya?ml$/.test(file)) continue
-    const doc = parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Record<string, any> | null
+    const text = fs.readFileSync(path.join(dir, file), 'utf8')
+    // One job's schedule is wanted at every run's start: parse only the workflows that can name it.
+    if (only && !text.includes(`scripts/${only}.ts`) && !text.includes(`jobs run ${only}`)) continue
+    const doc = parse(text) as Record<string, any> | null
     if (!doc || typeof doc !== 'object') continue
     const job = findJob(doc)
-    if (!job) continue
+    if (!job || (only && job !== only)) continue
     const on = doc.on ?? doc.true // YAML 1.1 readers may turn `on` into true
     const entries: { cron?: string; timezone?: string }[] = Array.isArray(on?.schedule) ? on.schedule : []
     schedules.push({
@@ -116,4 +111,12 @@ export function describeSchedule(schedule: Pick<JobSchedule, 'cron' | 'timezone'
   if (schedule.cron.length === 0) return 'manual only'
   const words = schedule.cron.map((c) => cronstrue.toString(c, { use24HourTimeFormat: true, verbose: false }))
   return `${words.join('; ')} (${schedule.timezone ?? 'UTC'})`
+}
+
+/**
+ * The slot a run starting at `at` serves: the latest fire time of the schedule at or before `at` (undefined for a
+ * workflow without a schedule).
+ */
+export function slotAt(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, at: Date): Date | undefined {
+  return previousRun(schedule, new Date(at.getTime() + 1))
 }
