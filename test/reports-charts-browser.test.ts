@@ -2,7 +2,7 @@
 /// <reference lib="dom.iterable" />
 // Callbacks of page.evaluate run in the browser page: they see the DOM.
 import fs from 'node:fs'
-import { chartSize, renderChartPng, renderChartSvg } from '@admin-jobs/sdk'
+import { chartSize, renderChartPng, renderChartSvg } from '@admin-jobs/sdk/charts'
 import { seedDemo } from '@admin-jobs/sdk/platform'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

@@ -5,7 +5,7 @@ import {
   renderChartMermaid,
   renderChartPng,
   renderChartSvg,
-} from '@admin-jobs/sdk'
+} from '@admin-jobs/sdk/charts'
 import { escapeXml, fitText, textWidth } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
 import { decodePng as decode } from './support/png.ts'

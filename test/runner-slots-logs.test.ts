@@ -1,5 +1,7 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import { defineJob } from '@admin-jobs/sdk'
-import { loadSchedules, readRunLog, slotAt } from '@admin-jobs/sdk/platform'
+import { loadSchedules, readCronEntries, readRunLog, slotAt } from '@admin-jobs/sdk/platform'
 import { runInProcess } from '@admin-jobs/sdk/testing'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
@@ -95,6 +97,27 @@ describe('schedule slots', () => {
     const [schedule] = loadSchedules(undefined, 'cleanup/tokens')
     expect(run.slot.toISOString()).toBe(slotAt(schedule!, before)!.toISOString())
     expect(run.slot.getTime()).toBeLessThanOrEqual(run.started_at.getTime())
+  })
+
+  it("reads every shipped workflow's schedule without a YAML parser exactly as the YAML reading does", () => {
+    const schedules = loadSchedules()
+    expect(schedules.length).toBeGreaterThan(10)
+    for (const s of schedules) {
+      const text = fs.readFileSync(path.resolve(import.meta.dirname, '..', s.workflowFile), 'utf8')
+      const entries = readCronEntries(text)
+      expect(
+        entries.map((e) => e.cron),
+        s.workflowFile,
+      ).toEqual(s.cron)
+      expect(
+        entries.map((e) => e.timezone).find((t) => t),
+        s.workflowFile,
+      ).toEqual(s.timezone)
+    }
+    const zoned = readCronEntries(
+      'name: x\non:\n  workflow_dispatch:\n  schedule:\n    - cron: "0 1 * * *" # nightly\n      timezone: Europe/Berlin\n    - cron: \'30 2 * * 0\'\njobs: {}\n',
+    )
+    expect(zoned).toEqual([{ cron: '0 1 * * *', timezone: 'Europe/Berlin' }, { cron: '30 2 * * 0' }])
   })
 
   it('refuses an ADMIN_JOBS_SLOT that is not a time with exit 2, before any record', async () => {

@@ -1,4 +1,4 @@
-import type { ChartSpec } from '@admin-jobs/sdk'
+import type { ChartSpec } from '@admin-jobs/sdk/charts'
 import type { Bounds } from './period.ts'
 
 /** One headline number, with the previous period's figure when the report compares. */

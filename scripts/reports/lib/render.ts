@@ -1,4 +1,4 @@
-import { chartSize, renderChartMermaid } from '@admin-jobs/sdk'
+import { chartSize, renderChartMermaid } from '@admin-jobs/sdk/charts'
 import { formatChange, percentChange, type ReportDocument, type Table } from './document.ts'
 
 const cellText = (v: string | number | null) =>

@@ -1,14 +1,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import {
-  type Config,
-  type EnvReader,
-  firstLine,
-  type JobContext,
-  type JobDefinition,
-  renderChartPng,
-  toError,
-} from '@admin-jobs/sdk'
+import { type Config, type EnvReader, firstLine, type JobContext, type JobDefinition, toError } from '@admin-jobs/sdk'
+import { renderChartPng } from '@admin-jobs/sdk/charts'
 import { buildDailyReport } from './daily.ts'
 import { formatChange, type ReportDocument } from './document.ts'
 import { buildMonthlyReport } from './monthly.ts'

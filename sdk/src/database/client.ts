@@ -1,8 +1,7 @@
 import postgres, { type Sql } from 'postgres'
 import type { Config } from '../config/config.ts'
 import type { Logger } from '../runtime/log.ts'
-import { ensureEmbedded } from './embedded.ts'
-import { migrate, pendingMigrations } from './migrate.ts'
+import { pendingMigrations } from './migrate.ts'
 
 /** Which database a postgres:// URL names: host, port (default 5432) and database (default: the user's name). */
 export function databaseAddress(url: string): { host: string; port: string; database: string } {
@@ -89,7 +88,10 @@ export async function isMigrated(sql: Sql): Promise<boolean> {
  * Pending migrations are applied unless `migrate: false`.
  */
 export async function openDatabase(config: Config, options: OpenOptions): Promise<Database> {
-  const embedded = config.databaseUrl ? undefined : await ensureEmbedded({ dataDir: config.dataDir, log: options.log })
+  // The embedded server's code loads only for local runs without DATABASE_URL.
+  const embedded = config.databaseUrl
+    ? undefined
+    : await (await import('./embedded.ts')).ensureEmbedded({ dataDir: config.dataDir, log: options.log })
   const url = config.databaseUrl ?? embedded!.url
   const sql = connect(url, options)
   try {
@@ -97,7 +99,12 @@ export async function openDatabase(config: Config, options: OpenOptions): Promis
     const answerMs = config.databaseUrl ? (options.answerTimeoutMs ?? 30_000) : undefined
     await within(sql`select 1`, 'connecting', answerMs, options.signal)
     if (options.migrate !== false && !(await within(isMigrated(sql), 'checking migrations', answerMs, options.signal)))
-      await within(migrate(sql, { log: options.log }), 'migrating', undefined, options.signal)
+      await within(
+        import('./migrate.ts').then(({ migrate }) => migrate(sql, { log: options.log })),
+        'migrating',
+        undefined,
+        options.signal,
+      )
   } catch (err) {
     await sql.end({ timeout: 0 }).catch(() => {})
     await embedded?.release()

@@ -92,7 +92,11 @@ export async function migrate(sql: Sql, options: { log?: Logger; dir?: string } 
 
 /** Migrations of this version that `sql` has not applied; `created` is false when it has no `jobs.migrations` at all. */
 export async function pendingMigrations(sql: Sql): Promise<{ created: boolean; pending: string[] }> {
-  const migrations = await loadMigrations()
+  // Names are enough to know what is pending; reading and hashing every file is migrate's business.
+  const migrations = (await fs.readdir(migrationsDir))
+    .filter((n) => /^\d{4}_[\w-]+\.sql$/.test(n))
+    .sort()
+    .map((name) => ({ name }))
   const [row] = await sql<{ present: boolean }[]>`select to_regclass('jobs.migrations') is not null as present`
   if (!row?.present) return { created: false, pending: migrations.map((m) => m.name) }
   const done = new Set((await sql<{ name: string }[]>`select name from jobs.migrations`).map((r) => r.name))

@@ -1,4 +1,3 @@
-import { observeDatabase } from '../alerting/database-outage.ts'
 import { createIncidents } from '../alerting/incidents.ts'
 import { createNotifier } from '../alerting/notices.ts'
 import { connect, databaseAddress } from '../database/client.ts'
@@ -32,8 +31,8 @@ export function buildContext(run: StartedRun): JobContext<unknown> {
     alert: incidents.alert,
     resolveAlert: incidents.resolve,
     observe: incidents.observe,
-    observeDatabase: (probe) =>
-      observeDatabase({
+    observeDatabase: async (probe) =>
+      (await import('../alerting/database-outage.ts')).observeDatabase({
         config,
         log,
         ...probe,

@@ -17,31 +17,36 @@ export async function resolveSlot(job: string, env: Env, at: Date, root = repoRo
       throw new ConfigError(`ADMIN_JOBS_SLOT must be an ISO time (got "${given}")`, { variable: 'ADMIN_JOBS_SLOT' })
     return slot
   }
-  if (!mentionedByAWorkflow(job, root)) return undefined
-  const { loadSchedules, slotAt } = await import('../schedules/schedules.ts')
-  const [schedule] = loadSchedules(root, job)
-  if (!schedule || schedule.cron.length === 0) return undefined
+  const text = workflowOf(job, root)
+  if (text === undefined) return undefined
+  const { latestFireAt, readCronEntries } = await import('../schedules/crons.ts')
   try {
-    return slotAt(schedule, at)
+    return latestFireAt(readCronEntries(text), at)
   } catch {
     // A cron the scheduler cannot read is the watchdog's and the workflow tests' to report, not a reason to fail here.
     return undefined
   }
 }
 
-function mentionedByAWorkflow(job: string, root: string): boolean {
+/** The text of the workflow that runs `job` and no other job (a shared workflow's cron is a tick, not a schedule). */
+function workflowOf(job: string, root: string): string | undefined {
   const dir = path.join(root, '.github', 'workflows')
   let files: string[]
   try {
     files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))
   } catch {
-    return false
+    return undefined
   }
-  return files.some((f) => {
+  const runs = new RegExp(`(scripts/${escapeRegExp(job)}\\.ts|jobs run ${escapeRegExp(job)})(\\s|$)`, 'm')
+  for (const f of files.sort()) {
     const text = fs.readFileSync(path.join(dir, f), 'utf8')
-    return text.includes(`scripts/${job}.ts`) || text.includes(`jobs run ${job}`)
-  })
+    const jobs = new Set(text.match(/scripts\/[\w-]+\/[\w-]+\.ts/g) ?? [])
+    if (runs.test(text) && jobs.size <= 1) return text
+  }
+  return undefined
 }
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
 
 /** Triggers that serve a slot: a run they start for a slot already served ends `skipped` (exactly one per slot). */
 export const slotTriggers: readonly string[] = ['schedule', 'dispatch', 'scheduler']

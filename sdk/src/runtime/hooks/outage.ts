@@ -1,4 +1,3 @@
-import { observeDatabase } from '../../alerting/database-outage.ts'
 import { firstLine } from '../errors.ts'
 import type { RunHook } from '../hooks.ts'
 
@@ -9,6 +8,8 @@ import type { RunHook } from '../hooks.ts'
 export const outageHook: RunHook = {
   name: 'database outage',
   async connectFailed(run, error) {
+    // Loaded only when the database is down: no healthy run pays for the file-kept incident's code.
+    const { observeDatabase } = await import('../../alerting/database-outage.ts')
     await observeDatabase({
       config: run.config,
       log: run.log,
