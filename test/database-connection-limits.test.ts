@@ -1,4 +1,11 @@
-import { abandon, connect, withFreshConnection } from '@admin-jobs/sdk/platform'
+import {
+  abandon,
+  connect,
+  createLogger,
+  openDatabase,
+  parseConfig,
+  withFreshConnection,
+} from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
@@ -72,6 +79,23 @@ describe('connection limits', () => {
     const sql = await throughRelay({ statementTimeoutMs: 0 })
     const [setting] = await sql`show statement_timeout`
     expect(setting!.statement_timeout).toBe('0')
+  })
+
+  it("a job's pool has no statement limit unless it is given one; small pools have a minute", async () => {
+    const config = parseConfig({ DATABASE_URL: db.url })
+    const log = createLogger({ write: () => {} })
+    const unbounded = await openDatabase(config, { log, migrate: false })
+    const bounded = await openDatabase(config, { log, migrate: false, statementTimeoutMs: 90 * 60_000 })
+    const small = connect(db.url)
+    pools.push(small)
+    try {
+      expect((await unbounded.sql`show statement_timeout`)[0]!.statement_timeout).toBe('0')
+      expect((await bounded.sql`show statement_timeout`)[0]!.statement_timeout).toBe('90min')
+      expect((await small`show statement_timeout`)[0]!.statement_timeout).toBe('1min')
+    } finally {
+      await unbounded.close()
+      await bounded.close()
+    }
   })
 
   it('an idle reserved connection outlives the answer deadline and still works', async () => {

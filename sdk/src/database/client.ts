@@ -22,8 +22,9 @@ export interface Database {
 }
 
 /**
- * Options of openDatabase; defaults: pool of 5 with connect()'s limits, migrations applied when behind (on a connection
- * of their own, statements unbounded: an index build takes what it takes), 30 s for the server's first answer.
+ * Options of openDatabase; defaults: pool of 5 with connect()'s limits except statements unbounded (the runner passes
+ * the job's limit: a job's big DELETE and `jobs migrate` must not die at connect()'s minute), migrations applied when
+ * behind (on a connection of their own, unbounded: an index build takes what it takes), 30 s for the first answer.
  */
 export interface OpenOptions extends ConnectOptions {
   log: Logger
@@ -202,7 +203,7 @@ export async function isMigrated(sql: Sql): Promise<boolean> {
 export async function openDatabase(config: Config, options: OpenOptions): Promise<Database> {
   const embedded = config.databaseUrl ? undefined : await ensureEmbedded({ dataDir: config.dataDir, log: options.log })
   const url = config.databaseUrl ?? embedded!.url
-  const sql = connect(url, options)
+  const sql = connect(url, { ...options, statementTimeoutMs: options.statementTimeoutMs ?? 0 })
   try {
     // The first answer has a deadline; migrations (an index build on a big table) may take as long as they need.
     const answerMs = config.databaseUrl ? (options.answerTimeoutMs ?? 30_000) : undefined
