@@ -1,6 +1,7 @@
 import { secretVariables } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
 import { ConfigError, toError } from '../runtime/errors.ts'
+import { tolerateClosedOutput } from '../runtime/log.ts'
 import type { Command, CommandIO } from './commands/command.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
@@ -51,6 +52,8 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+  // `pnpm jobs list | head -8`: the reader may leave early; the command still finishes (and `run` records its run).
+  tolerateClosedOutput()
   const code = await main(process.argv.slice(2), {
     env: process.env,
     stdout: (s) => process.stdout.write(`${s}\n`),

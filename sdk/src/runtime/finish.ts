@@ -1,6 +1,6 @@
-import type { TransactionSql } from 'postgres'
+import type { Sql, TransactionSql } from 'postgres'
 import { deliverDue } from '../alerting/outbox.ts'
-import { connect } from '../database/client.ts'
+import { withFreshConnection } from '../database/client.ts'
 import { finishRun } from '../records/runs.ts'
 import { formatMs } from '../text/duration.ts'
 import { within } from './deadline.ts'
@@ -38,20 +38,18 @@ export async function record(run: StartedRun, outcome: Outcome): Promise<Outcome
     run.log.warn('recording the outcome on the runner pool failed; trying a fresh connection', {
       reason: result === 'late' ? `no answer within ${formatMs(recordBudgetMs)}` : run.mask(firstLine(result)),
     })
-    const fresh = connect(run.db.url, {
-      max: 1,
-      connectTimeoutMs: recordBudgetMs,
-      applicationName: 'admin-jobs-record',
-    })
-    const bare = async () => {
+    const bare = async (fresh: Sql) => {
       const done = await finishRun(fresh, run.runId, fields)
       if (done) return done
       // The first attempt may have committed after all: then the row already holds this outcome.
       const [row] = await fresh<{ status: string }[]>`select status from jobs.runs where id = ${run.runId}`
       return row?.status === fields.status ? { durationMs: outcome.durationMs } : ('closed' as const)
     }
-    result = await within(bare(), recordBudgetMs, 'late' as const).catch((err: unknown) => toError(err))
-    void fresh.end({ timeout: 0 }).catch(() => {})
+    result = await withFreshConnection(
+      run.db.url,
+      { deadlineMs: recordBudgetMs, applicationName: 'admin-jobs-record' },
+      bare,
+    ).catch((err: unknown) => toError(err))
   }
   if (result === 'closed') {
     const note = 'another run closed this one as dead while it was still running; its outcome was not recorded'

@@ -68,9 +68,28 @@ function formatValue(value: unknown): string {
   }
 }
 
+const tolerant = new WeakSet<NodeJS.WritableStream>()
+
+/**
+ * Makes a closed stdout/stderr harmless (default: both): when the reader of a pipe went away (`| head -1`), writes
+ * fail with EPIPE, and an unhandled stream error would kill the process before it records its run. Such writes are
+ * dropped instead; any other stream error still throws. Safe to call more than once.
+ */
+export function tolerateClosedOutput(streams: NodeJS.WritableStream[] = [process.stdout, process.stderr]): void {
+  for (const stream of streams) {
+    if (tolerant.has(stream)) continue
+    tolerant.add(stream)
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return
+      throw err
+    })
+  }
+}
+
 /** Creates a logger. On Actions every secret is registered with `setSecret` before the first line. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const mask = createMasker(options.secrets ?? [])
+  if (!options.write) tolerateClosedOutput()
   const write =
     options.write ??
     ((stream: 'out' | 'err', line: string) => (stream === 'out' ? process.stdout : process.stderr).write(`${line}\n`))

@@ -2,6 +2,7 @@ import { secretVariables } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
 import { ConfigError, toError } from './errors.ts'
 import { exitCodes } from './exit-codes.ts'
+import { tolerateClosedOutput } from './log.ts'
 import { recordCrash, runJob } from './runner.ts'
 import type { Job } from './types.ts'
 
@@ -26,6 +27,8 @@ const stopCodes = {
 
 /** Runs `job` (defined in `file`) as the process's main program and exits with its code. */
 export async function runMain(job: Job, file: string): Promise<never> {
+  // Output is never worth a run: a closed pipe must not stop it before it records its outcome.
+  tolerateClosedOutput()
   installLastResort()
   let code: number
   try {

@@ -1,6 +1,6 @@
 import { createEnvReader, type Env, parseConfig, secretVariables } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
-import { connect as connectPool, openDatabase } from '../database/client.ts'
+import { abandon, connect as connectPool, openDatabase } from '../database/client.ts'
 import { tryLockJob } from '../records/locks.ts'
 import { createRunLog } from '../records/run-logs.ts'
 import { closeDeadRuns, heartbeat, heartbeatEveryMs, recordSkipped, startRun } from '../records/runs.ts'
@@ -97,10 +97,15 @@ export async function connect(run: Run): Promise<ConnectedRun | undefined> {
     if (!run.dryRun && !run.deadline.reason) await emit(run, 'connectFailed', error)
     return undefined
   }
-  run.cleanups.push(() => db.close())
+  // A stopped run does not wait on a database that may not answer: its pools are dropped, not ended politely.
+  run.cleanups.push(() => (run.deadline.reason ? abandon(db.sql).then(() => db.close()) : db.close()))
   // Three connections: the lock's, the recording transaction's, and one for heartbeats and cancels beside them.
-  const control = connectPool(db.url, { max: 3, applicationName: `admin-jobs-runner:${run.id}:${process.pid}` })
-  run.cleanups.push(() => control.end({ timeout: 2 }))
+  const control = connectPool(db.url, {
+    max: 3,
+    applicationName: `admin-jobs-runner:${run.id}:${process.pid}`,
+    statementTimeoutMs: 10_000,
+  })
+  run.cleanups.push(() => (run.deadline.reason ? abandon(control) : control.end({ timeout: 2 })))
   run.deadline.onStop(() => {
     void control`
       select pg_cancel_backend(pid) from pg_stat_activity

@@ -123,6 +123,12 @@ export interface JobDefinition<S = undefined> {
   critical?: boolean
   /** Hard limit for one run (default 15m); the signal aborts and in-flight queries are cancelled. */
   timeout?: Duration
+  /**
+   * Longest single statement on the job's connections (default: the job's timeout); the server cancels one that runs
+   * longer (57014), and a connection silent that long plus a few seconds is taken for dead. Lower it for a job of
+   * short statements so a database that stops answering is noticed sooner.
+   */
+  statementTimeout?: Duration
   /** In-process retries of transient errors (default 3 attempts, 1s doubling to 30s); false disables. */
   retry?: false | { attempts?: number; minDelay?: Duration; maxDelay?: Duration }
   /**
