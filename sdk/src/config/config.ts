@@ -163,10 +163,10 @@ export const secretVariables = [
 
 /**
  * Parses and validates the shared settings (docs/reference.md, "Environment") from `env`; throws ConfigError naming the
- * variable. Default data dir: `<cwd>/.data`.
+ * variable. Default data dir: `<cwd>/.data`. `read` reads `env` (default createEnvReader(env); `--help` passes one
+ * that records what is read).
  */
-export function parseConfig(env: Env = process.env, cwd = process.cwd()): Config {
-  const read = createEnvReader(env)
+export function parseConfig(env: Env = process.env, cwd = process.cwd(), read = createEnvReader(env)): Config {
   const dataDir = path.resolve(cwd, read.string('ADMIN_JOBS_DATA_DIR', '.data'))
   const emails = (name: string, fallback: string[]) => {
     const list = read.list(name, fallback)

@@ -9,7 +9,13 @@ const run: Command = {
   name: 'run',
   usage: 'run <job-id> [--dry-run] [flags]',
   description: 'run a job now (same as pnpm tsx scripts/<job-id>.ts)',
-  async run(args, io) {
+  flags: {},
+  passThrough: true,
+  notes: [
+    'The flags after the job id are the job\'s: `pnpm jobs run <job-id> --help` lists them and the settings it reads.',
+  ],
+  exitCodes: [{ code: '124, 130, 143', meaning: "the job's own: timed out, interrupted by SIGINT, by SIGTERM" }],
+  async run({ positional: args }, io) {
     const [id, ...rest] = args
     if (!id || id.startsWith('--')) throw new ConfigError('usage: pnpm jobs run <job-id> [--dry-run]')
     const script = jobScript(id)
