@@ -13,7 +13,10 @@ export default defineJob({
       value: 'share',
       description: 'safety rail: refuse to remove more than this share of the table (0.99 or 99%)',
     },
-    rebuild: { type: 'boolean', description: 'rewrite every month file from the archive table (also AUDIT_LOG_REBUILD=true)' },
+    rebuild: {
+      type: 'boolean',
+      description: 'rewrite every month file from the archive table (also AUDIT_LOG_REBUILD=true)',
+    },
   },
   settings: (read, _config, flags) => ({
     maxFraction: readMaxFraction(read, flags, 'AUDIT_LOG_MAX_FRACTION', 0.6),

@@ -38,11 +38,15 @@ export function reportJob(kind: ReportKind, description: string, extra: Partial<
     description,
     timeout: '30m',
     flags: {
-      force: { type: 'boolean', description: 'send again to channels that already had this period (also REPORT_FORCE=true)' },
+      force: {
+        type: 'boolean',
+        description: 'send again to channels that already had this period (also REPORT_FORCE=true)',
+      },
       period: {
         type: 'string',
         value: 'period',
-        description: 'a day in the period to report (YYYY-MM-DD; YYYY-MM for monthly; also REPORT_PERIOD); default the last complete one',
+        description:
+          'a day in the period to report (YYYY-MM-DD; YYYY-MM for monthly; also REPORT_PERIOD); default the last complete one',
       },
     },
     settings: (read: EnvReader, _config: Config) => readReportSettings(kind, read),

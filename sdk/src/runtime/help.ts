@@ -98,7 +98,11 @@ export function createRecordingReader(reads: SettingDoc[], cwd = process.cwd()):
   const note = (name: string, kind: string, fallback?: string) => {
     if (seen.has(name)) return
     seen.add(name)
-    reads.push({ name, kind, default: fallback === undefined || fallback === '' ? undefined : shortPath(fallback, cwd) })
+    reads.push({
+      name,
+      kind,
+      default: fallback === undefined || fallback === '' ? undefined : shortPath(fallback, cwd),
+    })
   }
   const duration = (d: Duration) => (typeof d === 'number' ? formatMs(d) : d)
   return {

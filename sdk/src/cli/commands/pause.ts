@@ -19,7 +19,11 @@ const pause: Command = {
   usage: 'pause [<job-id|all> --until <time> --reason <text>]',
   description: 'maintenance mode: runs end at once as skipped until the time',
   flags: {
-    until: { type: 'string', value: 'time', description: 'when the pause ends: a UTC time (2026-12-01 06:00) or a span (90m, 2h, 1d)' },
+    until: {
+      type: 'string',
+      value: 'time',
+      description: 'when the pause ends: a UTC time (2026-12-01 06:00) or a span (90m, 2h, 1d)',
+    },
     reason: { type: 'string', value: 'text', description: 'why, shown on every skipped run' },
   },
   positionals: true,

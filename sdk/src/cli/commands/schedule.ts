@@ -20,13 +20,17 @@ const schedule: Command = {
       value: 'duration',
       description: 'how long running jobs may finish after SIGTERM/SIGINT before they are stopped (default 5m)',
     },
-    root: { type: 'string', value: 'dir', description: 'repository whose workflows are scheduled (default: this checkout)' },
+    root: {
+      type: 'string',
+      value: 'dir',
+      description: 'repository whose workflows are scheduled (default: this checkout)',
+    },
   },
   settings: [
     ...databaseSettings,
     { name: 'ADMIN_JOBS_ROOT', kind: 'directory', description: 'repository to schedule when --root is not given' },
   ],
-  notes: ['Each run is a child process with the scheduler\'s environment; a second signal stops running jobs at once.'],
+  notes: ["Each run is a child process with the scheduler's environment; a second signal stops running jobs at once."],
   exitCodes: [{ code: '0', meaning: 'stopped by SIGTERM or SIGINT after draining' }],
   async run({ flags }, io) {
     const root = path.resolve((flags.root as string | undefined) ?? io.env.ADMIN_JOBS_ROOT ?? repoRoot())

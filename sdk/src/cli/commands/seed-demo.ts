@@ -9,7 +9,11 @@ const seedDemo: Command = {
   usage: 'seed-demo [--seed N] [--force]',
   description: 'realistic demo data (embedded or DATABASE_URL)',
   flags: {
-    seed: { type: 'string', value: 'N', description: 'seed of the generator: the same seed gives the same data (default 1)' },
+    seed: {
+      type: 'string',
+      value: 'N',
+      description: 'seed of the generator: the same seed gives the same data (default 1)',
+    },
     force: { type: 'boolean', description: 'also fill tables that hold data that is not demo data' },
   },
   settings: databaseSettings,

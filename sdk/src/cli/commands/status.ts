@@ -31,7 +31,11 @@ const status: Command = {
   flags: {
     html: { type: 'string', value: 'FILE', description: 'write the status page to FILE' },
     json: { type: 'boolean', description: 'print JSON instead of a table' },
-    root: { type: 'string', value: 'dir', description: 'repository whose jobs and workflows are read (default: this checkout)' },
+    root: {
+      type: 'string',
+      value: 'dir',
+      description: 'repository whose jobs and workflows are read (default: this checkout)',
+    },
   },
   settings: [
     ...databaseSettings,
