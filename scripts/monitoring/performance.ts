@@ -1,7 +1,7 @@
-import { defineJob, formatMs } from '@admin-jobs/sdk'
+import { defineJob, formatMs, percentile } from '@admin-jobs/sdk'
 import { createAlerter, createAlertPolicy, createSqlPolicyStore, type PolicyDecision } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
-import { percentile, probeUrl } from './lib/index.ts'
+import { probeUrl } from './lib/index.ts'
 
 const dayMs = 86_400_000
 

@@ -8,6 +8,7 @@ import {
   type JobDefinition,
   renderChartPng,
   toError,
+  writeFileAtomic,
 } from '@admin-jobs/sdk'
 import { buildDailyReport } from './daily.ts'
 import { formatChange, type ReportDocument } from './document.ts'
@@ -175,10 +176,8 @@ async function writeFiles(dir: string, base: string, contents: Record<string, st
   const written: string[] = []
   for (const [ext, content] of Object.entries(contents)) {
     const file = path.join(dir, `${base}.${ext}`)
-    // Write then rename: a reader (or the artifact upload) never sees a half-written file.
-    const tmp = `${file}.${process.pid}.tmp`
-    await fs.writeFile(tmp, content)
-    await fs.rename(tmp, file)
+    // A reader (or the artifact upload) never sees a half-written file.
+    await writeFileAtomic(file, content)
     written.push(file)
   }
   return written

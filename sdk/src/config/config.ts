@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { ConfigError } from '../runtime/errors.ts'
-import { type Duration, toMs } from '../text/duration.ts'
+import { type Duration, parseDuration, toMs } from '../text/duration.ts'
 import { redactUrl } from './redact.ts'
 
 /** The environment a configuration is read from; tests pass their own. */
@@ -131,11 +131,9 @@ export function createEnvReader(env: Env): EnvReader {
     duration(name, fallback) {
       const value = raw(name)
       if (value === undefined) return toMs(fallback)
-      try {
-        return toMs(/^\d+$/.test(value) ? `${value}s` : value)
-      } catch {
-        return fail(name, `must be a duration such as 30s, 15m or 2h (got "${value}")`)
-      }
+      return (
+        parseDuration(value, { bare: 's' }) ?? fail(name, `must be a duration such as 30s, 15m or 2h (got "${value}")`)
+      )
     },
     oneOf(name, allowed, fallback) {
       const value = raw(name)

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Sql } from 'postgres'
+import { sha256 } from '../files/checksum.ts'
 import type { Logger } from '../runtime/log.ts'
 
 /** The folder of ordered plain-SQL migrations shipped with the SDK. */
@@ -23,7 +23,7 @@ export async function loadMigrations(dir = migrationsDir): Promise<Migration[]> 
   return Promise.all(
     names.map(async (name) => {
       const sql = await fs.readFile(path.join(dir, name), 'utf8')
-      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') }
+      return { name, sql, checksum: sha256(sql) }
     }),
   )
 }
