@@ -10,13 +10,14 @@ import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
 import pause from './commands/pause.ts'
 import resume from './commands/resume.ts'
+import retry from './commands/retry.ts'
 import run from './commands/run.ts'
 import schedule from './commands/schedule.ts'
 import seedDemo from './commands/seed-demo.ts'
 import status from './commands/status.ts'
 
 /** Every `pnpm jobs` command; register new ones here. */
-const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status]
+const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status, retry]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.usage.length))
