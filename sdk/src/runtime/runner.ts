@@ -1,7 +1,7 @@
 import type { Config, Env } from '../config/config.ts'
 import type { Trigger } from '../records/runs.ts'
-import type { StopReason } from './deadline.ts'
 import { parseCommandLine, wantsHelp } from './args.ts'
+import type { StopReason } from './deadline.ts'
 import { ConfigError, firstLine, toError } from './errors.ts'
 import { execute } from './execute.ts'
 import { exitCodes } from './exit-codes.ts'
