@@ -14,7 +14,7 @@ import {
   runJob,
   wantsHelp,
 } from '@admin-jobs/sdk/platform'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { runScript } from './support/run.ts'
 
 const spec = { json: 'boolean', limit: { type: 'string', value: 'N' }, force: 'boolean' } as const
@@ -215,21 +215,17 @@ describe('a job script’s --help', () => {
     }
   })
 
-  describe('through runJob', () => {
-    afterEach(() => vi.restoreAllMocks())
-
-    it('prints the help and returns 0 before reading any configuration', async () => {
-      const printed: string[] = []
-      vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-        printed.push(String(chunk))
-        return true
-      })
-      // A configuration that would be exit 2 (and a database that does not exist): --help never gets that far.
-      const code = await runJob(job, { id: 'widgets/prune', argv: ['--help'], env: { CI: 'true', WIDGET_KEEP: 'x' } })
-      vi.restoreAllMocks()
-      expect(code).toBe(0)
-      expect(printed.join('')).toMatch(/^widgets\/prune: Prune the widgets\n/)
+  it('answers through runJob with exit 0 before reading any configuration', async () => {
+    const printed: string[] = []
+    // A configuration that would be exit 2 (CI without DATABASE_URL, a malformed setting): --help never gets there.
+    const code = await runJob(job, {
+      id: 'widgets/prune',
+      argv: ['--dry-run', '--help'],
+      env: { CI: 'true', WIDGET_KEEP: 'x' },
+      output: (_stream, line) => printed.push(line),
     })
+    expect(code).toBe(0)
+    expect(printed.join('\n')).toMatch(/^widgets\/prune: Prune the widgets\n/)
   })
 
   it('exits 0 from a spawned script, even where a run would be refused for its configuration', async () => {
