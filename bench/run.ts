@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { createLogger, ensureEmbedded } from '@admin-jobs/sdk/platform'
+import { createLogger, ensureEmbedded, markdownTable } from '@admin-jobs/sdk/platform'
 import { type BenchCase, type BenchRow, createHelpers, root } from './harness.ts'
 
 const casesDir = path.join(root, 'bench/cases')
@@ -36,7 +36,7 @@ export function renderTable(rows: readonly BenchRow[], markdown = false): string
     r.note ?? '',
   ])
   if (markdown) {
-    return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+    return markdownTable([head, ...body])
   }
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)))
   const line = (cells: string[]) =>

@@ -1,12 +1,12 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { median } from '@admin-jobs/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   backupFileName,
   isoWeekKey,
   isSuspiciouslySmall,
-  median,
   parseBackupFileName,
   pruneBackups,
   type RetentionItem,

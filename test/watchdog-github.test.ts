@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http'
-import { createGitHubClient, nextLink } from '@admin-jobs/sdk/platform'
+import { createGitHubClient } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { answer, checkAgainstOpenApi, type GitHubExchange } from './support/github.ts'
 import { createOpsRoot, type OpsRoot } from './support/ops-root.ts'
 import { runScript } from './support/run.ts'
 import { type CapturedRequest, type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
@@ -24,12 +25,13 @@ const workflows = () => [
   { id: 44, name: 'CI', path: '.github/workflows/ci.yml', state: 'active' },
 ]
 
+/** Every exchange of every fake GitHub in this file, checked against GitHub's OpenAPI description at the end. */
+const exchanges: GitHubExchange[] = []
+
 /** Answers like GitHub's REST API for the endpoints the watchdog uses (paginated workflow list included). */
 function fakeGitHub(req: CapturedRequest, res: ServerResponse) {
-  const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers })
-    res.end(body === undefined ? '' : JSON.stringify(body))
-  }
+  const send = (status: number, body?: unknown, headers: Record<string, string> = {}) =>
+    answer(exchanges, req, res, status, body, headers)
   if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'Bad credentials' })
   if (failWith) return send(failWith, { message: 'Resource not accessible by integration' })
   const url = new URL(req.url, 'http://x')
@@ -174,35 +176,37 @@ describe('monitoring/watchdog and the GitHub API', () => {
 })
 
 describe('the GitHub REST client', () => {
-  it('retries a 5xx answer and succeeds on the next attempt', async () => {
-    let calls = 0
-    const server = await startHttp((_req, res) => {
-      calls++
-      if (calls === 1) {
-        res.writeHead(502)
-        res.end('bad gateway')
-        return
-      }
-      res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ workflows: [{ id: 1, name: 'a', path: '.github/workflows/a.yml', state: 'active' }] }))
+  /** A fake GitHub answering `answers` in order (the last one repeats), recording into `exchanges`. */
+  async function scripted(...answers: { status: number; body?: unknown; headers?: Record<string, string> }[]) {
+    const at: number[] = []
+    const server = await startHttp((req, res) => {
+      at.push(Date.now())
+      const next = answers[Math.min(at.length, answers.length) - 1]!
+      answer(exchanges, req, res, next.status, next.body, next.headers)
     })
+    const client = createGitHubClient({ token: 't0ken', repository: 'acme/admin', apiUrl: server.url })
+    return { server, client, at }
+  }
+  const oneWorkflow = {
+    status: 200,
+    body: { total_count: 1, workflows: [{ id: 1, name: 'a', path: '.github/workflows/a.yml', state: 'active' }] },
+  }
+
+  it('retries a 5xx answer and succeeds on the next attempt, sending the token and API version', async () => {
+    const { server, client } = await scripted({ status: 502, body: { message: 'Server Error' } }, oneWorkflow)
     try {
-      const client = createGitHubClient({ token: 't', repository: 'acme/admin', apiUrl: server.url })
       expect(await client.listWorkflows()).toHaveLength(1)
-      expect(calls).toBe(2)
+      expect(server.requests).toHaveLength(2)
       expect(server.requests[1]!.headers['x-github-api-version']).toBe('2022-11-28')
+      expect(server.requests[1]!.headers.authorization).toBe('Bearer t0ken')
     } finally {
       await server.close()
     }
   })
 
   it('throws an error carrying the status and GitHub’s message on a 4xx, without retrying', async () => {
-    const server = await startHttp((_req, res) => {
-      res.writeHead(404, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ message: 'Not Found' }))
-    })
+    const { server, client } = await scripted({ status: 404, body: { message: 'Not Found' } })
     try {
-      const client = createGitHubClient({ token: 't', repository: 'acme/admin', apiUrl: server.url })
       const error = await client.enableWorkflow(7).catch((err: unknown) => err as Error & { status?: number })
       expect(error).toBeInstanceOf(Error)
       expect(error!.status).toBe(404)
@@ -213,9 +217,133 @@ describe('the GitHub REST client', () => {
     }
   })
 
-  it('follows only the rel="next" link of a Link header', () => {
-    expect(nextLink('<https://x/p?page=1>; rel="prev", <https://x/p?page=3>; rel="next"')).toBe('https://x/p?page=3')
-    expect(nextLink('<https://x/p?page=1>; rel="first"')).toBeUndefined()
-    expect(nextLink(null)).toBeUndefined()
+  it('waits for the reset of an exhausted rate limit (403, x-ratelimit-remaining 0), then succeeds', async () => {
+    const reset = Math.ceil(Date.now() / 1000) + 1
+    const { server, client, at } = await scripted(
+      {
+        status: 403,
+        body: { message: 'API rate limit exceeded for installation ID 1.' },
+        headers: { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) },
+      },
+      { status: 200, body: { default_branch: 'trunk' } },
+    )
+    try {
+      expect(await client.defaultBranch()).toBe('trunk')
+      expect(at).toHaveLength(2)
+      expect(at[1]!).toBeGreaterThanOrEqual(reset * 1000)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('waits as long as retry-after says on a secondary rate limit (429), then succeeds', async () => {
+    const { server, client, at } = await scripted(
+      {
+        status: 429,
+        body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+        headers: { 'retry-after': '1' },
+      },
+      { status: 204 },
+    )
+    try {
+      await client.dispatchWorkflow(5, 'main')
+      expect(at).toHaveLength(2)
+      expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(1000)
+      expect(server.requests[1]!.json()).toEqual({ ref: 'main' })
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('fails at once, naming the limit, when GitHub asks to wait longer than a run should', async () => {
+    const { server, client } = await scripted({
+      status: 403,
+      body: { message: 'You have exceeded a secondary rate limit.' },
+      headers: { 'retry-after': '3600' },
+    })
+    try {
+      const started = Date.now()
+      const error = (await client.listWorkflows().then(
+        () => undefined,
+        (err: unknown) => err,
+      )) as (Error & { status?: number }) | undefined
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect(error!.status).toBe(403)
+      expect(error!.message).toContain('answered 403: You have exceeded a secondary rate limit.')
+      expect(server.requests).toHaveLength(1)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('lists workflows across every page and re-runs the failed jobs of a run', async () => {
+    const server = await startHttp((req, res) => {
+      const url = new URL(req.url, 'http://x')
+      if (req.method === 'POST') return answer(exchanges, req, res, 201)
+      const page = Number(url.searchParams.get('page') ?? '1')
+      const next = `<http://${req.headers.host}/repos/acme/admin/actions/workflows?per_page=100&page=${page + 1}>; rel="next"`
+      const workflow = { id: page, name: `w${page}`, path: `.github/workflows/w${page}.yml`, state: 'active' }
+      answer(exchanges, req, res, 200, { total_count: 3, workflows: [workflow] }, page < 3 ? { link: next } : {})
+    })
+    try {
+      const client = createGitHubClient({ token: 't', repository: 'acme/admin', apiUrl: server.url })
+      expect((await client.listWorkflows()).map((w) => w.id)).toEqual([1, 2, 3])
+      await client.rerunFailedJobs('9001')
+      expect(server.requests.at(-1)).toMatchObject({
+        method: 'POST',
+        url: '/repos/acme/admin/actions/runs/9001/rerun-failed-jobs',
+      })
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+describe('the fake GitHub of these tests', () => {
+  it('speaks GitHub’s REST API as its OpenAPI description has it', () => {
+    const { problems, operations } = checkAgainstOpenApi(exchanges)
+    expect(problems).toEqual([])
+    expect(operations).toEqual([
+      'GET /repos/{owner}/{repo}',
+      'GET /repos/{owner}/{repo}/actions/workflows',
+      'POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs',
+      'POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches',
+      'PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable',
+    ])
+  })
+
+  it('would be caught answering an unknown path, an undocumented status, an invented field or a wrong type', () => {
+    const { problems } = checkAgainstOpenApi([
+      { method: 'GET', path: '/repos/a/b/actions/flows', requestBody: undefined, status: 200, responseBody: {} },
+      {
+        method: 'PUT',
+        path: '/repos/a/b/actions/workflows/1/enable',
+        requestBody: undefined,
+        status: 200,
+        responseBody: undefined,
+      },
+      {
+        method: 'GET',
+        path: '/repos/a/b/actions/workflows',
+        requestBody: undefined,
+        status: 200,
+        responseBody: { total_count: '1', workflows: [{ id: 1, state: 'paused', colour: 'red' }] },
+      },
+      {
+        method: 'POST',
+        path: '/repos/a/b/actions/workflows/1/dispatches',
+        requestBody: { ref: 7 },
+        status: 204,
+        responseBody: undefined,
+      },
+    ])
+    expect(problems).toEqual([
+      "GET /repos/a/b/actions/flows: no such operation in GitHub's API",
+      'PUT /repos/a/b/actions/workflows/1/enable: GitHub does not answer 200 (documented: 204)',
+      'GET /repos/a/b/actions/workflows 200.total_count: string where the schema says integer',
+      'GET /repos/a/b/actions/workflows 200.workflows[0].state: "paused" is not one of active, deleted, disabled_fork, disabled_inactivity, disabled_manually',
+      'GET /repos/a/b/actions/workflows 200.workflows[0].colour: not in the schema',
+      'POST /repos/a/b/actions/workflows/1/dispatches request.ref: integer where the schema says string',
+    ])
   })
 })

@@ -347,7 +347,7 @@ describe('retry.yml', () => {
     const job = Object.values<any>(retry.doc.jobs)[0]
     expect(job.if).toMatch(/conclusion == 'failure'/)
     expect(job.if).toMatch(/conclusion == 'timed_out'/)
-    expect(allSteps(retry.doc).some((s) => s.run?.trim() === 'pnpm tsx sdk/src/github/retry-command.ts')).toBe(true)
+    expect(allSteps(retry.doc).some((s) => s.run?.trim() === 'pnpm jobs retry')).toBe(true)
   })
 })
 

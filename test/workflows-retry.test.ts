@@ -7,6 +7,7 @@ import {
   runRetryStep,
 } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { answer, checkAgainstOpenApi, type GitHubExchange } from './support/github.ts'
 import { jobEnv, root } from './support/run.ts'
 import { type HttpCapture, startHttp } from './support/servers.ts'
 import { actionsFiles, allSteps, evaluate, loadWorkflows, runStep } from './support/workflows.ts'
@@ -93,13 +94,19 @@ describe('retryableWorkflows', () => {
 })
 
 describe('the retry step', () => {
+  const exchanges: GitHubExchange[] = []
   let api: HttpCapture
   let status = 201
   beforeAll(async () => {
-    api = await startHttp((_req, res) => {
-      res.statusCode = status
-      res.end(status === 201 ? '' : JSON.stringify({ message: 'Resource not accessible by integration' }))
-    })
+    api = await startHttp((req, res) =>
+      answer(
+        exchanges,
+        req,
+        res,
+        status,
+        status === 201 ? undefined : { message: 'Resource not accessible by integration' },
+      ),
+    )
   })
   afterAll(() => api.close())
 
@@ -167,17 +174,17 @@ describe('the retry step', () => {
   test('retries the API call itself when GitHub answers 5xx', async () => {
     api.requests.length = 0
     let calls = 0
-    api.setHandler((_req, res) => {
-      res.statusCode = ++calls === 1 ? 502 : 201
-      res.end()
-    })
+    api.setHandler((req, res) => answer(exchanges, req, res, ++calls === 1 ? 502 : 201))
     const { env: e } = env()
     expect(await runRetryStep(e, { sleep: async () => {}, out: () => {} })).toBe(0)
     expect(api.requests).toHaveLength(2)
-    api.setHandler((_req, res) => {
-      res.statusCode = status
-      res.end()
-    })
+    api.setHandler((req, res) => answer(exchanges, req, res, status))
+  })
+
+  test('asks GitHub only what its REST API offers, as its OpenAPI description has it', () => {
+    const { problems, operations } = checkAgainstOpenApi(exchanges)
+    expect(problems).toEqual([])
+    expect(operations).toEqual(['POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs'])
   })
 
   test('exits 2 naming the variable when the event fields are missing or malformed', async () => {

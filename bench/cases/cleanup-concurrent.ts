@@ -1,5 +1,6 @@
+import { percentile } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
-import { defineBenchCase, percentile } from '../harness.ts'
+import { defineBenchCase } from '../harness.ts'
 import { fillPurgeTable, singleDelete } from '../support/purge-case.ts'
 
 /**
@@ -59,7 +60,7 @@ export default defineBenchCase({
     h.report({
       case: 'writers during purge',
       metric: 'p99 ms',
-      job: percentile(latencies, 99),
+      job: percentile(latencies, 99) ?? 0,
       baseline: percentile(base, 99),
       target: '≤ 50',
       note: `${latencies.length} statements (baseline: during one DELETE, ${base.length})`,

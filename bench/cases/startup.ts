@@ -1,4 +1,5 @@
-import { defineBenchCase, median } from '../harness.ts'
+import { median } from '@admin-jobs/sdk/platform'
+import { defineBenchCase } from '../harness.ts'
 
 const runs = 7
 
@@ -25,7 +26,7 @@ export default defineBenchCase({
     h.report({
       case: 'start-up (no-op job)',
       metric: 'wall ms',
-      job: median(job),
+      job: median(job) ?? 0,
       baseline: median(bare),
       target: '≤ 1.3×',
       peakRssMb: median(rss),

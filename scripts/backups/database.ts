@@ -9,7 +9,13 @@ export default defineJob<BackupSettings>({
   timeout: '3h',
   // A failed pg_dump is rarely fixed by dumping again at once; the next scheduled run (or a workflow re-run) retries.
   retry: false,
-  flags: { verify: 'string' },
+  flags: {
+    verify: {
+      type: 'string',
+      value: 'file|latest',
+      description: 'verify an existing dump (a file in BACKUP_DIR, or the newest recorded) instead of taking one',
+    },
+  },
   settings: readBackupSettings,
   run: runBackup,
 })

@@ -7,7 +7,17 @@ export default defineJob({
   description: 'Move audit logs past AUDIT_LOG_RETENTION_DAYS into the archive table and monthly gzip NDJSON files',
   critical: true,
   timeout: '2h',
-  flags: { 'max-fraction': 'string', rebuild: 'boolean' },
+  flags: {
+    'max-fraction': {
+      type: 'string',
+      value: 'share',
+      description: 'safety rail: refuse to remove more than this share of the table (0.99 or 99%)',
+    },
+    rebuild: {
+      type: 'boolean',
+      description: 'rewrite every month file from the archive table (also AUDIT_LOG_REBUILD=true)',
+    },
+  },
   settings: (read, _config, flags) => ({
     maxFraction: readMaxFraction(read, flags, 'AUDIT_LOG_MAX_FRACTION', 0.6),
     rebuild: flags.rebuild === true || read.boolean('AUDIT_LOG_REBUILD', false),

@@ -6,7 +6,13 @@ const day = 24 * 60 * 60 * 1000
 export default defineJob({
   description: 'Delete expired sessions and sessions revoked more than 24 hours ago',
   timeout: '15m',
-  flags: { 'max-fraction': 'string' },
+  flags: {
+    'max-fraction': {
+      type: 'string',
+      value: 'share',
+      description: 'safety rail: refuse to remove more than this share of the table (0.99 or 99%)',
+    },
+  },
   settings: (read, _config, flags) => ({
     maxFraction: readMaxFraction(read, flags, 'SESSIONS_MAX_FRACTION', 0.95),
   }),

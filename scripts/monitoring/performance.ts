@@ -1,6 +1,6 @@
-import { type Check, type Decision, defineJob, formatMs } from '@admin-jobs/sdk'
+import { type Check, type Decision, defineJob, formatMs, percentile } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
-import { percentile, probeUrl } from './lib/index.ts'
+import { probeUrl } from './lib/index.ts'
 
 const dayMs = 86_400_000
 

@@ -5,6 +5,10 @@ export type { AlertInput, AlertResult, Check, Decision } from './alerting/incide
 export type { AlertFields, Severity } from './alerting/templates.ts'
 export type { Config, Env, EnvReader } from './config/config.ts'
 export { redactUrl } from './config/redact.ts'
+export { type AtomicFile, atomicFile, isAtomicTemp, writeFileAtomic } from './files/atomic.ts'
+export { createHashingStream, type HashingStream, sha256, sha256File, sha256sumLine } from './files/checksum.ts'
+export { type FileLockOptions, withFileLock } from './files/lock.ts'
+export { median, percentile } from './numbers/percentiles.ts'
 export { defineJob, isJob } from './runtime/define.ts'
 export { AbortedError, ConfigError, firstLine, isTransient, NonRetryableError, toError } from './runtime/errors.ts'
 export { exitCodes } from './runtime/exit-codes.ts'
@@ -22,4 +26,6 @@ export type {
   RunInfo,
   Summary,
 } from './runtime/types.ts'
-export { type Duration, formatMs, toMs } from './text/duration.ts'
+export { type Duration, type DurationUnit, formatMs, parseDuration, toMs } from './text/duration.ts'
+export { escapeHtml } from './text/escape.ts'
+export { type MarkdownCell, markdownTable } from './text/markdown.ts'

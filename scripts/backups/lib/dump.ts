@@ -1,17 +1,9 @@
-import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { atomicFile, createHashingStream, sha256sumLine, writeFileAtomic } from '@admin-jobs/sdk'
 import type { LibpqTarget } from './target.ts'
-
-/** The sha256 of a file, streamed (hex). */
-export async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
-  return hash.digest('hex')
-}
 
 /** The checksum file of a dump: `<file>.sha256`, in `sha256sum` format so `sha256sum -c` checks it. */
 export function checksumFileOf(dumpFile: string): string {
@@ -68,7 +60,7 @@ export async function dumpDatabase(options: {
   signal?: AbortSignal
 }): Promise<DumpResult> {
   const { $ } = await loadZx()
-  const partial = `${options.file}.partial`
+  const out = atomicFile(options.file, { temp: `${options.file}.partial` })
   await fs.mkdir(path.dirname(options.file), { recursive: true })
   const started = performance.now()
   const extra = [
@@ -82,31 +74,20 @@ export async function dumpDatabase(options: {
       signal: options.signal,
       store: discardingStore(),
     })`${options.pgDump} --format=custom --no-password ${extra} --dbname=${options.target.uri}`
-    const hash = createHash('sha256')
-    let sizeBytes = 0
-    const written = pipeline(
-      dump.stdout,
-      new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk)
-          sizeBytes += chunk.length
-          done(null, chunk)
-        },
-      }),
-      createWriteStream(partial),
-    )
+    const digest = createHashingStream()
+    const written = pipeline(dump.stdout, digest.stream, createWriteStream(out.temp))
     // Both settle before the partial file is removed. A failed write (a full disk) closes the pipe, which stops
     // pg_dump too: the write error is the cause to report.
     const [ran, wrote] = await Promise.allSettled([dump, written])
     if (wrote.status === 'rejected') throw wrote.reason
     if (ran.status === 'rejected') throw ran.reason
     const dumpMs = Math.round(performance.now() - started)
-    const sha256 = hash.digest('hex')
-    await fs.writeFile(checksumFileOf(options.file), `${sha256}  ${path.basename(options.file)}\n`)
-    await fs.rename(partial, options.file)
-    return { file: options.file, sizeBytes, sha256, dumpMs }
+    const sha256 = digest.sha256()
+    await writeFileAtomic(checksumFileOf(options.file), sha256sumLine(sha256, path.basename(options.file)))
+    await out.commit()
+    return { file: options.file, sizeBytes: digest.bytes, sha256, dumpMs }
   } catch (err) {
-    await fs.rm(partial, { force: true })
+    await out.abort()
     throw new Error(`pg_dump of ${options.target.database} failed: ${processMessage(err)}`, { cause: err })
   }
 }

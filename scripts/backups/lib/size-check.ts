@@ -1,12 +1,4 @@
-import type { JobContext } from '@admin-jobs/sdk'
-
-/** The median of a list of numbers (undefined for an empty list). */
-export function median(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
+import { type JobContext, median } from '@admin-jobs/sdk'
 
 /** True when a dump is less than half the median size of the previous ones (a sign of lost data). */
 export function isSuspiciouslySmall(sizeBytes: number, previous: readonly number[]): boolean {

@@ -1,5 +1,6 @@
+import { sha256File } from '@admin-jobs/sdk'
 import postgres, { type Sql } from 'postgres'
-import { clientEnv, loadZx, processMessage, readChecksum, sha256OfFile } from './dump.ts'
+import { clientEnv, loadZx, processMessage, readChecksum } from './dump.ts'
 import { type LibpqTarget, libpqTarget } from './target.ts'
 
 /** Row counts per table, keyed `schema.table`. */
@@ -96,7 +97,7 @@ export async function verifyBackup(options: {
   const { $ } = await loadZx()
   const recorded = await readChecksum(options.file)
   if (!recorded) return done('checksum file missing or malformed')
-  const actual = await sha256OfFile(options.file).catch(() => undefined)
+  const actual = await sha256File(options.file).catch(() => undefined)
   if (actual !== recorded)
     return done(actual ? 'checksum mismatch: the dump changed since it was written' : 'dump file unreadable')
   result.checksumOk = true

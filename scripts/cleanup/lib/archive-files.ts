@@ -1,11 +1,19 @@
-import { createHash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { Readable, Transform } from 'node:stream'
+import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
-import { AbortedError, type Logger } from '@admin-jobs/sdk'
+import {
+  AbortedError,
+  atomicFile,
+  createHashingStream,
+  isAtomicTemp,
+  type Logger,
+  sha256File,
+  sha256sumLine,
+  writeFileAtomic,
+} from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
 
 /** One month file as listed in the manifest. */
@@ -41,12 +49,9 @@ export async function writeMonthFile(
   options: { archiveDir: string; month: string; signal?: AbortSignal },
 ): Promise<MonthFile> {
   const file = monthFileName(options.month)
-  const target = path.join(options.archiveDir, file)
-  const temp = `${target}.tmp-${process.pid}`
+  const out = atomicFile(path.join(options.archiveDir, file))
   try {
     let rows = 0
-    let bytes = 0
-    const hash = createHash('sha256')
     // A cursor, not COPY … TO STDOUT: postgres.js 3.4 can leave its socket paused after a COPY stream under
     // backpressure. Batches of 5,000 lines keep memory flat in the row count.
     async function* lines() {
@@ -67,69 +72,27 @@ export async function writeMonthFile(
         yield Buffer.from(text)
       }
     }
-    const digest = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk)
-        bytes += chunk.length
-        done(null, chunk)
-      },
-    })
+    const digest = createHashingStream()
     // One batch in flight at a time: gzip sets the pace and nothing piles up in memory.
     await pipeline(
       Readable.from(lines(), { highWaterMark: 1 }),
       createGzip({ level: gzipLevel }),
-      digest,
-      createWriteStream(temp),
-      {
-        signal: options.signal,
-      },
+      digest.stream,
+      createWriteStream(out.temp),
+      { signal: options.signal },
     )
-    await syncFile(temp)
-    await fs.rename(temp, target)
-    await syncDir(options.archiveDir)
-    return { file, month: options.month, rows, bytes, sha256: hash.digest('hex') }
+    await out.commit()
+    return { file, month: options.month, rows, bytes: digest.bytes, sha256: digest.sha256() }
   } catch (err) {
-    await fs.rm(temp, { force: true })
+    await out.abort()
     throw options.signal?.aborted ? (options.signal.reason ?? new AbortedError('aborted', { cause: err })) : err
   }
-}
-
-async function syncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r+')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
-
-/** Writes `name` in `dir` atomically: temp file, fsync, rename. */
-async function writeAtomically(dir: string, name: string, text: string): Promise<void> {
-  const temp = path.join(dir, `${name}.tmp-${process.pid}`)
-  const handle = await fs.open(temp, 'w')
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await fs.rename(temp, path.join(dir, name))
-  await syncDir(dir)
 }
 
 /** Renders both manifests from the month list (sorted by month; no timestamps, so equal inputs give equal bytes). */
 export function renderManifests(files: readonly MonthFile[]): { checksums: string; manifest: string } {
   const sorted = [...files].sort((a, b) => a.month.localeCompare(b.month))
-  const checksums = sorted.map((f) => `${f.sha256}  ${f.file}\n`).join('')
+  const checksums = sorted.map((f) => sha256sumLine(f.sha256, f.file)).join('')
   const manifest = `${JSON.stringify(
     {
       format: 'admin-jobs audit-logs archive v1',
@@ -144,30 +107,18 @@ export function renderManifests(files: readonly MonthFile[]): { checksums: strin
 /** Writes SHA256SUMS and audit-logs-manifest.json for every built month (last step of a run: temp + rename). */
 export async function writeManifests(archiveDir: string, files: readonly MonthFile[]): Promise<void> {
   const { checksums, manifest } = renderManifests(files)
-  await writeAtomically(archiveDir, checksumFile, checksums)
-  await writeAtomically(archiveDir, manifestFile, manifest)
+  await writeFileAtomic(path.join(archiveDir, checksumFile), checksums)
+  await writeFileAtomic(path.join(archiveDir, manifestFile), manifest)
 }
 
 /** Removes temp files a killed run left in ARCHIVE_DIR. */
 export async function removeStaleTempFiles(archiveDir: string, log?: Logger): Promise<void> {
   for (const name of await fs.readdir(archiveDir)) {
-    if (/^(audit-logs-|SHA256SUMS).*\.tmp-\d+$/.test(name)) {
+    if (/^(audit-logs-|SHA256SUMS)/.test(name) && isAtomicTemp(name)) {
       log?.info('removing a temp file a killed run left behind', { file: name })
       await fs.rm(path.join(archiveDir, name), { force: true })
     }
   }
-}
-
-/** The sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256')
-  const handle = await fs.open(file, 'r')
-  try {
-    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer)
-  } finally {
-    await handle.close().catch(() => {})
-  }
-  return hash.digest('hex')
 }
 
 /** Checks every file of SHA256SUMS present in `archiveDir`; returns the problems (empty when all verify). */

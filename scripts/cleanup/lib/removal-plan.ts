@@ -91,13 +91,13 @@ export function assertWithinLimit(
 
 /** The safety-rail limit of a job: `--max-fraction`, else the variable `variable`, else `fallback`. */
 export function readMaxFraction(
-  read: { string(name: string): string | undefined },
+  read: { string(name: string, fallback: string): string },
   flags: Readonly<Record<string, string | boolean | undefined>>,
   variable: string,
   fallback: number,
 ): number {
   const flag = flags['max-fraction']
   if (typeof flag === 'string') return parseFraction(flag, '--max-fraction')
-  const value = read.string(variable)
-  return value === undefined ? fallback : parseFraction(value, variable)
+  // Read with its default, so `--help` shows it.
+  return parseFraction(read.string(variable, String(fallback)), variable)
 }

@@ -106,11 +106,3 @@ export function probeUrl(url: string, options: ProbeOptions = {}): Promise<Probe
 export function probeAll(urls: readonly string[], options: ProbeOptions = {}): Promise<ProbeResult[]> {
   return Promise.all(urls.map((url) => probeUrl(url, options)))
 }
-
-/** Nearest-rank percentile (p in 0..100) of a list of numbers; undefined for an empty list. */
-export function percentile(values: readonly number[], p: number): number | undefined {
-  if (values.length === 0) return undefined
-  const sorted = [...values].sort((a, b) => a - b)
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length))
-  return sorted[Math.min(rank, sorted.length) - 1]
-}

@@ -70,7 +70,7 @@ export async function watch(ctx: JobContext<WatchdogSettings>) {
   const { token, repository, apiUrl } = ctx.config.github
   if (token && repository) {
     try {
-      const client = createGitHubClient({ token, repository, apiUrl })
+      const client = createGitHubClient({ token, repository, apiUrl, signal: ctx.signal, log })
       workflows = await reconcileWorkflows({ client, schedules, dryRun, log })
     } catch (err) {
       // Missed-run detection must still happen; the error fails the run once the checks are done.

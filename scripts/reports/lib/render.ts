@@ -1,3 +1,4 @@
+import { escapeHtml, markdownTable } from '@admin-jobs/sdk'
 import { chartSize, renderChartMermaid } from '@admin-jobs/sdk/charts'
 import { formatChange, percentChange, type ReportDocument, type Table } from './document.ts'
 
@@ -17,17 +18,6 @@ function headlineRows(doc: ReportDocument): string[][] {
         : [m.label, cellText(m.value)],
   )
   return [head, ...rows]
-}
-
-function markdownTable(rows: readonly (readonly string[])[]): string {
-  const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
-  const [head, ...body] = rows
-  if (!head) return ''
-  return [
-    `| ${head.map(cell).join(' | ')} |`,
-    `| ${head.map(() => '---').join(' | ')} |`,
-    ...body.map((r) => `| ${r.map(cell).join(' | ')} |`),
-  ].join('\n')
 }
 
 const tableRows = (t: Table) => [[...t.columns], ...t.rows.map((r) => r.map(cellText))]
@@ -80,9 +70,6 @@ export function renderText(doc: ReportDocument, options: { runUrl?: string } = {
   if (options.runUrl) out.push('', `Run: ${options.runUrl}`)
   return `${out.join('\n')}\n`
 }
-
-const escapeHtml = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 
 const th = 'style="text-align:left;padding:4px 10px;border-bottom:2px solid #d1d5db;font-size:13px"'
 const td = 'style="padding:4px 10px;border-bottom:1px solid #e5e7eb;font-size:13px"'

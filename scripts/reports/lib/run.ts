@@ -1,6 +1,14 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { type Config, type EnvReader, firstLine, type JobContext, type JobDefinition, toError } from '@admin-jobs/sdk'
+import {
+  type Config,
+  type EnvReader,
+  firstLine,
+  type JobContext,
+  type JobDefinition,
+  toError,
+  writeFileAtomic,
+} from '@admin-jobs/sdk'
 import { renderChartPng } from '@admin-jobs/sdk/charts'
 import { buildDailyReport } from './daily.ts'
 import { formatChange, type ReportDocument } from './document.ts'
@@ -30,7 +38,18 @@ export function reportJob(kind: ReportKind, description: string, extra: Partial<
   return {
     description,
     timeout: '30m',
-    flags: { force: 'boolean', period: 'string' },
+    flags: {
+      force: {
+        type: 'boolean',
+        description: 'send again to channels that already had this period (also REPORT_FORCE=true)',
+      },
+      period: {
+        type: 'string',
+        value: 'period',
+        description:
+          'a day in the period to report (YYYY-MM-DD; YYYY-MM for monthly; also REPORT_PERIOD); default the last complete one',
+      },
+    },
     settings: (read: EnvReader, _config: Config) => readReportSettings(kind, read),
     run: (ctx: JobContext<ReportSettings>) => runReport(ctx, kind),
     ...extra,
@@ -157,10 +176,8 @@ async function writeFiles(dir: string, base: string, contents: Record<string, st
   const written: string[] = []
   for (const [ext, content] of Object.entries(contents)) {
     const file = path.join(dir, `${base}.${ext}`)
-    // Write then rename: a reader (or the artifact upload) never sees a half-written file.
-    const tmp = `${file}.${process.pid}.tmp`
-    await fs.writeFile(tmp, content)
-    await fs.rename(tmp, file)
+    // A reader (or the artifact upload) never sees a half-written file.
+    await writeFileAtomic(file, content)
     written.push(file)
   }
   return written

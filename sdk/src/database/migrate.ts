@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Sql } from 'postgres'
+import { sha256 } from '../files/checksum.ts'
 import type { Logger } from '../runtime/log.ts'
 
 /** The folder of ordered plain-SQL migrations shipped with the SDK. */
@@ -34,7 +34,7 @@ export async function loadMigrations(dir = migrationsDir): Promise<Migration[]> 
  */
 export function checksumOf(sql: string): string {
   const statements = sql.replace(/--.*$/gm, '').replace(/\s+/g, ' ').trim()
-  return `sql:${createHash('sha256').update(statements).digest('hex')}`
+  return `sql:${sha256(statements)}`
 }
 
 /**

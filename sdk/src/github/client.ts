@@ -1,4 +1,5 @@
-import { retry } from '../runtime/retry.ts'
+import type { Octokit } from '@octokit/rest'
+import type { Logger } from '../runtime/log.ts'
 
 /** A workflow as GitHub's REST API lists it (`GET /repos/{owner}/{repo}/actions/workflows`). */
 export interface GitHubWorkflow {
@@ -9,114 +10,144 @@ export interface GitHubWorkflow {
   state: 'active' | 'deleted' | 'disabled_fork' | 'disabled_inactivity' | 'disabled_manually' | (string & {})
 }
 
-/** The few Actions endpoints the watchdog and retry jobs use. */
+/** The Actions endpoints the platform uses (watchdog, retry, dispatch), on one repository. */
 export interface GitHubClient {
-  /** Any request under the API URL; JSON in and out; throws an Error with `status` on a non-2xx answer. */
-  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T>
   /** Every workflow of the repository (all pages). */
   listWorkflows(): Promise<GitHubWorkflow[]>
   /** The repository's default branch (the ref catch-up dispatches run on). */
   defaultBranch(): Promise<string>
   enableWorkflow(id: number | string): Promise<void>
   dispatchWorkflow(id: number | string, ref: string, inputs?: Record<string, string>): Promise<void>
+  /** Re-runs the failed jobs of a workflow run (a new attempt of the same run). */
+  rerunFailedJobs(runId: number | string): Promise<void>
+  /** Any other endpoint, through the same client: `request('GET /repos/{owner}/{repo}/actions/runs', {})`. */
+  request<T = unknown>(route: string, parameters?: Record<string, unknown>): Promise<T>
 }
 
-/** Options of createGitHubClient; `apiUrl` defaults to https://api.github.com, requests time out after 15s. */
+/**
+ * Options of createGitHubClient. Defaults: https://api.github.com, 15s per request, 3 retries of network errors and
+ * 5xx (1s, 4s, 9s apart), and rate limits waited out when GitHub asks for at most 60s (`retry-after`, or the
+ * `x-ratelimit-reset` of an exhausted quota), twice at most.
+ */
 export interface GitHubClientOptions {
   token: string
+  /** `owner/name` */
   repository: string
   apiUrl?: string
   timeoutMs?: number
-  /** Attempts for transient failures (network, 429, 5xx); default 3. */
-  attempts?: number
+  /** Retries of network errors and 5xx answers (default 3). */
+  retries?: number
+  /** The longest rate-limit wait the client sits out before failing instead (default 60s). */
+  maxRateLimitWaitMs?: number
+  /** Aborts waits and requests (a job passes its signal). */
+  signal?: AbortSignal
+  /** Where rate-limit waits are reported. */
+  log?: Pick<Logger, 'warn'>
 }
 
-/** Creates a small REST client on fetch, authenticated with the token, retrying transient failures. */
+const apiVersion = '2022-11-28'
+
+/**
+ * Creates the GitHub client: @octokit/rest with plugin-retry (network errors, 5xx) and plugin-throttling (primary and
+ * secondary rate limits, honouring `retry-after` and `x-ratelimit-reset`). Octokit is loaded on the first request, so a
+ * job that never talks to GitHub does not pay for it at start-up. A refused request throws an Error with `status` and
+ * GitHub's message: `GitHub API PUT /repos/o/r/actions/workflows/7/enable answered 404: Not Found`.
+ */
 export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
-  const apiUrl = (options.apiUrl ?? 'https://api.github.com').replace(/\/$/, '')
-  const repo = `/repos/${options.repository}`
-
-  const once = async (method: string, url: string, body?: unknown) => {
-    let response: Response
-    try {
-      response = await fetch(url, {
-        method,
-        headers: {
-          accept: 'application/vnd.github+json',
-          authorization: `Bearer ${options.token}`,
-          'x-github-api-version': '2022-11-28',
-          'user-agent': 'admin-jobs',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
-      })
-    } catch (err) {
-      throw new Error(`GitHub API ${method} ${url.slice(apiUrl.length)} failed`, { cause: err })
-    }
-    if (!response.ok) {
-      const text = await response.text().catch(() => '')
-      const detail = safeMessage(text)
-      throw Object.assign(
-        new Error(`GitHub API ${method} ${url.slice(apiUrl.length)} answered ${response.status}${detail}`),
-        { status: response.status },
-      )
-    }
-    return response
+  const [owner, repo] = options.repository.split('/') as [string, string]
+  let octokit: Promise<Octokit> | undefined
+  const api = () => {
+    octokit ??= buildOctokit(options)
+    return octokit
   }
-
-  const send = (method: string, url: string, body?: unknown) =>
-    retry({ attempts: options.attempts ?? 3, minDelay: '500ms', maxDelay: '5s' }, () => once(method, url, body))
-
-  const client: GitHubClient = {
-    async request<T>(method: string, path: string, body?: unknown) {
-      const response = await send(method, `${apiUrl}${path}`, body)
-      const text = await response.text()
-      return (text ? JSON.parse(text) : undefined) as T
-    },
-    async listWorkflows() {
-      const workflows: GitHubWorkflow[] = []
-      let url: string | undefined = `${apiUrl}${repo}/actions/workflows?per_page=100`
-      while (url) {
-        const response: Response = await send('GET', url)
-        const page = (await response.json()) as { workflows?: GitHubWorkflow[] }
-        workflows.push(...(page.workflows ?? []))
-        url = nextLink(response.headers.get('link'))
-      }
-      return workflows
-    },
-    async defaultBranch() {
-      const repository = await client.request<{ default_branch?: string }>('GET', repo)
-      return repository.default_branch ?? 'main'
-    },
+  const call = async <T>(fn: (o: Octokit) => Promise<T>): Promise<T> => {
+    const o = await api()
+    try {
+      return await fn(o)
+    } catch (err) {
+      throw describeFailure(err)
+    }
+  }
+  return {
+    listWorkflows: () =>
+      call((o) => o.paginate(o.rest.actions.listRepoWorkflows, { owner, repo, per_page: 100 })) as Promise<
+        GitHubWorkflow[]
+      >,
+    defaultBranch: () => call(async (o) => (await o.rest.repos.get({ owner, repo })).data.default_branch ?? 'main'),
     async enableWorkflow(id) {
-      await client.request('PUT', `${repo}/actions/workflows/${encodeURIComponent(String(id))}/enable`)
+      await call((o) => o.rest.actions.enableWorkflow({ owner, repo, workflow_id: id }))
     },
     async dispatchWorkflow(id, ref, inputs) {
-      await client.request('POST', `${repo}/actions/workflows/${encodeURIComponent(String(id))}/dispatches`, {
-        ref,
-        ...(inputs ? { inputs } : {}),
-      })
+      await call((o) => o.rest.actions.createWorkflowDispatch({ owner, repo, workflow_id: id, ref, inputs }))
     },
+    async rerunFailedJobs(runId) {
+      await call((o) => o.rest.actions.reRunWorkflowFailedJobs({ owner, repo, run_id: Number(runId) }))
+    },
+    request: <T>(route: string, parameters: Record<string, unknown> = {}) =>
+      call(async (o) => (await o.request(route, { owner, repo, ...parameters })).data as T),
   }
-  return client
 }
 
-/** The `rel="next"` URL of a Link header, if any. */
-export function nextLink(link: string | null): string | undefined {
-  if (!link) return undefined
-  for (const part of link.split(',')) {
-    const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part)
-    if (match) return match[1]
-  }
-  return undefined
+async function buildOctokit(options: GitHubClientOptions): Promise<Octokit> {
+  const [{ Octokit }, { retry }, { throttling }] = await Promise.all([
+    import('@octokit/rest'),
+    import('@octokit/plugin-retry'),
+    import('@octokit/plugin-throttling'),
+  ])
+  const maxWaitSeconds = (options.maxRateLimitWaitMs ?? 60_000) / 1000
+  const timeoutMs = options.timeoutMs ?? 15_000
+  const waitOut =
+    (kind: string) => (retryAfter: number, request: { method: string; url: string }, _o: unknown, count: number) => {
+      if (count >= 2 || retryAfter > maxWaitSeconds || options.signal?.aborted) return false
+      options.log?.warn(`GitHub ${kind}: retrying in ${retryAfter}s`, { request: `${request.method} ${request.url}` })
+      return true
+    }
+  const GitHub = Octokit.plugin(retry, throttling)
+  const octokit = new GitHub({
+    baseUrl: (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
+    userAgent: 'admin-jobs',
+    retry: { retries: options.retries ?? 3 },
+    throttle: { onRateLimit: waitOut('rate limit'), onSecondaryRateLimit: waitOut('secondary rate limit') },
+    request: {
+      // Each attempt gets its own timeout; the caller's signal aborts every one.
+      fetch: (url: string, init: RequestInit) => {
+        const timeout = AbortSignal.timeout(timeoutMs)
+        const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
+        return fetch(url, { ...init, signal })
+      },
+    },
+    log: { debug: () => {}, info: () => {}, warn: (m: string) => options.log?.warn(m), error: () => {} },
+  })
+  octokit.hook.before('request', (request) => {
+    request.headers.authorization = `Bearer ${options.token}`
+    request.headers['x-github-api-version'] = apiVersion
+  })
+  return octokit
 }
 
-function safeMessage(text: string): string {
+/** Octokit's RequestError as one line: method, path, status and GitHub's own message; `status` kept for callers. */
+function describeFailure(err: unknown): Error {
+  const e = err as {
+    status?: number
+    request?: { method?: string; url?: string }
+    response?: { data?: unknown }
+    message?: string
+  }
+  if (!e?.request) return err as Error
+  const where = `${e.request.method} ${pathOf(e.request.url ?? '')}`
+  const message = (e.response?.data as { message?: unknown } | undefined)?.message
+  if (!e.response)
+    return Object.assign(new Error(`GitHub API ${where} failed: ${e.message}`, { cause: err }), { status: e.status })
+  const detail = typeof message === 'string' ? `: ${message.slice(0, 200)}` : ''
+  return Object.assign(new Error(`GitHub API ${where} answered ${e.status}${detail}`, { cause: err }), {
+    status: e.status,
+  })
+}
+
+function pathOf(url: string): string {
   try {
-    const message = (JSON.parse(text) as { message?: unknown }).message
-    return typeof message === 'string' ? `: ${message.slice(0, 200)}` : ''
+    return new URL(url).pathname
   } catch {
-    return ''
+    return url
   }
 }

@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import { ConfigError } from '../runtime/errors.ts'
+import { parseDuration } from '../text/duration.ts'
 
 /** One maintenance pause (`target` is a job id or `all`). */
 export interface Pause {
@@ -34,11 +35,10 @@ const toPause = (r: PauseRow): Pause => ({
  * (`90m`, `2h`, `1d`; `30s` for tests). Throws ConfigError when it is neither or not in the future.
  */
 export function parseUntil(text: string, now = new Date()): Date {
-  const span = /^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$/.exec(text.trim())
+  const span = parseDuration(text)
   let at: Date
-  if (span) {
-    const unit = { s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[span[2] as 's' | 'm' | 'h' | 'd']
-    at = new Date(now.getTime() + Number(span[1]) * unit)
+  if (span !== undefined) {
+    at = new Date(now.getTime() + span)
   } else {
     const iso = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text.trim())
       ? `${text.trim().replace(' ', 'T')}Z`

@@ -1,5 +1,5 @@
-import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
+import { entryScript } from './entry.ts'
 import type { Job, JobDefinition } from './types.ts'
 
 const jobMark = Symbol.for('admin-jobs.job')
@@ -35,15 +35,8 @@ let entryChecked = false
 function runEntryScript(): void {
   if (entryChecked) return
   entryChecked = true
-  const argv1 = process.argv[1]
-  if (!argv1) return
-  let entry: string
-  try {
-    entry = realpathSync(argv1)
-  } catch {
-    return
-  }
-  if (!isJobScriptPath(entry)) return
+  const entry = entryScript()
+  if (!entry || !isJobScriptPath(entry)) return
   setImmediate(async () => {
     const module = (await import(pathToFileURL(entry).href)) as { default?: unknown }
     const { runMain, exitWithoutJob } = await import('./main.ts')

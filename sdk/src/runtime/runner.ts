@@ -1,10 +1,12 @@
 import type { Config, Env } from '../config/config.ts'
 import type { Trigger } from '../records/runs.ts'
+import { parseCommandLine, wantsHelp } from './args.ts'
 import type { StopReason } from './deadline.ts'
 import { ConfigError, firstLine, toError } from './errors.ts'
 import { execute } from './execute.ts'
 import { exitCodes } from './exit-codes.ts'
 import { deliver, exitCodeOf, record, release, summarise } from './finish.ts'
+import { renderJobHelp } from './help.ts'
 import { heartbeatHook } from './hooks/heartbeat.ts'
 import { outageHook } from './hooks/outage.ts'
 import { outcomeHook } from './hooks/outcome.ts'
@@ -21,35 +23,7 @@ export function parseFlags(
   argv: readonly string[],
   declared: JobDefinition['flags'] = {},
 ): Record<string, string | boolean | undefined> {
-  const spec: Record<string, 'boolean' | 'string'> = { 'dry-run': 'boolean', ...declared }
-  const flags: Record<string, string | boolean | undefined> = {}
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const match = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg)
-    if (!match)
-      throw new ConfigError(
-        `unexpected argument "${arg}" (flags: ${Object.keys(spec)
-          .map((f) => `--${f}`)
-          .join(', ')})`,
-      )
-    const [, name, inline] = match as unknown as [string, string, string | undefined]
-    const kind = spec[name]
-    if (!kind)
-      throw new ConfigError(
-        `unknown flag --${name} (flags: ${Object.keys(spec)
-          .map((f) => `--${f}`)
-          .join(', ')})`,
-      )
-    if (kind === 'boolean') {
-      if (inline !== undefined && !['true', 'false'].includes(inline)) throw new ConfigError(`--${name} takes no value`)
-      flags[name] = inline !== 'false'
-    } else {
-      const value = inline ?? argv[++i]
-      if (value === undefined || value.startsWith('--')) throw new ConfigError(`--${name} needs a value`)
-      flags[name] = value
-    }
-  }
-  return flags
+  return parseCommandLine(argv, { 'dry-run': 'boolean', ...declared }).flags
 }
 
 /**
@@ -95,6 +69,10 @@ export function defaultHooks(): RunHook[] {
  * deadline → record → summarise → release (docs/architecture.md walks through it).
  */
 export async function runJob(job: Job, options: RunOptions): Promise<number> {
+  if (wantsHelp(options.argv ?? process.argv.slice(2))) {
+    ;(options.output ?? ((_s, line) => process.stdout.write(`${line}\n`)))('out', renderJobHelp(job, options.id))
+    return exitCodes.succeeded
+  }
   const configured = await configure(job, { ...options, hooks: options.hooks ?? defaultHooks() })
   if (typeof configured === 'number') return configured
   const run = configured

@@ -4,6 +4,7 @@ import type { AlertInput, AlertResult, Check, Decision, Incidents } from '../ale
 import type { Config, EnvReader } from '../config/config.ts'
 import type { Trigger } from '../records/runs.ts'
 import type { Duration } from '../text/duration.ts'
+import type { FlagSpecs } from './args.ts'
 import type { Logger } from './log.ts'
 
 /** Durable key/value state of one job (`jobs.job_state`), e.g. watermarks. */
@@ -140,8 +141,8 @@ export interface JobDefinition<S = undefined> {
   headline?: readonly string[]
   /** Take the job's advisory lock so runs never overlap (default true). */
   lock?: boolean
-  /** Extra flags beyond --dry-run: `{ force: 'boolean', period: 'string' }`. */
-  flags?: Readonly<Record<string, 'boolean' | 'string'>>
+  /** Extra flags beyond --dry-run: `{ force: 'boolean', period: { type: 'string', description: 'YYYY-MM' } }`. */
+  flags?: FlagSpecs
   /** Reads and validates the job's own settings once, before any connection (flags included: a bad flag value is exit 2). */
   settings?: (read: EnvReader, config: Config, flags: Readonly<Record<string, string | boolean | undefined>>) => S
   run(context: JobContext<S>): Promise<JobStats | undefined | void>

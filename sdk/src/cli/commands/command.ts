@@ -2,7 +2,9 @@ import type { Sql } from 'postgres'
 import { type Env, parseConfig } from '../../config/config.ts'
 import { openDatabase } from '../../database/client.ts'
 import { pendingMigrations } from '../../database/migrate.ts'
+import type { CommandLine, FlagSpecs } from '../../runtime/args.ts'
 import { ConfigError } from '../../runtime/errors.ts'
+import { type ExitCodeDoc, renderHelp, type SettingDoc } from '../../runtime/help.ts'
 import { createLogger } from '../../runtime/log.ts'
 
 /** Where a command reads its environment and writes its output (tests pass their own). */
@@ -12,45 +14,68 @@ export interface CommandIO {
   stderr(text: string): void
 }
 
-/** One `pnpm jobs` command. */
+/** One `pnpm jobs` command: what `--help` shows of it, and how it runs. */
 export interface Command {
   name: string
   usage: string
   description: string
-  run(args: string[], io: CommandIO): Promise<number>
+  /** Its flags: the CLI parses the arguments against them before `run`, and `--help` lists them. */
+  flags: FlagSpecs
+  /** Takes positional arguments (job ids, targets); default false. */
+  positionals?: boolean
+  /** Hands its arguments on unparsed (`run` passes them to the job script, which parses them itself). */
+  passThrough?: boolean
+  /** Environment variables it reads, for `--help`. */
+  settings?: readonly SettingDoc[]
+  /** Exit codes beyond the common ones (0 done, 1 failed, 2 usage or configuration error). */
+  exitCodes?: readonly ExitCodeDoc[]
+  /** Lines `--help` adds after the settings. */
+  notes?: readonly string[]
+  run(args: CommandLine, io: CommandIO): Promise<number>
 }
 
-/** Parses `--name value` / `--flag` arguments against a spec; positional arguments are returned apart. */
-export function parseArgs(
-  args: readonly string[],
-  spec: Readonly<Record<string, 'boolean' | 'string'>>,
-): { flags: Record<string, string | boolean | undefined>; positional: string[] } {
-  const flags: Record<string, string | boolean | undefined> = {}
-  const positional: string[] = []
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (!arg.startsWith('--')) {
-      positional.push(arg)
-      continue
-    }
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
-    const kind = spec[name]
-    if (!kind) throw new ConfigError(`unknown flag --${name}`)
-    if (kind === 'boolean') flags[name] = true
-    else {
-      const value = inline ?? args[++i]
-      if (value === undefined) throw new ConfigError(`--${name} needs a value`)
-      flags[name] = value
-    }
-  }
-  return { flags, positional }
+/** The settings of a command that opens the database. */
+export const databaseSettings: readonly SettingDoc[] = [
+  {
+    name: 'DATABASE_URL',
+    kind: 'URL (postgres://, postgresql://)',
+    description: 'the admin database; unset: the embedded PostgreSQL (refused when CI or GITHUB_ACTIONS is true)',
+  },
+  {
+    name: 'ADMIN_JOBS_DATA_DIR',
+    kind: 'directory',
+    default: '.data',
+    description: 'where the embedded PostgreSQL keeps its data',
+  },
+]
+
+/** The exit codes every command shares. */
+export const commandExitCodes: readonly ExitCodeDoc[] = [
+  { code: '0', meaning: 'done' },
+  { code: '1', meaning: 'failed' },
+  { code: '2', meaning: 'usage or configuration error (unknown flag or job, malformed value or setting)' },
+]
+
+/** The `--help` page of a command. */
+export function renderCommandHelp(command: Command): string {
+  const codes = new Map(commandExitCodes.map((c) => [c.code, c]))
+  for (const c of command.exitCodes ?? []) codes.set(c.code, c)
+  return renderHelp({
+    title: `pnpm jobs ${command.name}`,
+    description: command.description,
+    usage: [`pnpm jobs ${command.usage}`],
+    flags: command.flags,
+    settings: [{ heading: 'settings (environment variables)', items: command.settings ?? [] }],
+    notes: command.notes,
+    exitCodes: [...codes.values()],
+  })
 }
 
 /** Parses a positive whole-number flag value, or the fallback. */
 export function positiveInt(value: string | boolean | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1) {
-    throw new ConfigError(`--${name} must be a positive whole number`)
+    throw new ConfigError(`--${name} must be a positive whole number (got "${value}")`)
   }
   return Number(value)
 }

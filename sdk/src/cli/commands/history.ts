@@ -2,15 +2,20 @@ import { listJobIds } from '../../project/registry.ts'
 import { listRuns } from '../../records/runs.ts'
 import { ConfigError } from '../../runtime/errors.ts'
 import { formatMs } from '../../text/duration.ts'
-import { type Command, parseArgs, positiveInt, withDatabase } from './command.ts'
+import { type Command, databaseSettings, positiveInt, withDatabase } from './command.ts'
 
 /** `pnpm jobs history [<job-id>] [--limit N] [--json]`: run history, newest first. */
 const history: Command = {
   name: 'history',
   usage: 'history [<job-id>] [--limit N] [--json]',
-  description: 'run history, newest first',
-  async run(args, io) {
-    const { flags, positional } = parseArgs(args, { limit: 'string', json: 'boolean' })
+  description: 'run history, newest first (one run in full when given its id)',
+  flags: {
+    limit: { type: 'string', value: 'N', description: 'show at most N runs (default 20)' },
+    json: { type: 'boolean', description: 'print JSON instead of a table' },
+  },
+  positionals: true,
+  settings: databaseSettings,
+  async run({ flags, positional }, io) {
     const limit = positiveInt(flags.limit, 'limit', 20)
     const job = positional[0]
     const runs = await withDatabase(io, (sql) => listRuns(sql, { job, limit }), { readOnly: { empty: () => [] } })

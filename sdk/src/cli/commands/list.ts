@@ -2,7 +2,7 @@ import { listJobIds, loadJob } from '../../project/registry.ts'
 import { estimateMonthlyMinutes, perRunMinutes } from '../../schedules/cost.ts'
 import { describeSchedule, type JobSchedule, loadSchedules, nextRun } from '../../schedules/schedules.ts'
 import { formatMs } from '../../text/duration.ts'
-import { type Command, parseArgs, withDatabase } from './command.ts'
+import { type Command, databaseSettings, withDatabase } from './command.ts'
 import { table } from './history.ts'
 
 interface LastRun {
@@ -26,8 +26,9 @@ const list: Command = {
   name: 'list',
   usage: 'list [--json]',
   description: 'jobs, schedule (cron + words), next run, last result',
-  async run(args, io) {
-    const { flags } = parseArgs(args, { json: 'boolean' })
+  flags: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  settings: databaseSettings,
+  async run({ flags }, io) {
     const schedules = new Map(loadSchedules().map((s) => [s.job, s]))
     const ids = listJobIds()
     const jobs = await Promise.all(ids.map(async (id) => ({ id, job: await loadJob(id) })))

@@ -1,7 +1,7 @@
 import { jobScript, loadJobInfos } from '../../project/registry.ts'
 import { activePauses, type Pause, parseUntil, pauseJobs } from '../../records/pauses.ts'
 import { ConfigError } from '../../runtime/errors.ts'
-import { type Command, parseArgs, withDatabase } from './command.ts'
+import { type Command, databaseSettings, withDatabase } from './command.ts'
 import { table } from './history.ts'
 
 /** Renders pauses as a table (or a line saying there are none). */
@@ -18,8 +18,21 @@ const pause: Command = {
   name: 'pause',
   usage: 'pause [<job-id|all> --until <time> --reason <text>]',
   description: 'maintenance mode: runs end at once as skipped until the time',
-  async run(args, io) {
-    const { flags, positional } = parseArgs(args, { until: 'string', reason: 'string' })
+  flags: {
+    until: {
+      type: 'string',
+      value: 'time',
+      description: 'when the pause ends: a UTC time (2026-12-01 06:00) or a span (90m, 2h, 1d)',
+    },
+    reason: { type: 'string', value: 'text', description: 'why, shown on every skipped run' },
+  },
+  positionals: true,
+  settings: [
+    ...databaseSettings,
+    { name: 'GITHUB_ACTOR', kind: 'text', description: 'recorded as who paused (else USER, else LOGNAME)' },
+  ],
+  notes: ['Without arguments it lists the pauses in force.'],
+  async run({ flags, positional }, io) {
     const [target, extra] = positional
     if (!target) {
       if (flags.until || flags.reason)

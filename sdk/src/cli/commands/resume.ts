@@ -1,15 +1,17 @@
 import { jobScript } from '../../project/registry.ts'
 import { activePauses, pauseFor, resumeJobs } from '../../records/pauses.ts'
 import { ConfigError } from '../../runtime/errors.ts'
-import { type Command, parseArgs, withDatabase } from './command.ts'
+import { type Command, databaseSettings, withDatabase } from './command.ts'
 
 /** `pnpm jobs resume [<job-id|all>]`: ends the pause of one target, or every pause when none is named. */
 const resume: Command = {
   name: 'resume',
   usage: 'resume [<job-id|all>]',
   description: 'end maintenance mode (every pause, or the one named)',
-  async run(args, io) {
-    const { positional } = parseArgs(args, {})
+  flags: {},
+  positionals: true,
+  settings: databaseSettings,
+  async run({ positional }, io) {
     if (positional.length > 1) throw new ConfigError('usage: pnpm jobs resume [<job-id|all>]')
     const target = positional[0]
     // An unknown job id is a usage error (exit 2), as for pause and run.

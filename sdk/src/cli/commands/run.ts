@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { jobScript } from '../../project/registry.ts'
 import { ConfigError } from '../../runtime/errors.ts'
+import { jobExitCodes } from '../../runtime/help.ts'
 import { repoRoot } from '../../schedules/schedules.ts'
 import type { Command } from './command.ts'
 
@@ -9,7 +10,14 @@ const run: Command = {
   name: 'run',
   usage: 'run <job-id> [--dry-run] [flags]',
   description: 'run a job now (same as pnpm tsx scripts/<job-id>.ts)',
-  async run(args, io) {
+  flags: {},
+  passThrough: true,
+  notes: [
+    "The flags after the job id are the job's: `pnpm jobs run <job-id> --help` lists them and the settings it reads.",
+  ],
+  // The job script's own codes, passed through.
+  exitCodes: jobExitCodes,
+  async run({ positional: args }, io) {
     const [id, ...rest] = args
     if (!id || id.startsWith('--')) throw new ConfigError('usage: pnpm jobs run <job-id> [--dry-run]')
     const script = jobScript(id)

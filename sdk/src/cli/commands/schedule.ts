@@ -6,15 +6,33 @@ import { createLogger } from '../../runtime/log.ts'
 import { loadSchedules, repoRoot } from '../../schedules/schedules.ts'
 import { toMs } from '../../text/duration.ts'
 import { startScheduler } from '../scheduler.ts'
-import { type Command, parseArgs } from './command.ts'
+import { type Command, databaseSettings } from './command.ts'
 
 /** `pnpm jobs schedule`: runs every job on its workflow schedule until SIGTERM/SIGINT, then drains. */
 const schedule: Command = {
   name: 'schedule',
   usage: 'schedule [--only <job,...>] [--drain-timeout 5m]',
   description: 'local scheduler: run every job on its workflow schedule (SIGTERM drains)',
-  async run(args, io) {
-    const { flags } = parseArgs(args, { only: 'string', 'drain-timeout': 'string', root: 'string' })
+  flags: {
+    only: { type: 'string', value: 'job,...', description: 'schedule only these jobs' },
+    'drain-timeout': {
+      type: 'string',
+      value: 'duration',
+      description: 'how long running jobs may finish after SIGTERM/SIGINT before they are stopped (default 5m)',
+    },
+    root: {
+      type: 'string',
+      value: 'dir',
+      description: 'repository whose workflows are scheduled (default: this checkout)',
+    },
+  },
+  settings: [
+    ...databaseSettings,
+    { name: 'ADMIN_JOBS_ROOT', kind: 'directory', description: 'repository to schedule when --root is not given' },
+  ],
+  notes: ["Each run is a child process with the scheduler's environment; a second signal stops running jobs at once."],
+  exitCodes: [{ code: '0', meaning: 'stopped by SIGTERM or SIGINT after draining' }],
+  async run({ flags }, io) {
     const root = path.resolve((flags.root as string | undefined) ?? io.env.ADMIN_JOBS_ROOT ?? repoRoot())
     if (!fs.existsSync(path.join(root, '.github', 'workflows')))
       throw new ConfigError(`--root ${root} has no .github/workflows`)

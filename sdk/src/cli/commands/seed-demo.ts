@@ -1,4 +1,4 @@
-import { type Command, parseArgs, positiveInt, withDatabase } from './command.ts'
+import { type Command, databaseSettings, positiveInt, withDatabase } from './command.ts'
 
 /**
  * `pnpm jobs seed-demo [--seed N] [--force]`: fills the admin tables with realistic, deterministic demo data. Tables
@@ -8,8 +8,16 @@ const seedDemo: Command = {
   name: 'seed-demo',
   usage: 'seed-demo [--seed N] [--force]',
   description: 'realistic demo data (embedded or DATABASE_URL)',
-  async run(args, io) {
-    const { flags } = parseArgs(args, { seed: 'string', force: 'boolean' })
+  flags: {
+    seed: {
+      type: 'string',
+      value: 'N',
+      description: 'seed of the generator: the same seed gives the same data (default 1)',
+    },
+    force: { type: 'boolean', description: 'also fill tables that hold data that is not demo data' },
+  },
+  settings: databaseSettings,
+  async run({ flags }, io) {
     const seed = positiveInt(flags.seed, 'seed', 1)
     const { seedDemo: fill } = await import('../../dev/seed.ts')
     const counts = await withDatabase(io, (sql) => fill(sql, { seed, force: flags.force === true }))

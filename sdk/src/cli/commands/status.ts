@@ -5,7 +5,7 @@ import { loadSchedules, repoRoot } from '../../schedules/schedules.ts'
 import { renderStatusHtml } from '../../status/html.ts'
 import { buildStatus, type JobStatus, loadStatus, percent, relativeTime, utcMinute } from '../../status/status.ts'
 import { formatMs } from '../../text/duration.ts'
-import { type Command, parseArgs, withDatabase } from './command.ts'
+import { type Command, databaseSettings, withDatabase } from './command.ts'
 import { table } from './history.ts'
 
 /** Renders the status as an aligned text table, one row per job. */
@@ -28,8 +28,20 @@ const status: Command = {
   name: 'status',
   usage: 'status [--html FILE] [--json]',
   description: 'per job: last result, next run, 30-day success rate, median duration (--html: a page)',
-  async run(args, io) {
-    const { flags } = parseArgs(args, { html: 'string', json: 'boolean', root: 'string' })
+  flags: {
+    html: { type: 'string', value: 'FILE', description: 'write the status page to FILE' },
+    json: { type: 'boolean', description: 'print JSON instead of a table' },
+    root: {
+      type: 'string',
+      value: 'dir',
+      description: 'repository whose jobs and workflows are read (default: this checkout)',
+    },
+  },
+  settings: [
+    ...databaseSettings,
+    { name: 'ADMIN_JOBS_ROOT', kind: 'directory', description: 'repository to read when --root is not given' },
+  ],
+  async run({ flags }, io) {
     const root = path.resolve((flags.root as string | undefined) ?? io.env.ADMIN_JOBS_ROOT ?? repoRoot())
     const jobs = await loadJobInfos(root)
     const now = new Date()

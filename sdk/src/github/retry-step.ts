@@ -1,10 +1,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createEnvReader, type Env } from '../config/config.ts'
-import { ConfigError, firstLine, NonRetryableError, toError } from '../runtime/errors.ts'
-import { retry } from '../runtime/retry.ts'
+import { ConfigError, firstLine, toError } from '../runtime/errors.ts'
 import { repoRoot } from '../schedules/schedules.ts'
+import { createGitHubClient, type GitHubClient } from './client.ts'
 import { type CompletedRun, decideRetry, type RetryDecision, retryableWorkflows } from './retry-decision.ts'
 
 /** What one invocation of the retry step did. */
@@ -14,9 +13,10 @@ export interface RetryOutcome {
 }
 
 /**
- * The retry workflow's step: reads the completed run from `RETRY_*` variables (mapped from the `workflow_run`
- * event through `env:`), decides with decideRetry, waits, then POSTs `rerun-failed-jobs`. Returns the exit code:
- * 0 re-run requested or deliberately not, 1 the API refused, 2 a missing or malformed variable.
+ * The retry workflow's step (`pnpm jobs retry`): reads the completed run from `RETRY_*` variables (mapped from the
+ * `workflow_run` event through `env:`), decides with decideRetry, waits, then asks GitHub to re-run its failed jobs
+ * (the GitHub client retries 5xx and waits out rate limits). Returns the exit code: 0 re-run requested or deliberately
+ * not, 1 the API refused, 2 a missing or malformed variable.
  */
 export async function runRetryStep(
   env: Env,
@@ -24,7 +24,7 @@ export async function runRetryStep(
 ): Promise<number> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`))
   let outcome: RetryOutcome
-  let request: { url: string; token: string }
+  let client: GitHubClient | undefined
   try {
     const read = createEnvReader(env)
     const required = (name: string) => {
@@ -56,11 +56,8 @@ export async function runRetryStep(
       delaySeconds: read.integer('RETRY_DELAY_SECONDS', 60, { min: 0, max: 600 }),
     })
     outcome = { decision, run }
-    const apiUrl = (read.url('GITHUB_API_URL', ['https', 'http']) ?? 'https://api.github.com').replace(/\/+$/, '')
-    request = {
-      url: `${apiUrl}/repos/${repository}/actions/runs/${id}/rerun-failed-jobs`,
-      token: decision.retry ? required('GITHUB_TOKEN') : '',
-    }
+    const apiUrl = read.url('GITHUB_API_URL', ['https', 'http'])
+    if (decision.retry) client = createGitHubClient({ token: required('GITHUB_TOKEN'), repository, apiUrl })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     out(`::error::retry: ${err.message}`)
@@ -69,7 +66,7 @@ export async function runRetryStep(
 
   const { decision, run } = outcome
   const subject = `${run.workflow} run ${run.id} (attempt ${run.attempt}, ${run.conclusion})`
-  if (!decision.retry) {
+  if (!decision.retry || !client) {
     out(`not re-running ${subject}: ${decision.reason}`)
     writeStepFiles(env, { decision: 'skip', summary: `### ↩️ Retry: not re-run\n\n${subject}: ${decision.reason}` })
     return 0
@@ -77,7 +74,7 @@ export async function runRetryStep(
   out(`${subject}: ${decision.reason}; waiting ${decision.delaySeconds}s first`)
   await (options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(decision.delaySeconds * 1000)
   try {
-    await retry({ attempts: 3, minDelay: '2s', maxDelay: '10s' }, () => rerunFailedJobs(request.url, request.token))
+    await client.rerunFailedJobs(run.id)
   } catch (err) {
     const error = toError(err)
     out(`::error::retry: could not re-run ${subject}: ${firstLine(error)}`)
@@ -92,38 +89,7 @@ export async function runRetryStep(
   return 0
 }
 
-/** POSTs rerun-failed-jobs; GitHub answers 201 Created. 429/5xx are transient (retried), anything else is final. */
-async function rerunFailedJobs(url: string, token: string): Promise<void> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      accept: 'application/vnd.github+json',
-      authorization: `Bearer ${token}`,
-      'x-github-api-version': '2022-11-28',
-      'user-agent': 'admin-jobs-retry',
-    },
-  })
-  if (response.ok) return
-  const body = (await response.text()).slice(0, 300)
-  const message = `POST ${new URL(url).pathname} answered ${response.status}: ${body}`
-  if (response.status === 429 || response.status >= 500)
-    throw Object.assign(new Error(message), { status: response.status })
-  throw new NonRetryableError(message)
-}
-
 function writeStepFiles(env: Env, step: { decision: string; summary: string }): void {
   if (env.GITHUB_OUTPUT) fs.appendFileSync(env.GITHUB_OUTPUT, `decision=${step.decision}\n`)
   if (env.GITHUB_STEP_SUMMARY) fs.appendFileSync(env.GITHUB_STEP_SUMMARY, `${step.summary}\n`)
-}
-
-if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  runRetryStep(process.env).then(
-    (code) => {
-      process.exitCode = code
-    },
-    (err) => {
-      process.stderr.write(`retry: ${toError(err).stack}\n`)
-      process.exitCode = 1
-    },
-  )
 }
