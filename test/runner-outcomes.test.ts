@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runJobScript as runScript } from './support/run.ts'
 
 const fixture = (name: string) => `test/fixtures/scripts/test/${name}.ts`
 

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { runScriptInProcess } from '@admin-jobs/sdk/testing'
 
 /** The repository root. */
 export const root = path.resolve(import.meta.dirname, '../..')
@@ -99,4 +100,16 @@ export function startScript(
 /** Runs a script to completion. */
 export function runScript(script: string, options: { args?: string[]; env?: Record<string, string | undefined> } = {}) {
   return startScript(script, options).done
+}
+
+/**
+ * Runs a job script's job in this process, with the same environment a spawned script would see (jobEnv), and the
+ * same result shape as runScript (`signal` is always null): use it unless the process itself is under test.
+ */
+export async function runJobScript(
+  script: string,
+  options: { args?: string[]; env?: Record<string, string | undefined> } = {},
+): Promise<ScriptResult> {
+  const result = await runScriptInProcess(path.resolve(root, script), { argv: options.args, env: jobEnv(options.env) })
+  return { ...result, signal: null }
 }

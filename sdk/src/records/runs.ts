@@ -204,3 +204,9 @@ export async function listRuns(sql: Sql, options: { job?: string; limit?: number
     runUrl: r.run_url,
   }))
 }
+
+/** The status a run's row holds now (undefined when there is no such run). */
+export async function runStatus(sql: Sql, id: number): Promise<RunStatus | undefined> {
+  const [row] = await sql<{ status: RunStatus }[]>`select status from jobs.runs where id = ${id}`
+  return row?.status
+}

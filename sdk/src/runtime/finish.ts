@@ -1,7 +1,7 @@
 import type { Sql, TransactionSql } from 'postgres'
 import { deliverDue } from '../alerting/outbox.ts'
 import { withFreshConnection } from '../database/client.ts'
-import { finishRun } from '../records/runs.ts'
+import { finishRun, runStatus } from '../records/runs.ts'
 import { formatMs } from '../text/duration.ts'
 import { within } from './deadline.ts'
 import { ConfigError, firstLine, toError } from './errors.ts'
@@ -42,8 +42,8 @@ export async function record(run: StartedRun, outcome: Outcome): Promise<Outcome
       const done = await finishRun(fresh, run.runId, fields)
       if (done) return done
       // The first attempt may have committed after all: then the row already holds this outcome.
-      const [row] = await fresh<{ status: string }[]>`select status from jobs.runs where id = ${run.runId}`
-      return row?.status === fields.status ? { durationMs: outcome.durationMs } : ('closed' as const)
+      const status = await runStatus(fresh, run.runId)
+      return status === fields.status ? { durationMs: outcome.durationMs } : ('closed' as const)
     }
     result = await withFreshConnection(
       run.db.url,
