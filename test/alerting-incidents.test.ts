@@ -111,6 +111,27 @@ describe('the incident model', () => {
     expect((await messagesFor(key)).map((m) => m.kind)).toEqual(['alert', 'alert'])
   })
 
+  it('counts the quiet up to where a burst began, so a burst seen whole later still continues its incident', async () => {
+    const key = `span-${Math.random()}`
+    const burst = (from: number, to: number) =>
+      incidents().alert({
+        severity: 'critical',
+        title: 'Brute force',
+        text: 'many',
+        dedupeKey: key,
+        quietAfter: '15m',
+        since: at(from),
+        at: at(to),
+      })
+    expect((await burst(0, 14)).kind).toBe('alert')
+    // Seen again 26 minutes after its last failure, but it never stopped: it began before that failure.
+    expect((await burst(5, 40)).kind).toBe('suppressed')
+    expect((await burst(70, 80)).kind).toBe('alert')
+    expect((await messagesFor(key)).map((m) => m.kind)).toEqual(['alert', 'alert'])
+    const [row] = await db.sql`select last_failure_at from jobs.incidents where key = ${key}`
+    expect(row!.last_failure_at).toEqual(at(80))
+  })
+
   it('records an info alert once, for reports only: no channel', async () => {
     const key = `info-${Math.random()}`
     const a = incidents()

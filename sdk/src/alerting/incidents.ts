@@ -20,6 +20,8 @@ export interface AlertInput {
   quietAfter?: Duration
   /** When the condition was seen (default: now). */
   at?: Date
+  /** When a condition seen as a span (a burst) began: `quietAfter` counts the quiet up to it (default: `at`). */
+  since?: Date
 }
 
 /** What became of an alert: queued for delivery (as an alert or a reminder), or suppressed as a duplicate. */
@@ -47,6 +49,8 @@ export interface Check {
   /** See AlertInput.quietAfter. */
   quietAfter?: Duration
   at?: Date
+  /** See AlertInput.since. */
+  since?: Date
   /** The recovery notice's wording (default "Resolved: <title>", "Back to normal after <outage>"). */
   recovery?: { title?: string; text?: string }
 }
@@ -206,10 +210,16 @@ export function createIncidents(options: IncidentOptions): Incidents {
       remindEvery: check.remindEvery === undefined ? defaultRule.remindEvery : check.remindEvery,
     }
     const quietMs = check.quietAfter === undefined ? undefined : toMs(check.quietAfter)
+    // A span that began within quietAfter of the last failure continues the incident, however long it has lasted.
+    const since = check.since ?? at
     const step = (row: Row | undefined) => {
       let previous = row ? toState(row) : undefined
       // A burst that went quiet is over: the next failure is a new incident, not a continuation.
-      if (previous?.lastFailureAt && quietMs !== undefined && at.getTime() - previous.lastFailureAt.getTime() > quietMs)
+      if (
+        previous?.lastFailureAt &&
+        quietMs !== undefined &&
+        since.getTime() - previous.lastFailureAt.getTime() > quietMs
+      )
         previous = undefined
       return decide(check.key, previous, check, rule, at)
     }
@@ -300,6 +310,7 @@ export function createIncidents(options: IncidentOptions): Incidents {
           failuresToAlert: 1,
           remindEvery: input.remindAfter ?? null,
           quietAfter: input.quietAfter,
+          since: input.since,
           at,
         },
         tx,
