@@ -20,7 +20,7 @@ afterAll(async () => {
   await Promise.all([smtp?.close(), http?.close()])
 })
 beforeEach(async () => {
-  await db.sql`truncate audit_logs, users, jobs.job_state, jobs.alert_state, jobs.alerts, jobs.security_incidents restart identity`
+  await db.sql`truncate audit_logs, users, jobs.job_state, jobs.incidents, jobs.messages restart identity cascade`
   smtp.messages.length = 0
   http.requests.length = 0
   await db.sql`
@@ -138,10 +138,13 @@ describe('notifications/security-alerts', () => {
       'alice@example.com changed the role of carol@example.com from user to admin from 10.0.0.1',
     )
 
-    const info = await db.sql`select severity, title, channels, delivered from jobs.alerts where severity = 'info'`
-    expect(info).toEqual([
-      { severity: 'info', title: 'API key created by owner alice@example.com', channels: [], delivered: [] },
-    ])
+    // Info is recorded for the daily report: a message with no delivery on any channel.
+    const info = await db.sql`
+      select m.kind, m.title, count(d.channel)::int as deliveries
+      from jobs.messages m left join jobs.deliveries d on d.message_id = m.id
+      where m.severity = 'info' group by m.id`
+    expect(info).toEqual([{ kind: 'alert', title: 'API key created by owner alice@example.com', deliveries: 0 }])
+    expect(result.stdout).toMatch(/security rules evaluated .*alerted=6 recordedInfo=1/)
     const [stored] = await db.sql`select max(id)::text as max from audit_logs`
     expect((await watermark()).lastId).toBe(stored!.max)
   })
@@ -160,15 +163,33 @@ describe('notifications/security-alerts', () => {
     expect((await run(0)).code).toBe(0)
     expect(http.requests).toHaveLength(2)
     const [incident] = await db.sql`
-      select events, last_at from jobs.security_incidents where rule = 'brute-force-ip' and subject = '203.0.113.7'`
-    expect(incident!.events).toBe(15)
+      select status, occurrences, last_failure_at from jobs.incidents where key = 'security:brute-force-ip:203.0.113.7'`
+    expect(incident).toMatchObject({ status: 'open', occurrences: 2, last_failure_at: at(-12) })
 
-    // A new burst an hour later is a new incident.
+    // A new burst an hour later is a new incident of the same rule and subject: it alerts again.
     await insert(failures(10, () => ({ ip: '203.0.113.7', metadata: { email: 'y@example.com' } }), 60))
     expect((await run(75)).code).toBe(0)
     expect(http.requests).toHaveLength(4)
-    const keys = await db.sql`select dedupe_key from jobs.alerts order by id`
-    expect(new Set(keys.map((k) => k.dedupe_key)).size).toBe(4)
+    const keys = await db.sql`select incident_key from jobs.messages where kind = 'alert' order by id`
+    expect(keys.map((k) => k.incident_key)).toEqual([
+      'security:brute-force-ip:203.0.113.7',
+      'security:account-targeted:x@example.com',
+      'security:brute-force-ip:203.0.113.7',
+      'security:account-targeted:y@example.com',
+    ])
+  })
+
+  it('keeps one incident for a burst that goes on across runs further apart than its window', async () => {
+    // One failed login a minute for an hour, each for a different account (so only the per-IP rule fires).
+    const attempt = (i: number) => ({ ip: '203.0.113.99', metadata: { email: `u${i}@example.com` } })
+    await insert(failures(20, attempt, -60))
+    expect((await run(-40)).code).toBe(0)
+    // The next run comes 40 minutes later (a late schedule): the burst's end moved 40 minutes, but it never paused.
+    await insert(failures(40, (i) => attempt(i + 20), -40))
+    const later = await run(0)
+    expect(later.code, later.output).toBe(0)
+    expect(later.stdout).toMatch(/security rules evaluated .*alerted=0 recordedInfo=0 continued=1/)
+    expect(slackTitles()).toEqual([':rotating_light: Brute force: 20 failed logins from 203.0.113.99'])
   })
 
   it('catches a row committed late with an older occurred_at and an id below the watermark', async () => {
@@ -193,7 +214,7 @@ describe('notifications/security-alerts', () => {
     const after = await run(15)
     expect(after.code, after.output).toBe(0)
     expect(slackTitles()).toEqual([':rotating_light: Brute force: 10 failed logins from 192.0.2.66'])
-    expect(await db.sql`select 1 from jobs.alerts`).toHaveLength(1)
+    expect(await db.sql`select 1 from jobs.messages where kind = 'alert'`).toHaveLength(1)
     expect((await watermark()).gaps).toHaveLength(0)
   })
 
@@ -224,13 +245,13 @@ describe('notifications/security-alerts', () => {
     expect(dry.output).toContain('would send alert')
     expect(http.requests).toHaveLength(0)
     expect(smtp.messages).toHaveLength(0)
-    expect(await db.sql`select 1 from jobs.alerts`).toHaveLength(0)
-    expect(await db.sql`select 1 from jobs.security_incidents`).toHaveLength(0)
+    expect(await db.sql`select 1 from jobs.messages`).toHaveLength(0)
+    expect(await db.sql`select 1 from jobs.incidents`).toHaveLength(0)
     expect(await watermark()).toBeUndefined()
 
     expect((await run(0)).code).toBe(0)
     expect(http.requests).toHaveLength(1)
-    expect(await db.sql`select 1 from jobs.alerts`).toHaveLength(2)
+    expect(await db.sql`select 1 from jobs.messages where kind = 'alert'`).toHaveLength(2)
   })
 
   it('reads its thresholds from the environment and rejects a bad one with exit 2', async () => {

@@ -1,6 +1,5 @@
-import { defineJob } from '@admin-jobs/sdk'
-import { continuesIncident, recordIncident, recordInfo } from './lib/incidents.ts'
-import { evaluateRules } from './lib/rules.ts'
+import { type AlertInput, defineJob } from '@admin-jobs/sdk'
+import { evaluateRules, type Finding } from './lib/rules.ts'
 import { scanAuditLogs, type Watermark } from './lib/watermark.ts'
 
 const day = 24 * 60 * 60 * 1000
@@ -19,7 +18,7 @@ export default defineJob({
     firstRunLookbackMs: Math.min(read.duration('SECURITY_FIRST_RUN_LOOKBACK', '24h'), day),
     batchSize: read.integer('SECURITY_BATCH_SIZE', 50_000, { min: 100 }),
   }),
-  async run({ sql, log, dryRun, state, settings, alert, job, now, summary }) {
+  async run({ sql, log, state, settings, alert, now, summary }) {
     const started = performance.now()
     const mark = await state.get<Watermark>('watermark')
     const scan = await scanAuditLogs(sql, mark, {
@@ -32,50 +31,30 @@ export default defineJob({
     const findings = await evaluateRules(sql, scan.events, settings)
     const evaluated = performance.now()
 
-    let alerted = 0
-    let recorded = 0
-    let continued = 0
-    let suppressed = 0
-    const undelivered: string[] = []
-    for (const finding of findings) {
-      if (await continuesIncident(sql, finding, settings.windowMs)) {
-        continued++
-        if (!dryRun) await recordIncident(sql, finding, settings.windowMs)
-        continue
+    const counts = { alerted: 0, recorded: 0, continued: 0, suppressed: 0 }
+    // Every finding of the run and the watermark past its rows commit together: a run that dies before the commit
+    // leaves nothing (the next run reads the same rows again), one that dies after it leaves its alerts queued (the
+    // next run delivers them). Nothing here waits on a channel: the runner delivers after the job.
+    await sql.begin(async (tx) => {
+      for (const finding of findings) {
+        const result = await alert(alertOf(finding, settings.windowMs), tx)
+        if (result.kind !== 'suppressed') {
+          if (finding.severity === 'info') counts.recorded++
+          else counts.alerted++
+        } else if (finding.window) counts.continued++
+        else counts.suppressed++
       }
-      if (finding.severity === 'info') {
-        // Info goes to the daily report only: recorded in jobs.alerts, sent nowhere.
-        if (dryRun) log.info('dry run: would record info alert', { title: finding.title })
-        else if (await recordInfo(sql, job, finding)) recorded++
-        else suppressed++
-        continue
-      }
-      const result = await alert({
-        severity: finding.severity,
-        title: finding.title,
-        text: finding.text,
-        fields: { rule: finding.rule, ...finding.fields },
-        dedupeKey: finding.dedupeKey,
-      })
-      if (result.failed.length > 0 && result.delivered.length === 0) undelivered.push(finding.title)
-      else if (result.kind === 'suppressed') suppressed++
-      else alerted++
-      if (!dryRun && !(result.failed.length > 0 && result.delivered.length === 0))
-        await recordIncident(sql, finding, settings.windowMs)
-    }
-    // Undelivered alerts keep the watermark where it was: the next run re-reads these rows and tries again, while
-    // the dedupe keys of the alerts that did go out keep them from repeating.
-    if (undelivered.length) throw new Error(`${undelivered.length} alert(s) reached no channel: ${undelivered[0]}`)
-    await state.set('watermark', scan.next)
+      await state.set('watermark', scan.next, tx)
+    })
 
     const stats = {
       events: scan.events.length,
       late: scan.late,
       findings: findings.length,
-      alerted,
-      recordedInfo: recorded,
-      continued,
-      suppressed,
+      alerted: counts.alerted,
+      recordedInfo: counts.recorded,
+      continued: counts.continued,
+      suppressed: counts.suppressed,
       gaps: scan.next.gaps.length,
       droppedGaps: scan.droppedGaps,
       more: scan.more,
@@ -88,9 +67,26 @@ export default defineJob({
     }
     log.info('security rules evaluated', stats)
     summary.table([
-      ['events', 'late', 'alerts sent', 'info recorded', 'continuing incidents', 'suppressed'],
-      [scan.events.length, scan.late, alerted, recorded, continued, suppressed],
+      ['events', 'late', 'alerts queued', 'info recorded', 'continuing incidents', 'suppressed'],
+      [scan.events.length, scan.late, counts.alerted, counts.recorded, counts.continued, counts.suppressed],
     ])
     return stats
   },
 })
+
+/**
+ * The alert of a finding. Info is recorded for the daily report only (no channel). A burst is one incident per rule
+ * and subject: it continues while each sighting began within one window of the last attempt seen (a burst that keeps
+ * going, read again by later runs), and a burst after a quiet window opens a new one.
+ */
+function alertOf(finding: Finding, windowMs: number): AlertInput {
+  return {
+    severity: finding.severity,
+    title: finding.title,
+    text: finding.text,
+    fields: { rule: finding.rule, ...finding.fields },
+    dedupeKey: finding.dedupeKey,
+    at: finding.at,
+    ...(finding.window ? { quietAfter: windowMs, since: finding.window.start } : {}),
+  }
+}

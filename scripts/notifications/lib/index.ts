@@ -1,5 +1,4 @@
 export * from './digest.ts'
 export * from './expiry.ts'
-export * from './incidents.ts'
 export * from './rules.ts'
 export * from './watermark.ts'

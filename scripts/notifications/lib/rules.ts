@@ -16,7 +16,10 @@ export interface SecurityThresholds {
   exportRows: number
 }
 
-/** One incident a rule found; `dedupeKey` is stable across runs that see the same rows. */
+/**
+ * One incident a rule found. `dedupeKey` names the incident: the event for single-event rules
+ * (`security:<rule>:<audit id>`), the rule and subject for windowed ones (`security:<rule>:<subject>`).
+ */
 export interface Finding {
   rule: string
   severity: Severity
@@ -25,6 +28,8 @@ export interface Finding {
   title: string
   text: string
   fields: Record<string, string | number | undefined>
+  /** When it happened: the event's time, or the burst's last attempt. */
+  at: Date
   /** For windowed rules: the burst, so a continuing burst extends its incident instead of alerting again. */
   window?: { start: Date; end: Date; events: number }
 }
@@ -78,6 +83,7 @@ export async function evaluateRules(
         title: `Privilege escalation: ${who(e.targetId)} made ${e.metadata.to}`,
         text: `${who(e.actorId)} changed the role of ${who(e.targetId)} from ${e.metadata.from ?? '?'} to ${e.metadata.to} from ${from} at ${iso(e.occurredAt)}.`,
         fields: { who: who(e.actorId), target: who(e.targetId), from, count: 1, window: iso(e.occurredAt) },
+        at: e.occurredAt,
       })
     } else if (e.action === 'auth.mfa_disabled' && isAdmin(users.get(e.targetId ?? ''))) {
       const target = users.get(e.targetId!)!
@@ -89,6 +95,7 @@ export async function evaluateRules(
         title: `MFA disabled on ${target.role} ${target.email}`,
         text: `${who(e.actorId)} disabled MFA on the ${target.role} account ${target.email} from ${from} at ${iso(e.occurredAt)}.`,
         fields: { who: who(e.actorId), target: target.email, from, count: 1, window: iso(e.occurredAt) },
+        at: e.occurredAt,
       })
     } else if (e.action === 'data.export' && Number(e.metadata.rows) >= t.exportRows) {
       const rows = Number(e.metadata.rows)
@@ -100,6 +107,7 @@ export async function evaluateRules(
         title: `Mass export: ${who(e.actorId)} exported ${rows.toLocaleString('en-US')} rows`,
         text: `${who(e.actorId)} exported ${rows.toLocaleString('en-US')} rows of ${e.targetId ?? '?'} from ${from} at ${iso(e.occurredAt)} (threshold ${t.exportRows.toLocaleString('en-US')}).`,
         fields: { who: who(e.actorId), from, count: rows, window: iso(e.occurredAt) },
+        at: e.occurredAt,
       })
     } else if (e.action === 'api_key.created' && isAdmin(users.get(e.actorId ?? ''))) {
       findings.push({
@@ -110,6 +118,7 @@ export async function evaluateRules(
         title: `API key created by ${users.get(e.actorId!)!.role} ${who(e.actorId)}`,
         text: `${who(e.actorId)} created API key ${e.metadata.name ?? e.targetId ?? '?'} from ${from} at ${iso(e.occurredAt)}.`,
         fields: { who: who(e.actorId), from, count: 1, window: iso(e.occurredAt) },
+        at: e.occurredAt,
       })
     }
   }
@@ -145,7 +154,7 @@ async function bruteForce(
       rule: 'brute-force-ip',
       severity: 'critical' as const,
       subject: b.subject,
-      dedupeKey: `security:brute-force-ip:${b.subject}:${iso(b.start)}`,
+      dedupeKey: `security:brute-force-ip:${b.subject}`,
       title: `Brute force: ${b.attempts.length} failed logins from ${b.subject}`,
       text: `${b.attempts.length} failed logins from ${b.subject} between ${span(b.start, b.end)} against ${accounts.length} account(s): ${accounts.slice(0, 10).join(', ')}${accounts.length > 10 ? ', …' : ''}.`,
       fields: {
@@ -154,6 +163,7 @@ async function bruteForce(
         count: b.attempts.length,
         window: span(b.start, b.end),
       },
+      at: b.end,
       window: { start: b.start, end: b.end, events: b.attempts.length },
     }
   })
@@ -181,7 +191,7 @@ async function accountTargeted(
       rule: 'account-targeted',
       severity: 'critical' as const,
       subject: b.subject,
-      dedupeKey: `security:account-targeted:${b.subject}:${iso(b.start)}`,
+      dedupeKey: `security:account-targeted:${b.subject}`,
       title: `Account targeted: ${b.attempts.length} failed logins for ${b.subject}`,
       text: `${b.attempts.length} failed logins for ${b.subject} between ${span(b.start, b.end)} from ${ips.length} IP(s): ${ips.slice(0, 10).join(', ')}${ips.length > 10 ? ', …' : ''}.`,
       fields: {
@@ -190,6 +200,7 @@ async function accountTargeted(
         count: b.attempts.length,
         window: span(b.start, b.end),
       },
+      at: b.end,
       window: { start: b.start, end: b.end, events: b.attempts.length },
     }
   })
@@ -244,6 +255,7 @@ function adminNewIp(
       title: `New IP for ${u.role} ${u.email}: ${e.ip}`,
       text: `${u.role} ${u.email} logged in from ${e.ip} at ${iso(e.occurredAt)}, an IP not seen for them in the previous ${days} days.`,
       fields: { who: u.email, from: e.ip!, count: 1, window: iso(e.occurredAt) },
+      at: e.occurredAt,
     })
   }
   return findings
