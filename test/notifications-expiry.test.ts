@@ -1,5 +1,4 @@
-import type { AddressInfo } from 'node:net'
-import { SMTPServer } from 'smtp-server'
+import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { claimNotice, type ExpiringItem, mostUrgentThreshold } from '#notifications'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
@@ -11,6 +10,7 @@ const t0 = Date.parse('2026-11-28T09:00:00Z')
 const hour = 3_600_000
 const day = 24 * hour
 const at = (days: number) => new Date(t0 + days * day)
+const dayOf = (d: Date) => d.toISOString().slice(0, 10)
 
 let db: TestDatabase
 let smtp: SmtpCapture
@@ -35,6 +35,15 @@ function run(days: number, options: { args?: string[]; smtpUrl?: string } = {}) 
       ALERT_EMAIL_TO: 'admins@example.com',
     },
   })
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
 
 /** Messages received since the last call: owner notices by recipient and the admins' digests. */
@@ -90,7 +99,8 @@ describe('notifications/expiry', () => {
   it('nothing is sent and nothing recorded in a dry run', async () => {
     const result = await run(0, { args: ['--dry-run'] })
     expect(result.code, result.output).toBe(0)
-    expect(result.output).toContain('would send email')
+    expect(result.output).toContain('dry run: would send kind=expiry-notice')
+    expect(result.output).toContain('dry run: would send kind=digest')
     expect(drain()).toEqual({ owners: [], digests: [], slack: [] })
     expect(await ledger()).toEqual([])
     expect(await db.sql`select 1 from jobs.expiry_digests`).toHaveLength(0)
@@ -155,26 +165,109 @@ describe('notifications/expiry', () => {
     expect(got.digests[0]).toContain('Expiring within 30 days (1)')
   })
 
-  it('does not claim a notice whose email was refused, and sends it on the next run', async () => {
-    const refusing = new SMTPServer({
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      onRcptTo: (_address, _session, callback) =>
-        callback(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 })),
-    })
-    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
-    try {
-      await db.sql`insert into credentials (id, owner_id, kind, name, expires_at) values (5, 2, 'api_key', 'etl', ${at(27)})`
-      const failed = await run(22, { smtpUrl: `smtp://127.0.0.1:${(refusing.server.address() as AddressInfo).port}` })
-      expect(failed.code, failed.output).toBe(1)
-      expect(await ledger()).not.toContain('credential 5 @7')
-    } finally {
-      await new Promise<void>((resolve) => refusing.close(() => resolve()))
-    }
-    drain()
-    expect((await run(22)).code).toBe(0)
-    expect(drain().owners).toEqual(['bob@example.com: Your api_key "etl" expires in 5 days (2026-12-25)'])
+  it('keeps a notice queued while the mail server is down, and delivers it once when it answers', async () => {
+    await db.sql`insert into credentials (id, owner_id, kind, name, expires_at) values (5, 2, 'api_key', 'etl', ${at(27)})`
+    const down = await run(22, { smtpUrl: `smtp://127.0.0.1:${await closedPort()}` })
+    expect(down.code, down.output).toBe(0)
+    expect(down.stderr).toContain('email delivery failed; the message stays queued')
     expect(await ledger()).toContain('credential 5 @7')
+    expect(drain().owners).toEqual([])
+    // Its retry is due (as it would be once its backoff passed); the next run of the day delivers it and the digest.
+    await db.sql`update jobs.deliveries set next_attempt_at = now() where status = 'pending'`
+    expect((await run(22.1)).code).toBe(0)
+    const got = drain()
+    expect(got.owners).toEqual(['bob@example.com: Your api_key "etl" expires in 5 days (2026-12-25)'])
+    expect(got.digests).toHaveLength(1)
+    expect((await run(22.2)).code).toBe(0)
+    expect(drain()).toEqual({ owners: [], digests: [], slack: [] })
+  })
+
+  it("emails the day's digest once while Slack answers 500 for three runs, and posts it once Slack answers", async () => {
+    await db.sql`
+      insert into licenses (id, customer, product, seats, expires_at, status, contact_email)
+      values (20, 'Stark', 'Pro', 3, ${at(44)}, 'active', 'it@stark.example')`
+    drain()
+    http.setHandler((_req, res) => {
+      res.statusCode = 500
+      res.end('internal error')
+    })
+    try {
+      for (const day of [40, 40.1, 40.2]) {
+        const result = await run(day)
+        expect(result.code, result.output).toBe(0)
+        expect(result.stderr).toContain('slack delivery failed; the message stays queued')
+        // The Slack retry is due for the next run (its backoff would otherwise hold it longer than this test).
+        await db.sql`update jobs.deliveries set next_attempt_at = now() where status = 'pending'`
+      }
+      const got = drain()
+      expect(got.digests).toHaveLength(1)
+      expect(got.owners).toEqual([`it@stark.example: The Pro license of Stark expires in 4 days (${dayOf(at(44))})`])
+      expect(got.slack.length).toBeGreaterThanOrEqual(3)
+      const [slack] = await db.sql`
+        select d.status, d.attempts, d.last_error from jobs.deliveries d join jobs.messages m on m.id = d.message_id
+        where m.key = ${`digest:${dayOf(at(40))}`} and d.channel = 'slack'`
+      expect(slack).toMatchObject({ status: 'pending', last_error: 'Slack webhook answered HTTP 500' })
+      expect(slack!.attempts).toBeGreaterThanOrEqual(3)
+    } finally {
+      http.setHandler((_req, res) => void res.end('ok'))
+    }
+    expect((await run(40.3)).code).toBe(0)
+    const after = drain()
+    expect(after.digests).toEqual([])
+    expect(after.owners).toEqual([])
+    expect(after.slack).toHaveLength(1)
+    expect(after.slack[0]).toContain(`Expiry digest ${dayOf(at(40))}`)
+  })
+
+  it('refuses a notice whose contact address is a list, smuggles a command or injects a header, and reports it once', async () => {
+    const hostile = [
+      'legit@x, attacker@evil.example, second@evil.example',
+      'not an email; rcpt to:<x@evil>',
+      'legit@x.example\r\nBcc: injected@evil.example',
+    ]
+    for (const [i, email] of hostile.entries())
+      await db.sql`
+        insert into licenses (id, customer, product, seats, expires_at, status, contact_email)
+        values (${30 + i}, ${`Hostile${i}`}, 'Pro', 3, ${at(63)}, 'active', ${email})`
+    await db.sql`
+      insert into licenses (id, customer, product, seats, expires_at, status, contact_email)
+      values (33, 'Fine', 'Pro', 3, ${at(63)}, 'active', 'it@fine.example')`
+    drain()
+
+    const first = await run(60)
+    expect(first.code, first.output).toBe(0)
+    const received = [...smtp.messages]
+    const got = drain()
+    expect(got.owners.sort()).toEqual([
+      `bob@example.com: Your ssh_key "bastion" expires in 20 days (${dayOf(at(80))})`,
+      `it@fine.example: The Pro license of Fine expires in 3 days (${dayOf(at(63))})`,
+    ])
+    expect(received.flatMap((m) => m.envelopeTo).filter((a) => a.includes('evil'))).toEqual([])
+    expect(received.filter((m) => JSON.stringify([m.to, m.cc, m.bcc, m.headers]).includes('evil'))).toEqual([])
+    expect(first.output.match(/expiry-notice not sent: recipient refused/g)).toHaveLength(3)
+    expect(first.stdout).toContain('refused=3')
+    const refused = await db.sql`
+      select m.subject, d.recipients, d.last_error from jobs.deliveries d join jobs.messages m on m.id = d.message_id
+      where d.status = 'refused' order by m.id`
+    expect(refused.map((r) => [r.subject.split(' expires')[0], r.recipients, r.last_error])).toEqual([
+      ['The Pro license of Hostile0', [], 'recipient refused: it lists more than one address'],
+      ['The Pro license of Hostile1', [], 'recipient refused: it lists more than one address'],
+      ['The Pro license of Hostile2', [], 'recipient refused: it contains a line break'],
+    ])
+    // The admins learn of it in the day's digest, without the raw value.
+    expect(got.digests).toHaveLength(1)
+    expect(got.digests[0]!.match(/owner address refused/g)).toHaveLength(3)
+    expect(got.digests[0]).not.toContain('evil')
+
+    // Not tried again the next day: its ledger row records the notice, refused once.
+    const next = await run(61)
+    expect(next.code, next.output).toBe(0)
+    expect(next.output).not.toContain('recipient refused')
+    const later = drain()
+    expect(later.owners).toEqual([])
+    expect(later.digests).toHaveLength(1)
+    expect(later.digests[0]).not.toContain('refused')
+    expect(await db.sql`select 1 from jobs.deliveries where status = 'refused'`).toHaveLength(3)
   })
 
   it('lets exactly one of two concurrent claims send, and frees a claim whose transaction rolled back', async () => {

@@ -1,23 +1,25 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { groupDigest, renderDigest, renderOwnerNotice } from './lib/digest.ts'
+import { type DigestGroup, groupDigest, renderDigest, renderOwnerNotice } from './lib/digest.ts'
 import {
-  claimExpiredListing,
   claimNotice,
-  type ExpiringItem,
-  expiredListed,
+  digestDay,
+  digestQueued,
   findExpiringItems,
   mostUrgentThreshold,
   noticeSent,
   peekUndigested,
+  recordDigest,
   type SentNotice,
   takeUndigested,
 } from './lib/expiry.ts'
+
+const itemsOf = (groups: readonly DigestGroup[]) => groups.reduce((n, g) => n + g.lines.length, 0)
 
 export default defineJob({
   description:
     'Email owners when credentials, licenses and subscriptions cross an expiry threshold; daily admin digest',
   timeout: '15m',
-  async run({ sql, log, dryRun, config, mail, slack, now, signal, summary }) {
+  async run({ sql, log, dryRun, config, notify, now, signal, summary }) {
     const at = now()
     const thresholds = config.expiryNoticeDays
     const items = await findExpiringItems(sql, at, Math.max(0, ...thresholds))
@@ -25,82 +27,84 @@ export default defineJob({
     const canMail = Boolean(config.smtpUrl)
     if (!canMail && !dryRun) log.warn('SMTP_URL is not set: owner notices wait until it is')
 
-    let sent = 0
-    let withoutOwner = 0
-    let alreadySent = 0
+    const counts = { queued: 0, refused: 0, withoutOwner: 0, alreadySent: 0 }
     const wouldSend: SentNotice[] = []
-    const failures: { item: ExpiringItem; error: unknown }[] = []
     for (const item of items) {
       signal.throwIfAborted()
       const threshold = mostUrgentThreshold(item.expiresAt, at, thresholds)
       if (threshold === undefined) continue
+      const notice = { kind: 'expiry-notice', ...renderOwnerNotice(item, threshold, at) }
       if (dryRun) {
-        if (await noticeSent(sql, item, threshold)) alreadySent++
+        if (await noticeSent(sql, item, threshold)) counts.alreadySent++
         else {
-          log.info('dry run: would notify owner', { item: `${item.kind} ${item.id}`, threshold, to: item.email ?? '-' })
+          if (item.email) await notify({ ...notice, to: item.email })
           wouldSend.push({ ...item, threshold, recipient: item.email })
         }
         continue
       }
       if (!canMail && item.email) continue
-      try {
-        // The claim and the send share one transaction: a failed send rolls the claim back, and a concurrent run
-        // blocks on the claimed row until this one commits, then sees the conflict and sends nothing.
-        const claimed = await sql.begin(async (tx) => {
-          if (!(await claimNotice(tx, item, threshold))) return false
-          if (item.email) await mail(renderOwnerNotice(item, threshold, at))
-          return true
-        })
-        if (!claimed) alreadySent++
-        else if (item.email) sent++
-        else withoutOwner++
-      } catch (error) {
-        log.warn('owner notice failed; it will be retried', { item: `${item.kind} ${item.id}`, error: error as Error })
-        failures.push({ item, error })
-      }
+      // The ledger row and the queued notice commit together: a retry or a re-run finds the row and queues nothing.
+      // An address that is not exactly one plain address is refused by notify (recorded, logged once, sent nowhere)
+      // and its ledger row keeps it from being tried again every day.
+      const outcome = await sql.begin(async (tx) => {
+        if (!(await claimNotice(tx, item, threshold))) return 'alreadySent'
+        if (!item.email) return 'withoutOwner'
+        const result = await notify({ ...notice, to: item.email }, tx)
+        return result.refused ? 'refused' : 'queued'
+      })
+      counts[outcome]++
     }
 
-    const digest = await sendDigest()
-    log.info('expiry notices', { sent, withoutOwner, alreadySent, expired: expired.length, digest: digest.items })
+    const digestItems = await queueDigest()
+    log.info('expiry notices', { ...counts, expired: expired.length, digest: digestItems })
     summary.table([
-      ['notices sent', 'no owner address', 'already sent', 'expired, still active', 'digest items'],
-      [dryRun ? wouldSend.length : sent, withoutOwner, alreadySent, expired.length, digest.items],
+      [
+        'notices queued',
+        'refused recipients',
+        'no owner address',
+        'already sent',
+        'expired, still active',
+        'digest items',
+      ],
+      [
+        dryRun ? wouldSend.length : counts.queued,
+        counts.refused,
+        counts.withoutOwner,
+        counts.alreadySent,
+        expired.length,
+        digestItems,
+      ],
     ])
-    if (failures.length)
-      throw new Error(`${failures.length} owner notice(s) could not be sent`, { cause: failures[0]!.error })
-    return {
-      sent: dryRun ? 0 : sent,
-      wouldSend: wouldSend.length,
-      withoutOwner,
-      alreadySent,
-      expired: expired.length,
-      digestItems: digest.items,
-    }
+    return { ...counts, wouldSend: wouldSend.length, expired: expired.length, digestItems }
 
-    async function sendDigest(): Promise<{ items: number }> {
-      const deliver = async (notices: SentNotice[], listExpired: boolean) => {
-        const groups = groupDigest(notices, listExpired ? expired : [], at)
-        if (groups.length === 0) return 0
-        const message = renderDigest(groups, at)
-        // Email and Slack go out together; if either fails the transaction rolls back and the next run retries both.
-        if (config.smtpUrl && config.alertEmailTo.length) await mail(message.email)
-        if (config.slackWebhookUrl) await slack(message.slack)
-        return groups.reduce((n, g) => n + g.lines.length, 0)
-      }
+    /** Queues the admins' digest of the day (once a day), listing what was recorded since the last one. */
+    async function queueDigest(): Promise<number> {
+      const day = digestDay(at)
+      const digest = (groups: readonly DigestGroup[]) => ({
+        kind: 'digest',
+        key: `digest:${day}`,
+        ...renderDigest(groups, at),
+      })
       if (dryRun) {
-        const notices = [...(await peekUndigested(sql)), ...wouldSend]
-        return { items: await deliver(notices, expired.length > 0 && !(await expiredListed(sql, at))) }
+        if (await digestQueued(sql, day)) return 0
+        const groups = groupDigest([...(await peekUndigested(sql)), ...wouldSend], expired, at)
+        if (groups.length) await notify(digest(groups))
+        return itemsOf(groups)
       }
       if (!config.slackWebhookUrl && !(config.smtpUrl && config.alertEmailTo.length)) {
         log.warn('no admin channel (SLACK_WEBHOOK_URL, SMTP_URL + ALERT_EMAIL_TO): digest waits until one is set')
-        return { items: 0 }
+        return 0
       }
-      const items = await sql.begin(async (tx) => {
-        const notices = await takeUndigested(tx, at)
-        const listExpired = expired.length > 0 && (await claimExpiredListing(tx, at, expired.length))
-        return deliver(notices, listExpired)
-      })
-      return { items }
+      // The day's row, the notices it lists and the message commit together: a retry or a re-run of the day queues
+      // no second digest, and notices recorded after it wait for the next day's.
+      return sql.begin(async (tx) => {
+        if (await digestQueued(tx, day)) return 0
+        const groups = groupDigest(await takeUndigested(tx, at), expired, at)
+        if (groups.length === 0) return 0
+        await recordDigest(tx, day, expired.length)
+        await notify(digest(groups), tx)
+        return itemsOf(groups)
+      }) as Promise<number>
     }
   },
 })

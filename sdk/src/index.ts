@@ -2,6 +2,7 @@
 // (database, channels, Actions) is loaded when a job script is the process's entry.
 export type { SlackMessage } from './alerting/channels.ts'
 export type { AlertInput, AlertResult, Check, Decision } from './alerting/incidents.ts'
+export { singleAddress, whyNotAnAddress } from './alerting/recipients.ts'
 export type { AlertFields, Severity } from './alerting/templates.ts'
 export type { Config, Env, EnvReader } from './config/config.ts'
 export { redactUrl } from './config/redact.ts'

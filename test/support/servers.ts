@@ -13,17 +13,20 @@ export type SmtpFault =
   | { kind: 'refuse'; code?: number }
   | { kind: 'close-after-data' }
 
+/** A message the SMTP server received: the parsed mail plus the envelope's recipients (RCPT TO), which no header shows. */
+export type CapturedMail = ParsedMail & { envelopeTo: string[] }
+
 /** A real SMTP server on loopback that parses every message it accepts. */
 export interface SmtpCapture {
   url: string
   /** Messages accepted (answered 250). */
-  messages: ParsedMail[]
+  messages: CapturedMail[]
   /** Messages whose DATA arrived in full, accepted or not: what a client may count as sent once and again. */
-  attempts: ParsedMail[]
+  attempts: CapturedMail[]
   /** Resolves once at least `count` messages were accepted. */
-  waitFor(count: number, timeoutMs?: number): Promise<ParsedMail[]>
+  waitFor(count: number, timeoutMs?: number): Promise<CapturedMail[]>
   /** Resolves once at least `count` messages arrived in full (a fault may have kept them from being accepted). */
-  waitForAttempts(count: number, timeoutMs?: number): Promise<ParsedMail[]>
+  waitForAttempts(count: number, timeoutMs?: number): Promise<CapturedMail[]>
   /** Switches the fault on for new commands and connections; undefined behaves again. */
   setFault(fault: SmtpFault | undefined): void
   close(): Promise<void>
@@ -40,8 +43,8 @@ async function until<T>(items: T[], count: number, timeoutMs: number, what: stri
 
 /** Starts an SMTP server on 127.0.0.1 (STARTTLS off: the bundled certificate has expired), behaving unless `fault`. */
 export async function startSmtp(fault?: SmtpFault): Promise<SmtpCapture> {
-  const messages: ParsedMail[] = []
-  const attempts: ParsedMail[] = []
+  const messages: CapturedMail[] = []
+  const attempts: CapturedMail[] = []
   const sockets = new Set<Socket>()
   let current = fault
   const withCode = (message: string, code: number) => Object.assign(new Error(message), { responseCode: code })
@@ -58,7 +61,8 @@ export async function startSmtp(fault?: SmtpFault): Promise<SmtpCapture> {
     },
     onData(stream, session, callback) {
       simpleParser(stream).then(
-        (mail) => {
+        (parsed) => {
+          const mail = Object.assign(parsed, { envelopeTo: session.envelope.rcptTo.map((r) => r.address) })
           attempts.push(mail)
           if (current?.kind === 'hang-after-data') return
           if (current?.kind === 'close-after-data') {

@@ -8,7 +8,7 @@ export interface ExpiringItem {
   id: string
   label: string
   expiresAt: Date
-  /** The owner's address: users.email via owner_id for credentials, contact_email otherwise. */
+  /** The owner's address as the data holds it: users.email via owner_id for credentials, contact_email otherwise. */
   email: string | null
 }
 
@@ -48,8 +48,8 @@ export async function findExpiringItems(sql: Sql, now: Date, withinDays: number)
 }
 
 /**
- * Claims the notice for (item, expiry, threshold) inside `tx`: true when this transaction owns it and must send it.
- * A concurrent claimer blocks on the row until this transaction ends; a rollback (failed send) releases the claim.
+ * Claims the notice for (item, expiry, threshold) inside `tx`: true when this transaction owns it and must queue it.
+ * A concurrent claimer blocks on the row until this transaction ends; a rollback releases the claim.
  */
 export async function claimNotice(tx: TransactionSql, item: ExpiringItem, threshold: number): Promise<boolean> {
   const rows = await tx`
@@ -60,7 +60,7 @@ export async function claimNotice(tx: TransactionSql, item: ExpiringItem, thresh
   return rows.length === 1
 }
 
-/** Whether the notice for (item, expiry, threshold) was already sent (dry runs ask instead of claiming). */
+/** Whether the notice for (item, expiry, threshold) was already recorded (dry runs ask instead of claiming). */
 export async function noticeSent(sql: Sql, item: ExpiringItem, threshold: number): Promise<boolean> {
   const rows = await sql`
     select 1 from jobs.expiry_notices
@@ -69,13 +69,14 @@ export async function noticeSent(sql: Sql, item: ExpiringItem, threshold: number
   return rows.length === 1
 }
 
-/** A notice sent but not yet listed in an admins' digest. */
+/** A notice recorded (queued, refused, or without an address) but not yet listed in an admins' digest. */
 export interface SentNotice {
   kind: ExpiringItem['kind']
   id: string
   label: string
   expiresAt: Date
   threshold: number
+  /** The address as the data held it (refused when not exactly one address), or null. */
   recipient: string | null
 }
 
@@ -87,23 +88,28 @@ export async function takeUndigested(tx: TransactionSql, at: Date): Promise<Sent
     returning item_kind as kind, item_id as id, label, expires_at as "expiresAt", threshold_days as threshold, recipient`
 }
 
-/** Notices sent but not digested yet, without taking them (dry runs). */
+/** Notices not digested yet, without taking them (dry runs). */
 export async function peekUndigested(sql: Sql): Promise<SentNotice[]> {
   return sql<SentNotice[]>`
     select item_kind as kind, item_id as id, label, expires_at as "expiresAt", threshold_days as threshold, recipient
     from jobs.expiry_notices where digested_at is null`
 }
 
-/** Claims today's listing of expired items in the digest (once per UTC day); false when already listed. */
-export async function claimExpiredListing(tx: TransactionSql, now: Date, expired: number): Promise<boolean> {
-  const rows = await tx`
-    insert into jobs.expiry_digests (day, expired) values (${now.toISOString().slice(0, 10)}, ${expired})
-    on conflict do nothing returning 1`
+/** The UTC day (`YYYY-MM-DD`) whose admins' digest a run at `now` queues. */
+export function digestDay(now: Date): string {
+  return now.toISOString().slice(0, 10)
+}
+
+/** Whether the admins' digest of `day` was queued already (it is queued once a day). */
+export async function digestQueued(sql: Sql | TransactionSql, day: string): Promise<boolean> {
+  const rows = await sql`select 1 from jobs.expiry_digests where day = ${day}`
   return rows.length === 1
 }
 
-/** Whether today's digest already listed the expired items (dry runs ask instead of claiming). */
-export async function expiredListed(sql: Sql, now: Date): Promise<boolean> {
-  const rows = await sql`select 1 from jobs.expiry_digests where day = ${now.toISOString().slice(0, 10)}`
-  return rows.length === 1
+/**
+ * Records in `tx` that the digest of `day` is queued, with how many expired items it lists. A plain insert: a second
+ * digest of the same day (only possible without the job's lock) fails and rolls its transaction back.
+ */
+export async function recordDigest(tx: TransactionSql, day: string, expired: number): Promise<void> {
+  await tx`insert into jobs.expiry_digests (day, expired) values (${day}, ${expired})`
 }
