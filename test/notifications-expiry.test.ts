@@ -2,8 +2,8 @@ import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { claimNotice, type ExpiringItem, mostUrgentThreshold } from '#notifications'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
-import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
+import { runJobScript } from './support/run.ts'
+import { type HttpCapture, httpFaults, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
 
 const script = 'scripts/notifications/expiry.ts'
 const t0 = Date.parse('2026-11-28T09:00:00Z')
@@ -24,7 +24,7 @@ afterAll(async () => {
 })
 
 function run(days: number, options: { args?: string[]; smtpUrl?: string } = {}) {
-  return runScript(script, {
+  return runJobScript(script, {
     args: options.args,
     env: {
       DATABASE_URL: db.url,
@@ -187,10 +187,7 @@ describe('notifications/expiry', () => {
       insert into licenses (id, customer, product, seats, expires_at, status, contact_email)
       values (20, 'Stark', 'Pro', 3, ${at(44)}, 'active', 'it@stark.example')`
     drain()
-    http.setHandler((_req, res) => {
-      res.statusCode = 500
-      res.end('internal error')
-    })
+    http.setHandler(httpFaults.status(500, 'internal error'))
     try {
       for (const day of [40, 40.1, 40.2]) {
         const result = await run(day)
@@ -243,6 +240,7 @@ describe('notifications/expiry', () => {
       `it@fine.example: The Pro license of Fine expires in 3 days (${dayOf(at(63))})`,
     ])
     expect(received.flatMap((m) => m.envelopeTo).filter((a) => a.includes('evil'))).toEqual([])
+    expect(received.map((m) => m.envelopeTo)).toContainEqual(['it@fine.example'])
     expect(received.filter((m) => JSON.stringify([m.to, m.cc, m.bcc, m.headers]).includes('evil'))).toEqual([])
     expect(first.output.match(/expiry-notice not sent: recipient refused/g)).toHaveLength(3)
     expect(first.stdout).toContain('refused=3')
@@ -268,6 +266,8 @@ describe('notifications/expiry', () => {
     expect(later.digests).toHaveLength(1)
     expect(later.digests[0]).not.toContain('refused')
     expect(await db.sql`select 1 from jobs.deliveries where status = 'refused'`).toHaveLength(3)
+    // Nothing this server ever received, accepted or not, was addressed to an injected recipient.
+    expect(smtp.attempts.flatMap((m) => m.envelopeTo).filter((a) => a.includes('evil'))).toEqual([])
   })
 
   it('lets exactly one of two concurrent claims send, and frees a claim whose transaction rolled back', async () => {

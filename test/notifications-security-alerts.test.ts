@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runJobScript } from './support/run.ts'
 import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
 
 const script = 'scripts/notifications/security-alerts.ts'
@@ -51,7 +51,7 @@ const failures = (n: number, f: (i: number) => Partial<Event>, startMin = -14): 
   Array.from({ length: n }, (_, i) => ({ at: at(startMin + i), action: 'auth.login_failed', ...f(i) }))
 
 function run(nowMin = 0, extra: Record<string, string> = {}, args: string[] = []) {
-  return runScript(script, {
+  return runJobScript(script, {
     args,
     env: {
       DATABASE_URL: db.url,
