@@ -167,4 +167,19 @@ describe('a recipient taken from data', () => {
     const rows = await deliveries()
     expect(rows.map((r) => r.status)).toEqual(['refused', 'refused', 'refused', 'sent'])
   })
+
+  it('is reported as refused, not as sent, by a dry run', async () => {
+    const lines: string[] = []
+    const dry = createNotifier({
+      sql: db.sql,
+      config: config(),
+      log: createLogger({ scope: 'test', write: (_stream, line) => lines.push(line) }),
+      dryRun: true,
+    })
+    const result = await dry(notice('Your license expires', { to: 'a@x.example, b@evil.example', slack: undefined }))
+    expect(result).toEqual({ queued: false, refused: 'recipient refused: it lists more than one address' })
+    expect(lines.join('\n')).toContain('dry run: would refuse test: recipient refused: it lists more than one address')
+    expect(lines.join('\n')).not.toContain('would send')
+    expect(await deliveries()).toEqual([])
+  })
 })

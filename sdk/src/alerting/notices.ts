@@ -40,11 +40,15 @@ export function createNotifier(
       else if (config.smtpUrl) routes.push({ channel: 'email', recipients: [address] })
     }
     if (options.dryRun) {
-      log.info('dry run: would send', {
-        kind: notice.kind,
-        subject: notice.subject,
-        to: toAdmins ? 'admins' : 'one recipient',
-      })
+      // A dry run says what would happen: a refused recipient would get nothing.
+      if (refused[0])
+        log.info(`dry run: would refuse ${notice.kind}: ${refused[0].reason}`, { subject: notice.subject })
+      else
+        log.info('dry run: would send', {
+          kind: notice.kind,
+          subject: notice.subject,
+          to: toAdmins ? 'admins' : 'one recipient',
+        })
       return { queued: false, refused: refused[0]?.reason }
     }
     if (routes.length === 0 && refused.length === 0)
