@@ -67,7 +67,8 @@ const env = () => ({
   ALERT_EMAIL_TO: 'security@example.com',
 })
 
-async function exports(count: number, first = 0) {
+/** `count` data.export events of 10,000 rows and more, each its own mass-export alert; returns their titles. */
+async function massExports(count: number, first = 0) {
   for (let i = first; i < first + count; i++)
     await db.sql`
       insert into audit_logs (occurred_at, actor_id, action, target_type, target_id, ip, metadata)
@@ -85,7 +86,7 @@ async function attack(round: number): Promise<string[]> {
     await db.sql`
       insert into audit_logs (occurred_at, action, ip, metadata)
       values (${at(-14 + i)}, 'auth.login_failed', ${ip}, ${db.sql.json({ email: `r${round}.${i}@example.com` })})`
-  return [`Brute force: 10 failed logins from ${ip}`, ...(await exports(1, round))]
+  return [`Brute force: 10 failed logins from ${ip}`, ...(await massExports(1, round))]
 }
 
 /** Resolves once `condition` holds; fails when the job exits first or 30 s pass. */
@@ -240,7 +241,7 @@ describe('notifications/security-alerts under kills and a hanging Slack', () => 
   }, 180_000)
 
   it('queues all 43 findings of a run while Slack hangs, emails them at once, and posts them all once Slack answers', async () => {
-    const expected = await exports(43)
+    const expected = await massExports(43)
     slack.setHandler(httpFaults.hang())
     const started = Date.now()
     const first = await run()
