@@ -1,4 +1,4 @@
-import { createIncidents, createLogger, parseConfig } from '@admin-jobs/sdk/platform'
+import { createIncidents, createLogger, openIncidents, parseConfig } from '@admin-jobs/sdk/platform'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 
@@ -109,6 +109,10 @@ describe('the incident model', () => {
     expect((await burst(20)).kind).toBe('suppressed')
     expect((await burst(60)).kind).toBe('alert')
     expect((await messagesFor(key)).map((m) => m.kind)).toEqual(['alert', 'alert'])
+    // Quiet bursts end by themselves: open while the burst may go on, not once its quiet period has passed.
+    const open = async (minutes: number) => (await openIncidents(db.sql, at(minutes))).some((i) => i.key === key)
+    expect(await open(70)).toBe(true)
+    expect(await open(76)).toBe(false)
   })
 
   it('counts the quiet up to where a burst began, so a burst seen whole later still continues its incident', async () => {

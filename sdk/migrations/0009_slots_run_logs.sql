@@ -15,3 +15,7 @@ create table if not exists jobs.run_logs (
   primary key (run_id, seq)
 );
 create index if not exists run_logs_at_idx on jobs.run_logs (at);
+
+-- An incident that ends by going quiet (a security burst) has no healthy observation to close it: it counts as over
+-- once this time passes (its last failure plus its quiet period).
+alter table jobs.incidents add column if not exists quiet_until timestamptz;

@@ -242,7 +242,7 @@ export function createIncidents(options: IncidentOptions): Incidents {
       }
       const [locked] = row ? [row] : await t<Row[]>`select * from jobs.incidents where key = ${check.key} for update`
       const decision = step(locked)
-      await save(t, check, decision.state, at, options.job)
+      await save(t, check, decision.state, at, options.job, quietMs)
       await notify(t, check, decision, at)
       if (decision.action === 'pending' || decision.action === 'suppressed')
         log.info(`${check.key}: ${decision.action}`, {
@@ -363,8 +363,17 @@ export function createIncidents(options: IncidentOptions): Incidents {
   }
 }
 
-async function save(tx: TransactionSql, check: Check, state: PolicyState, at: Date, job: string | undefined) {
+async function save(
+  tx: TransactionSql,
+  check: Check,
+  state: PolicyState,
+  at: Date,
+  job: string | undefined,
+  quietMs: number | undefined,
+) {
   const failing = state.failures > 0
+  const quietUntil =
+    failing && quietMs !== undefined && state.lastFailureAt ? new Date(state.lastFailureAt.getTime() + quietMs) : null
   await tx`
     update jobs.incidents set
       status = ${failing ? 'open' : 'resolved'},
@@ -383,14 +392,18 @@ async function save(tx: TransactionSql, check: Check, state: PolicyState, at: Da
       last_notified_at = ${state.lastNotifiedAt},
       notifications = ${state.notifications},
       suppressed_by = ${state.suppressedBy},
+      quiet_until = ${quietUntil},
       updated_at = now()
     where key = ${check.key}`
 }
 
-/** Open incidents, most severe and oldest first (alerted or failing below the threshold), for status pages. */
-export async function openIncidents(sql: Sql): Promise<Incident[]> {
+/**
+ * Open incidents, most severe and oldest first (alerted or failing below the threshold), for status pages. One that
+ * ends by going quiet (a security burst) is left out once its quiet period has passed.
+ */
+export async function openIncidents(sql: Sql, now = new Date()): Promise<Incident[]> {
   const rows = await sql<Row[]>`
-    select * from jobs.incidents where status = 'open'
+    select * from jobs.incidents where status = 'open' and (quiet_until is null or quiet_until > ${now})
     order by case severity when 'critical' then 0 when 'warning' then 1 else 2 end, opened_at nulls last, key`
   return rows.map(toIncident)
 }

@@ -91,7 +91,8 @@ export function decide(
     ...prev,
     failures: prev.failures + 1,
     firstFailureAt: prev.firstFailureAt ?? now,
-    lastFailureAt: now,
+    // A failure seen late (a burst found in rows committed late) never moves the last failure back.
+    lastFailureAt: prev.lastFailureAt && prev.lastFailureAt > now ? prev.lastFailureAt : now,
     lastError: observation.error ?? null,
     suppressedBy: observation.suppressedBy ?? null,
   }
