@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url'
 import { sha256 } from '../files/checksum.ts'
 import { withFileLock } from '../files/lock.ts'
 import type { Logger } from '../runtime/log.ts'
+import { processAlive } from '../runtime/process.ts'
 
 /** A handle on the shared embedded PostgreSQL; `release` stops the server when no other live process uses it. */
 export interface EmbeddedHandle {
@@ -69,21 +70,12 @@ function postgresOwner(): Owner | undefined {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 async function liveClients(dir: string): Promise<number[]> {
   await fs.mkdir(dir, { recursive: true })
   const live: number[] = []
   for (const name of await fs.readdir(dir)) {
     const pid = Number(name)
-    if (Number.isInteger(pid) && alive(pid)) live.push(pid)
+    if (Number.isInteger(pid) && processAlive(pid)) live.push(pid)
     else await fs.rm(path.join(dir, name), { force: true })
   }
   return live
@@ -231,7 +223,7 @@ export async function ensureEmbedded(options: { dataDir: string; log: Logger }):
       if (!exists) await initialise(paths, owner, log)
       const postmaster = await readPostmaster(paths.pgData)
       let port: number | undefined
-      if (postmaster && alive(postmaster.pid)) {
+      if (postmaster && processAlive(postmaster.pid)) {
         if (others.length === 0) {
           log.warn('found an embedded PostgreSQL left running by a run that did not stop it (killed?); reusing it', {
             pid: postmaster.pid,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import { hostname } from 'node:os'
 import path from 'node:path'
+import { processAlive } from '../runtime/process.ts'
 import { sleep } from '../runtime/retry.ts'
 
 /** Who holds a lock directory: written into it as `owner.json` right after it is created. */
@@ -23,15 +24,6 @@ export interface FileLockOptions {
   staleMs?: number
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 async function readOwner(dir: string): Promise<LockOwner | undefined> {
   try {
     const owner = JSON.parse(await fs.readFile(path.join(dir, 'owner.json'), 'utf8')) as Partial<LockOwner>
@@ -45,7 +37,7 @@ async function readOwner(dir: string): Promise<LockOwner | undefined> {
 
 /** True when the lock at `dir` (owned by `owner`, if readable) may be taken over. */
 async function isStale(dir: string, owner: LockOwner | undefined, staleMs: number): Promise<boolean> {
-  if (owner && owner.host === hostname()) return !alive(owner.pid)
+  if (owner && owner.host === hostname()) return !processAlive(owner.pid)
   const stat = await fs.stat(dir).catch(() => undefined)
   return stat !== undefined && Date.now() - stat.mtimeMs > staleMs
 }

@@ -1,5 +1,6 @@
 import os from 'node:os'
 import type { Sql, TransactionSql } from 'postgres'
+import { processAlive } from '../runtime/process.ts'
 
 /** Final statuses of a run (docs/reference.md), plus `running` while it is under way. */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'skipped'
@@ -145,15 +146,6 @@ export async function closeDeadRuns(
     where id = any(${dead}::bigint[]) and status = 'running'
     returning id`
   return { closed: rows.map((r) => Number(r.id)), live }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** Closes `running` rows of any job whose heartbeat is older than `staleSeconds` (default 5 minutes). */
