@@ -75,7 +75,7 @@ export async function dispatchSlots(options: DispatchOptions): Promise<DispatchR
   let ref = options.ref
   for (const s of open) {
     const workflow = byPath.get(s.workflowFile)
-    if (!workflow || workflow.state !== 'active') {
+    if (workflow?.state !== 'active') {
       results.push({ ...s, outcome: 'inactive', detail: workflow ? workflow.state : 'not on GitHub' })
       continue
     }
