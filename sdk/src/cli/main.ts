@@ -6,6 +6,7 @@ import { ConfigError, toError } from '../runtime/errors.ts'
 import { tolerateClosedOutput } from '../runtime/log.ts'
 import { type Command, type CommandIO, renderCommandHelp } from './commands/command.ts'
 import dispatch from './commands/dispatch.ts'
+import doctor from './commands/doctor.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
@@ -30,6 +31,7 @@ const commands: Command[] = [
   status,
   retry,
   dispatch,
+  doctor,
 ]
 
 function usage(): string {
