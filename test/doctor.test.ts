@@ -19,7 +19,8 @@ function fakeGitHub(req: CapturedRequest, res: ServerResponse) {
   const headers: Record<string, string> = scopes === undefined ? {} : { 'x-oauth-scopes': scopes }
   const send = (status: number, body?: unknown) => answer(exchanges, req, res, status, body, headers)
   if (req.headers.authorization !== 'Bearer ghp_doctor') return send(401, { message: 'Bad credentials' })
-  if (url.pathname === '/repos/acme/admin') return send(200, { default_branch: 'main', visibility: 'private', private: true })
+  if (url.pathname === '/repos/acme/admin')
+    return send(200, { default_branch: 'main', visibility: 'private', private: true })
   if (url.pathname === '/repos/acme/admin/actions/workflows') {
     const workflows = loadSchedules(root).map((s, i) => ({
       id: i + 1,

@@ -186,29 +186,29 @@ describe('GitHub running late', () => {
   const now = at('2026-11-28T12:00:00Z')
   const jobs = [
     schedule('monitoring/health-check', '2-57/5 * * * *'),
-    schedule('monitoring/performance', '4-54/10 * * * *'),
-    schedule('notifications/security-alerts', '1-46/15 * * * *'),
+    schedule('cleanup/sessions', '7 */6 * * *'),
+    schedule('cleanup/tokens', '0 9 * * *'),
     schedule('reports/daily', '0 1 * * *'),
+    schedule('notifications/expiry', '30 10 * * *'),
   ]
+  const cronAt = (times: Record<string, string>) =>
+    jobs.map((s) => view({ schedule: s, lastStart: at(times[s.job] ?? '2026-11-28T11:58:00Z') }, now))
 
-  it('is most due jobs more than an hour behind on GitHub’s cron', () => {
-    const views = jobs.map((s) => view({ schedule: s, lastStart: at('2026-11-28T09:30:00Z') }, now))
-    const late = githubLateness(views, now)
-    expect(late?.late.map((l) => l.job)).toEqual([
-      'monitoring/health-check',
-      'monitoring/performance',
-      'notifications/security-alerts',
-    ])
-    expect(late?.due).toBe(3)
+  it('is most due hourly-or-slower jobs more than an hour behind on GitHub’s cron', () => {
+    const late = githubLateness(
+      cronAt({ 'cleanup/sessions': '2026-11-28T00:20:00Z', 'cleanup/tokens': '2026-11-27T09:10:00Z' }),
+      now,
+    )
+    expect(late?.late.map((l) => l.job)).toEqual(['cleanup/sessions', 'cleanup/tokens'])
+    expect(late?.due).toBe(2)
   })
 
-  it('is not one job behind (a dropped tick) while the others run', () => {
-    const views = jobs.map((s) =>
-      view(
-        { schedule: s, lastStart: at(s.job === 'reports/daily' ? '2026-11-26T01:20:00Z' : '2026-11-28T11:50:00Z') },
-        now,
-      ),
-    )
+  it('is not one job behind (a dropped tick), a five-minute job running late, nor a job stopped for days', () => {
+    const views = cronAt({
+      'monitoring/health-check': '2026-11-28T09:00:00Z',
+      'cleanup/tokens': '2026-11-27T09:10:00Z',
+      'reports/daily': '2026-11-20T01:10:00Z',
+    })
     expect(githubLateness(views, now)).toBeUndefined()
   })
 })

@@ -13,7 +13,10 @@ export interface JobView {
   /** Fire times before this are not expected (first time seen, end of a pause). */
   watchFrom: Date | undefined
   lateness: ScheduleLateness
-  /** The newest dispatch claimed for the job (by a dispatcher or by the watchdog). */
+  /**
+   * The oldest dispatch claimed for the job (by a dispatcher or the watchdog, not refused) since its latest run
+   * started: the one that has waited longest for a run (see firstUnansweredClaim).
+   */
   claim: DispatchClaim | undefined
 }
 
@@ -103,6 +106,19 @@ export function judge(
   return { kind: 'late', expectedAt: due, overdueMs, action: context.githubLate ? 'github-late' : 'warn' }
 }
 
+/** Of a job's claims (any order), the oldest not refused and made after its latest run started. */
+export function firstUnansweredClaim(
+  claims: readonly DispatchClaim[],
+  lastStart: Date | undefined,
+): DispatchClaim | undefined {
+  let first: DispatchClaim | undefined
+  for (const c of claims) {
+    if (c.status === 'refused' || (lastStart && c.claimedAt <= lastStart)) continue
+    if (!first || c.claimedAt < first.claimedAt) first = c
+  }
+  return first
+}
+
 /** GitHub's cron running late for most jobs: the jobs behind, and by how much at worst. */
 export interface GitHubLateness {
   late: { job: string; behindMs: number }[]
@@ -114,8 +130,9 @@ export interface GitHubLateness {
 export const githubLateAfterMs = 3_600_000
 
 /**
- * Whether GitHub's cron is running late: among the jobs whose cron should have fired by now (judged from the runs its
- * `schedule` event started), at least two and at least half are more than `lateAfterMs` behind. Undefined otherwise.
+ * Whether GitHub's cron is running late: among the hourly and slower jobs whose cron should have fired by now (judged
+ * from the runs its `schedule` event started), at least two and at least half are more than `lateAfterMs` behind.
+ * Sub-hourly jobs are left out: a late tick of theirs still starts a run for a later slot, so they look on time.
  */
 export function githubLateness(
   views: readonly JobView[],
@@ -125,11 +142,13 @@ export function githubLateness(
   let due = 0
   const late: GitHubLateness['late'] = []
   for (const v of views) {
-    if (!v.lastCronStart) continue
+    if (!v.lastCronStart || v.lateness.intervalMs < 3_600_000) continue
     const next = nextRun(v.schedule, v.lastCronStart)
     if (!next || next > now) continue
-    due++
     const behindMs = now.getTime() - next.getTime()
+    // Half a day behind is no longer lateness but a job that stopped (or a workflow disabled): its own verdict says so.
+    if (behindMs > defaultVerdictRules.hardBoundMs) continue
+    due++
     if (behindMs > lateAfterMs) late.push({ job: v.job, behindMs })
   }
   return late.length >= 2 && late.length * 2 >= due ? { late, due } : undefined

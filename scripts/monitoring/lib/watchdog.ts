@@ -155,8 +155,8 @@ export async function watchSchedules(input: WatchInput) {
   const resolve = async (key: string, notice: { title: string; text: string }) => {
     if (openKeys.has(key)) await input.resolveAlert(key, notice)
   }
-  const claimOf = new Map<string, DispatchClaim>()
-  for (const c of claims) if (!claimOf.has(c.job)) claimOf.set(c.job, c)
+  const claimsOf = new Map<string, DispatchClaim[]>()
+  for (const c of claims) claimsOf.set(c.job, [...(claimsOf.get(c.job) ?? []), c])
 
   let workflows: WorkflowState[] = []
   let githubError: Error | undefined
@@ -200,8 +200,8 @@ export async function watchSchedules(input: WatchInput) {
         lastStart ? undefined : new Date(firstSeen[schedule.job]!),
         lastPauseEnd(schedule.job, ends, exempt),
       ),
-      lateness: measureLateness(schedule, history, now, settings.graceMs),
-      claim: claimOf.get(schedule.job),
+      lateness: measureLateness(schedule, history, now, { overrideMs: settings.graceMs }),
+      claim: firstUnansweredClaim(claimsOf.get(schedule.job) ?? [], lastStart),
     }
   })
   const lateGitHub = githubLateness(views, now, settings.githubLateMs)

@@ -75,17 +75,20 @@ export function waitsOf(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, starts
   return waits
 }
 
-/** The lateness of one schedule from its run timings (oldest first); `overrideMs` replaces the learned allowance. */
+/**
+ * The lateness of one schedule from its run timings (oldest first). `overrideMs` replaces the learned allowance;
+ * `intervalMs` saves working out the schedule's interval again (default typicalInterval, or a day).
+ */
 export function measureLateness(
   schedule: JobSchedule,
   timings: readonly Pick<RunTiming, 'startedAt' | 'slot' | 'trigger'>[],
   now: Date,
-  overrideMs?: number,
+  options: { overrideMs?: number; intervalMs?: number } = {},
 ): ScheduleLateness {
   const withSlot = timings.filter((t): t is typeof t & { slot: Date } => t.slot !== null)
   const lateness = withSlot.map((t) => Math.max(0, t.startedAt.getTime() - t.slot.getTime()))
   const newest = withSlot.at(-1)
-  const intervalMs = typicalInterval(schedule, now) ?? 24 * hour
+  const intervalMs = options.intervalMs ?? typicalInterval(schedule, now) ?? 24 * hour
   return {
     job: schedule.job,
     samples: lateness.length,
@@ -107,7 +110,7 @@ export function measureLateness(
         schedule,
         timings.map((t) => t.startedAt),
       ),
-      overrideMs,
+      options.overrideMs,
     ),
   }
 }
