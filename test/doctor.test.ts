@@ -53,7 +53,7 @@ const env = (extra: Record<string, string | undefined> = {}) => ({
   GITHUB_API_URL: github.url,
   ...extra,
 })
-const byName = (checks: { name: string }[]) => new Map(checks.map((c) => [c.name, c]))
+const byName = <T extends { name: string }>(checks: T[]) => new Map(checks.map((c) => [c.name, c]))
 
 describe('pnpm jobs doctor', () => {
   it('passes a deployment whose database, mail server, token and workflows all answer', async () => {

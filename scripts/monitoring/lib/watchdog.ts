@@ -42,6 +42,7 @@ import {
 import type { Sql } from 'postgres'
 import {
   defaultVerdictRules,
+  firstUnansweredClaim,
   githubLateAfterMs,
   githubLateness,
   type JobView,
