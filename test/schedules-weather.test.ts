@@ -373,7 +373,7 @@ describe('thirty days of GitHub’s weather', () => {
             )}; workflows disabled for inactivity ${f.disabledByIdleness}; keep-alive calls ${f.keepAliveCalls}`,
       )
     }
-  }, 120_000)
+  }, 300_000)
 
   it('runs no slot twice, with or without the dispatcher', () => {
     expect(cron.duplicates).toBe(0)
