@@ -17,12 +17,14 @@ const token = 'ghs_watchdogtesttoken123'
 /** Workflow states the fake API serves; enabling one makes it active, like GitHub does. */
 let states: Record<number, string>
 let failWith: number | undefined
+let visibility = 'private'
 
 const workflows = () => [
   { id: 11, name: 'cleanup/sessions', path: '.github/workflows/cleanup-sessions.yml', state: states[11] },
   { id: 22, name: 'reports/daily', path: '.github/workflows/reports-daily.yml', state: states[22] },
   { id: 33, name: 'cleanup/tokens', path: '.github/workflows/cleanup-tokens.yml', state: states[33] },
   { id: 44, name: 'CI', path: '.github/workflows/ci.yml', state: 'active' },
+  { id: 55, name: 'monitoring/watchdog', path: '.github/workflows/monitoring-watchdog.yml', state: 'active' },
 ]
 
 /** Every exchange of every fake GitHub in this file, checked against GitHub's OpenAPI description at the end. */
@@ -35,7 +37,8 @@ function fakeGitHub(req: CapturedRequest, res: ServerResponse) {
   if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'Bad credentials' })
   if (failWith) return send(failWith, { message: 'Resource not accessible by integration' })
   const url = new URL(req.url, 'http://x')
-  if (req.method === 'GET' && url.pathname === '/repos/acme/admin') return send(200, { default_branch: 'trunk' })
+  if (req.method === 'GET' && url.pathname === '/repos/acme/admin')
+    return send(200, { default_branch: 'trunk', visibility, private: visibility !== 'public' })
   if (req.method === 'GET' && url.pathname === '/repos/acme/admin/actions/workflows') {
     const all = workflows()
     const page = Number(url.searchParams.get('page') ?? '1')
@@ -45,6 +48,9 @@ function fakeGitHub(req: CapturedRequest, res: ServerResponse) {
     }
     return send(200, { total_count: all.length, workflows: all.slice(2) })
   }
+  // No run of these workflows ever reached GitHub's run list.
+  if (req.method === 'GET' && /^\/repos\/acme\/admin\/actions\/workflows\/\d+\/runs$/.test(url.pathname))
+    return send(200, { total_count: 0, workflow_runs: [] })
   const enable = /^\/repos\/acme\/admin\/actions\/workflows\/(\d+)\/enable$/.exec(url.pathname)
   if (req.method === 'PUT' && enable) {
     states[Number(enable[1])] = 'active'
@@ -65,6 +71,7 @@ beforeAll(async () => {
     { job: 'cleanup/sessions', cron: ['7 */6 * * *'] },
     { job: 'reports/daily', cron: ['0 1 * * *'] },
     { job: 'cleanup/tokens', cron: ['0 3 * * *'] },
+    { job: 'monitoring/watchdog', cron: ['13,43 * * * *'] },
   ])
   // Every job is two weeks behind: the schedule stopped when GitHub (or someone) disabled the workflows.
   for (const job of ['cleanup/sessions', 'reports/daily', 'cleanup/tokens']) {
@@ -77,13 +84,13 @@ afterAll(async () => {
   await github.close()
 })
 
-function watchdog(args: string[] = []) {
+function watchdog(args: string[] = [], at = now) {
   return runScript('scripts/monitoring/watchdog.ts', {
     args,
     env: {
       DATABASE_URL: db.url,
       ADMIN_JOBS_ROOT: ops.dir,
-      ADMIN_JOBS_NOW: now,
+      ADMIN_JOBS_NOW: at,
       SMTP_URL: smtp.url,
       ALERT_EMAIL_TO: 'ops@example.com',
       GITHUB_TOKEN: token,
@@ -94,6 +101,7 @@ function watchdog(args: string[] = []) {
 }
 
 const changes = () => github.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.url}`)
+const settle = () => new Promise((r) => setTimeout(r, 300))
 
 describe('monitoring/watchdog and the GitHub API', () => {
   it('changes nothing in a dry run', async () => {
@@ -105,63 +113,105 @@ describe('monitoring/watchdog and the GitHub API', () => {
     expect(smtp.messages).toHaveLength(0)
   })
 
-  it('re-enables a workflow disabled for inactivity, dispatches a catch-up run, and leaves a manual disable alone', async () => {
+  it('re-enables a workflow disabled for inactivity, dispatches catch-up runs of late jobs naming their slots, and leaves a manual disable alone', async () => {
     github.requests.length = 0
     const result = await watchdog()
     expect(result.code, result.output).toBe(0)
     expect(changes()).toEqual([
       'PUT /repos/acme/admin/actions/workflows/22/enable',
+      'POST /repos/acme/admin/actions/workflows/11/dispatches',
       'POST /repos/acme/admin/actions/workflows/22/dispatches',
     ])
-    const dispatch = github.requests.find((r) => r.method === 'POST')!
-    expect(dispatch.json()).toEqual({ ref: 'trunk' })
-    expect(github.requests.some((r) => r.url.includes('/workflows/33'))).toBe(false)
+    const dispatches = github.requests.filter((r) => r.method === 'POST').map((r) => r.json())
+    expect(dispatches).toEqual([
+      { ref: 'trunk', inputs: { slot: '2026-11-28T12:07:00.000Z' } },
+      { ref: 'trunk', inputs: { slot: '2026-11-28T01:00:00.000Z' } },
+    ])
+    expect(github.requests.some((r) => r.url.includes('/workflows/33/'))).toBe(false)
     expect(github.requests.filter((r) => r.url.includes('page=2'))).toHaveLength(1)
+    const claims = await db.sql`select job, slot, claimed_by, status from jobs.dispatches order by job`
+    expect(claims.map((c) => `${c.job} ${c.slot.toISOString()} ${c.claimed_by} ${c.status}`)).toEqual([
+      'cleanup/sessions 2026-11-28T12:07:00.000Z watchdog sent',
+      'reports/daily 2026-11-28T01:00:00.000Z watchdog sent',
+    ])
 
-    await smtp.waitFor(3)
-    await new Promise((r) => setTimeout(r, 200))
-    const subjects = smtp.messages.map((m) => m.subject).sort()
-    expect(subjects).toEqual([
+    await smtp.waitFor(2)
+    await settle()
+    // The late job is caught up, not reported: only the two workflow states are.
+    expect(smtp.messages.map((m) => m.subject).sort()).toEqual([
       '[warning] .github/workflows/cleanup-tokens.yml is disabled manually',
       '[warning] .github/workflows/reports-daily.yml was disabled by GitHub for inactivity',
-      // The active workflow's job is simply late, and reported as missed.
-      '[warning] cleanup/sessions missed its scheduled run',
     ])
     const [action] = await db.sql`select workflow, action, detail from jobs.watchdog_actions`
     expect(action).toMatchObject({ workflow: '.github/workflows/reports-daily.yml', action: 'reenabled' })
     expect(result.output).not.toContain(token)
   })
 
-  it('does not dispatch again or repeat the manual-disable report on the next run', async () => {
+  it('neither dispatches a slot again nor repeats a report while the dispatched runs may still start', async () => {
     github.requests.length = 0
     const before = smtp.messages.length
-    const result = await watchdog()
+    const result = await watchdog([], '2026-11-28T12:50:00Z')
     expect(result.code, result.output).toBe(0)
     expect(changes()).toEqual([])
-    await new Promise((r) => setTimeout(r, 300))
-    // reports/daily is active again but its catch-up run has not started: now it is a missed run.
-    expect(smtp.messages.slice(before).map((m) => m.subject)).toEqual([
-      '[warning] reports/daily missed its scheduled run',
+    await settle()
+    expect(smtp.messages.slice(before)).toEqual([])
+  })
+
+  it('reports a job as stopped when its dispatched run has not started 15 minutes later', async () => {
+    const before = smtp.messages.length
+    const result = await watchdog([], '2026-11-28T12:56:00Z')
+    expect(result.code, result.output).toBe(0)
+    await smtp.waitFor(before + 2)
+    await settle()
+    const stopped = smtp.messages.slice(before)
+    expect(stopped.map((m) => m.subject).sort()).toEqual([
+      '[warning] cleanup/sessions has stopped running',
+      '[warning] reports/daily has stopped running',
     ])
+    expect(stopped.find((m) => m.subject?.includes('sessions'))!.text).toContain(
+      'slot 2026-11-28 12:07 UTC was dispatched at 2026-11-28 12:40 UTC (by watchdog) and no run has started since',
+    )
   })
 
   it('sends one notice when the manually disabled workflow is enabled again', async () => {
     states[33] = 'active'
     const before = smtp.messages.length
-    expect((await watchdog()).code).toBe(0)
+    expect((await watchdog([], '2026-11-28T12:57:00Z')).code).toBe(0)
     await smtp.waitFor(before + 1)
-    await new Promise((r) => setTimeout(r, 300))
+    await settle()
     const subjects = smtp.messages.slice(before).map((m) => m.subject)
     expect(subjects).toContain('[resolved] .github/workflows/cleanup-tokens.yml is enabled again')
+  })
+
+  it('keeps every active scheduled workflow of a public repository alive once a week, its own included', async () => {
+    visibility = 'public'
+    try {
+      github.requests.length = 0
+      expect((await watchdog([], '2026-11-28T12:58:00Z')).code).toBe(0)
+      const enabled = changes().filter((c) => c.endsWith('/enable'))
+      expect(enabled.sort()).toEqual([
+        'PUT /repos/acme/admin/actions/workflows/11/enable',
+        'PUT /repos/acme/admin/actions/workflows/22/enable',
+        'PUT /repos/acme/admin/actions/workflows/33/enable',
+        'PUT /repos/acme/admin/actions/workflows/55/enable',
+      ])
+      github.requests.length = 0
+      expect((await watchdog([], '2026-12-01T12:58:00Z')).code).toBe(0)
+      expect(changes().filter((c) => c.endsWith('/enable'))).toEqual([])
+      expect((await watchdog([], '2026-12-05T13:00:00Z')).code).toBe(0)
+      expect(changes().filter((c) => c.endsWith('/enable'))).toHaveLength(4)
+    } finally {
+      visibility = 'private'
+    }
   })
 
   it('fails the run, after checking for missed runs, when the API refuses', async () => {
     failWith = 403
     try {
       await db.sql`insert into jobs.runs (job, status, trigger, started_at, finished_at)
-                   values ('cleanup/sessions', 'succeeded', 'schedule', '2026-11-28T12:30:00Z', '2026-11-28T12:30:05Z')`
+                   values ('cleanup/sessions', 'succeeded', 'dispatch', '2026-11-28T12:50:00Z', '2026-11-28T12:50:05Z')`
       const before = smtp.messages.length
-      const result = await watchdog()
+      const result = await watchdog([], '2026-11-28T13:00:00Z')
       expect(result.code, result.output).toBe(1)
       expect(result.output).toContain('GitHub API')
       expect(result.output).toContain('403')
@@ -306,6 +356,7 @@ describe('the fake GitHub of these tests', () => {
     expect(operations).toEqual([
       'GET /repos/{owner}/{repo}',
       'GET /repos/{owner}/{repo}/actions/workflows',
+      'GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs',
       'POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs',
       'POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches',
       'PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable',

@@ -1,5 +1,6 @@
-import { checkFailing, checkMissed, defaultGrace } from '@admin-jobs/sdk/platform'
+import { checkFailing } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
+import { expectedAt } from '#monitoring'
 
 const at = (iso: string) => new Date(iso)
 const sixHourly = { cron: ['7 */6 * * *'], timezone: undefined }
@@ -7,100 +8,44 @@ const fiveMinutes = { cron: ['*/5 * * * *'], timezone: undefined }
 const nineInNewYork = { cron: ['0 9 * * *'], timezone: 'America/New_York' }
 const longAgo = at('2026-01-01T00:00:00Z')
 
-describe('missed-run detection', () => {
-  it('gives 30 minutes of grace to hourly and slower jobs and two intervals to faster ones', () => {
-    expect(defaultGrace(6 * 3_600_000)).toBe(30 * 60_000)
-    expect(defaultGrace(3_600_000)).toBe(30 * 60_000)
-    expect(defaultGrace(5 * 60_000)).toBe(10 * 60_000)
+describe('when the next run is expected', () => {
+  const expect6 = (lastStart: Date | undefined, watchFrom?: Date) =>
+    expectedAt({ schedule: { ...sixHourly, job: 'cleanup/sessions' } as never, lastStart, watchFrom })
+
+  it('is the first fire time after the last run, so a late run still satisfies its own fire time', () => {
+    expect(expect6(at('2026-11-28T06:09:00Z'))).toEqual(at('2026-11-28T12:07:00Z'))
+    expect(expect6(at('2026-11-28T12:31:00Z'))).toEqual(at('2026-11-28T18:07:00Z'))
   })
 
-  it('reports the first fire after the last run once it is more than the grace in the past', () => {
-    const lastRunAt = at('2026-11-28T06:09:00Z')
-    const base = { job: 'cleanup/sessions', schedule: sixHourly, lastRunAt, watchFrom: longAgo }
-    expect(checkMissed({ ...base, now: at('2026-11-28T12:36:00Z') })).toBeUndefined()
-    const missed = checkMissed({ ...base, now: at('2026-11-28T12:38:00Z') })
-    expect(missed?.expectedAt.toISOString()).toBe('2026-11-28T12:07:00.000Z')
-    expect(missed?.lastRunAt).toEqual(lastRunAt)
-    expect(missed?.graceMs).toBe(30 * 60_000)
-  })
-
-  it('is satisfied by a late run that started after the fire time', () => {
-    const missed = checkMissed({
-      job: 'cleanup/sessions',
-      schedule: sixHourly,
-      lastRunAt: at('2026-11-28T12:31:00Z'),
-      now: at('2026-11-28T13:00:00Z'),
+  it('follows the five-minute cron of a frequent job', () => {
+    const next = expectedAt({
+      schedule: fiveMinutes as never,
+      lastStart: at('2026-11-28T12:46:00Z'),
       watchFrom: longAgo,
     })
-    expect(missed).toBeUndefined()
+    expect(next).toEqual(at('2026-11-28T12:50:00Z'))
   })
 
-  it('waits two intervals for a five-minute job', () => {
-    const base = { job: 'monitoring/health-check', schedule: fiveMinutes, lastRunAt: at('2026-11-28T12:46:00Z') }
-    expect(checkMissed({ ...base, now: at('2026-11-28T12:59:30Z'), watchFrom: longAgo })).toBeUndefined()
-    expect(checkMissed({ ...base, now: at('2026-11-28T13:00:30Z'), watchFrom: longAgo })?.expectedAt).toEqual(
-      at('2026-11-28T12:50:00Z'),
-    )
+  it('is 09:00 New York at 13:00 UTC the day daylight saving time starts, and 14:00 UTC the day it ends', () => {
+    const base = { schedule: nineInNewYork as never, watchFrom: longAgo }
+    expect(expectedAt({ ...base, lastStart: at('2026-03-07T14:00:00Z') })).toEqual(at('2026-03-08T13:00:00Z'))
+    expect(expectedAt({ ...base, lastStart: at('2026-10-31T13:00:00Z') })).toEqual(at('2026-11-01T14:00:00Z'))
   })
 
-  it('expects 09:00 New York at 13:00 UTC the day daylight saving time starts', () => {
-    const base = { job: 'notifications/expiry', schedule: nineInNewYork, lastRunAt: at('2026-03-07T14:00:00Z') }
-    // A fixed 24-hour interval would wait until 14:30 UTC; the schedule's own clock moved an hour earlier.
-    const missed = checkMissed({ ...base, now: at('2026-03-08T13:45:00Z'), watchFrom: longAgo })
-    expect(missed?.expectedAt.toISOString()).toBe('2026-03-08T13:00:00.000Z')
-  })
-
-  it('does not cry wolf the day daylight saving time ends, when 09:00 New York is 14:00 UTC', () => {
-    const base = { job: 'notifications/expiry', schedule: nineInNewYork, lastRunAt: at('2026-10-31T13:00:00Z') }
-    expect(checkMissed({ ...base, now: at('2026-11-01T14:15:00Z'), watchFrom: longAgo })).toBeUndefined()
-    expect(checkMissed({ ...base, now: at('2026-11-01T14:31:00Z'), watchFrom: longAgo })?.expectedAt).toEqual(
-      at('2026-11-01T14:00:00Z'),
-    )
-  })
-
-  it('expects a run skipped over by the spring-forward gap at the first valid time after it', () => {
+  it('is the first valid time after a spring-forward gap that swallowed the fire time', () => {
     const schedule = { cron: ['30 2 * * *'], timezone: 'Europe/Berlin' }
-    const base = { job: 'backups/database', schedule, lastRunAt: at('2026-03-28T01:30:00Z'), watchFrom: longAgo }
-    expect(checkMissed({ ...base, now: at('2026-03-29T01:20:00Z') })).toBeUndefined()
-    expect(checkMissed({ ...base, now: at('2026-03-29T01:45:00Z') })?.expectedAt).toEqual(at('2026-03-29T01:00:00Z'))
+    expect(
+      expectedAt({ schedule: schedule as never, lastStart: at('2026-03-28T01:30:00Z'), watchFrom: longAgo }),
+    ).toEqual(at('2026-03-29T01:00:00Z'))
   })
 
-  it('expects a never-run job only from the time the watchdog first saw it', () => {
-    const base = {
-      job: 'reports/monthly',
-      schedule: { cron: ['0 4 1 * *'], timezone: undefined },
-      lastRunAt: undefined,
-    }
-    expect(checkMissed({ ...base, now: at('2026-11-28T12:00:00Z'), watchFrom: at('2026-11-15T00:00:00Z') })).toBe(
-      undefined,
-    )
+  it('counts for a never-run job only from when the watchdog first saw it, and not during a pause that ended', () => {
+    const monthly = { cron: ['0 4 1 * *'], timezone: undefined }
     expect(
-      checkMissed({ ...base, now: at('2026-12-01T05:00:00Z'), watchFrom: at('2026-11-15T00:00:00Z') })?.expectedAt,
+      expectedAt({ schedule: monthly as never, lastStart: undefined, watchFrom: at('2026-11-15T00:00:00Z') }),
     ).toEqual(at('2026-12-01T04:00:00Z'))
-  })
-
-  it('does not count fire times during a pause that has since ended', () => {
-    const missed = checkMissed({
-      job: 'cleanup/sessions',
-      schedule: sixHourly,
-      lastRunAt: at('2026-11-27T00:07:00Z'),
-      now: at('2026-11-28T12:10:00Z'),
-      watchFrom: at('2026-11-28T11:00:00Z'),
-    })
-    expect(missed).toBeUndefined()
-  })
-
-  it('honours a grace override', () => {
-    const base = { job: 'cleanup/sessions', schedule: sixHourly, lastRunAt: at('2026-11-28T06:09:00Z') }
-    expect(
-      checkMissed({ ...base, now: at('2026-11-28T12:20:00Z'), watchFrom: longAgo, graceMs: 600_000 }),
-    ).toBeDefined()
-  })
-
-  it('never reports a workflow without a schedule', () => {
-    expect(
-      checkMissed({ job: 'x/y', schedule: { cron: [], timezone: undefined }, lastRunAt: undefined, now: new Date() }),
-    ).toBeUndefined()
+    expect(expect6(at('2026-11-27T00:07:00Z'), at('2026-11-28T11:00:00Z'))).toEqual(at('2026-11-28T12:07:00Z'))
+    expect(expectedAt({ schedule: monthly as never, lastStart: undefined, watchFrom: undefined })).toBeUndefined()
   })
 })
 

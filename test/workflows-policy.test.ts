@@ -213,6 +213,12 @@ describe.each(jobWorkflows.map((w) => [w.job!, w] as const))('the workflow of %s
     expect(dryRun).toMatch(/\$\{\{\s*inputs\.dry_run\b/)
   })
 
+  test('takes the slot a dispatcher names as a string input, passed to the job as ADMIN_JOBS_SLOT', () => {
+    expect(on.workflow_dispatch?.inputs?.slot?.type).toBe('string')
+    const runStep = steps.find((s) => s.run?.includes(`scripts/${job}.ts`))!
+    expect(runStep.env?.ADMIN_JOBS_SLOT).toMatch(/^\$\{\{\s*inputs\.slot\s*\}\}$/)
+  })
+
   test('offers a workflow_dispatch input for --force and --period when the job takes them', async () => {
     const definition = await loadJob(job)
     const inputs = on.workflow_dispatch?.inputs ?? {}

@@ -2,7 +2,8 @@ import { defineJob } from '@admin-jobs/sdk'
 import { watch, watchdogSettings } from './lib/watchdog.ts'
 
 export default defineJob({
-  description: 'Alert on missed and repeatedly failing runs; re-enable workflows GitHub disabled for inactivity',
+  description:
+    'Judge every schedule by its slots and learned lateness: catch up late jobs by dispatch, alert on stopped and repeatedly failing jobs, keep workflows from the inactivity disable',
   critical: true,
   timeout: '5m',
   settings: watchdogSettings,

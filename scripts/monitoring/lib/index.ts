@@ -1,3 +1,4 @@
 export * from './probes.ts'
+export * from './verdicts.ts'
 export * from './watchdog.ts'
 export * from './workflows.ts'

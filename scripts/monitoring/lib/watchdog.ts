@@ -1,35 +1,71 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { ConfigError, type EnvReader, firstLine, formatMs, type JobContext, toError } from '@admin-jobs/sdk'
+import {
+  type AlertInput,
+  type AlertResult,
+  ConfigError,
+  type EnvReader,
+  firstLine,
+  formatMs,
+  type JobContext,
+  type JobState,
+  type Logger,
+  type Summary,
+  toError,
+} from '@admin-jobs/sdk'
 import {
   activePauses,
   checkFailing,
-  checkMissed,
   closeStaleRuns,
   createGitHubClient,
+  type DispatchClaim,
+  type DispatchResult,
   describeSchedule,
+  dispatchSlots,
+  type GitHubClient,
+  type JobInfo,
   lastPauseEnd,
+  latenessWindowMs,
   latestRuns,
   loadJobInfos,
   loadSchedules,
+  measureLateness,
+  openIncidents,
   pauseEnds,
   pauseFor,
+  recentDispatches,
   recentFinishedRuns,
+  recentRunTimings,
   repoRoot,
+  slotAt,
 } from '@admin-jobs/sdk/platform'
-import { reconcileWorkflows, type WorkflowState } from './workflows.ts'
+import type { Sql } from 'postgres'
+import {
+  defaultVerdictRules,
+  firstUnansweredClaim,
+  githubLateAfterMs,
+  githubLateness,
+  type JobView,
+  judge,
+  type Verdict,
+} from './verdicts.ts'
+import { keepWorkflowsAlive, reconcileWorkflows, type WorkflowState } from './workflows.ts'
 
 /** The watchdog's own settings. */
 export interface WatchdogSettings {
   /** Repository root whose `.github/workflows` and `scripts` are read (ADMIN_JOBS_ROOT, default: this checkout). */
   root: string
-  /** WATCHDOG_GRACE: one grace for every job instead of the default (30m, or two intervals when sub-hourly). */
+  /** WATCHDOG_GRACE: one allowance for every job instead of the learned one (docs/monitoring.md). */
   graceMs: number | undefined
   /** WATCHDOG_FAILURE_THRESHOLD: consecutive failed runs that make a job "keeps failing" (default 3). */
   failureThreshold: number
+  /** WATCHDOG_DISPATCH_START: how long a dispatched run may take to start before its job counts as stopped (15m). */
+  dispatchStartMs: number
+  /** WATCHDOG_GITHUB_LATE: how far behind GitHub's cron must be, for most jobs, to count as running late (1h). */
+  githubLateMs: number
 }
 
-/** Reads the watchdog's settings (ADMIN_JOBS_ROOT, WATCHDOG_GRACE, WATCHDOG_FAILURE_THRESHOLD). */
+/** Reads the watchdog's settings (ADMIN_JOBS_ROOT, WATCHDOG_GRACE, _FAILURE_THRESHOLD, _DISPATCH_START, _GITHUB_LATE). */
 export function watchdogSettings(read: EnvReader): WatchdogSettings {
   const root = path.resolve(read.string('ADMIN_JOBS_ROOT', repoRoot()))
   if (!fs.existsSync(path.join(root, '.github', 'workflows')))
@@ -38,57 +74,170 @@ export function watchdogSettings(read: EnvReader): WatchdogSettings {
     root,
     graceMs: read.string('WATCHDOG_GRACE') === undefined ? undefined : read.duration('WATCHDOG_GRACE', 0),
     failureThreshold: read.integer('WATCHDOG_FAILURE_THRESHOLD', 3, { min: 1, max: 100 }),
+    dispatchStartMs: read.duration('WATCHDOG_DISPATCH_START', defaultVerdictRules.dispatchStartMs),
+    githubLateMs: read.duration('WATCHDOG_GITHUB_LATE', githubLateAfterMs),
   }
+}
+
+/** What one watchdog pass works with: the job context's pieces, or a simulation's. */
+export interface WatchInput {
+  sql: Sql
+  now: Date
+  log: Logger
+  dryRun: boolean
+  settings: WatchdogSettings
+  alert: (input: AlertInput) => Promise<AlertResult>
+  resolveAlert: (key: string, notice?: { title?: string; text?: string }) => Promise<AlertResult>
+  state: JobState
+  summary: Pick<Summary, 'table'>
+  /** The watchdog's own job id (its own schedule is kept alive, not judged). */
+  self: string
+  /** The GitHub API, when a token and a repository are set. */
+  github?: GitHubClient
+  /** The jobs' definitions (default: loaded from `settings.root`). */
+  infos?: readonly JobInfo[]
 }
 
 const iso = (d: Date | undefined) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'never')
 
-/** The watchdog run: missed runs, failure streaks and workflow state, each alerted once and resolved once. */
+/** The watchdog run, from its job context. */
 export async function watch(ctx: JobContext<WatchdogSettings>) {
-  const { sql, log, settings, dryRun } = ctx
-  const now = ctx.now()
-  const schedules = loadSchedules(settings.root).filter((s) => s.job !== ctx.job && s.cron.length > 0)
-  const infos = new Map((await loadJobInfos(settings.root)).map((j) => [j.id, j]))
+  const { token, repository, apiUrl } = ctx.config.github
+  const github =
+    token && repository
+      ? createGitHubClient({ token, repository, apiUrl, signal: ctx.signal, log: ctx.log })
+      : undefined
+  if (!github) ctx.log.info('GITHUB_TOKEN or GITHUB_REPOSITORY unset: workflow state not checked, no catch-up runs')
+  return watchSchedules({
+    sql: ctx.sql,
+    now: ctx.now(),
+    log: ctx.log,
+    dryRun: ctx.dryRun,
+    settings: ctx.settings,
+    alert: (input) => ctx.alert(input),
+    resolveAlert: (key, notice) => ctx.resolveAlert(key, notice),
+    state: ctx.state,
+    summary: ctx.summary,
+    self: ctx.job,
+    github,
+  })
+}
+
+/**
+ * One watchdog pass: learns each schedule's lateness, tells "GitHub is running late" (one warning per episode) from
+ * "this job has stopped" (critical for a critical job), dispatches catch-up runs of jobs past their allowance, keeps
+ * the workflows of a public repository alive, and reports failure streaks and disabled workflows.
+ */
+export async function watchSchedules(input: WatchInput) {
+  const { sql, log, settings, dryRun, now, github } = input
+  const all = loadSchedules(settings.root).filter((s) => s.cron.length > 0)
+  const schedules = all.filter((s) => s.job !== input.self)
+  const infos = new Map((input.infos ?? (await loadJobInfos(settings.root))).map((j) => [j.id, j]))
 
   const staleClosed = dryRun ? [] : await closeStaleRuns(sql)
   if (staleClosed.length) log.warn('closed runs whose process stopped beating', { runs: staleClosed.join(',') })
 
   // Fire times from before the watchdog first saw a job are not expected (new jobs, first deployment).
-  const firstSeen = (await ctx.state.get<Record<string, string>>('firstSeen')) ?? {}
-  for (const s of schedules) firstSeen[s.job] ??= now.toISOString()
-  await ctx.state.set('firstSeen', firstSeen)
+  const firstSeen = (await input.state.get<Record<string, string>>('firstSeen')) ?? {}
+  const unseen = schedules.filter((s) => firstSeen[s.job] === undefined)
+  for (const s of unseen) firstSeen[s.job] = now.toISOString()
+  if (unseen.length) await input.state.set('firstSeen', firstSeen)
 
-  const [pauses, ends, latest, recent] = await Promise.all([
+  const [pauses, ends, latest, recent, timings, claims, open] = await Promise.all([
     activePauses(sql),
     pauseEnds(sql),
     latestRuns(sql),
     recentFinishedRuns(sql, settings.failureThreshold),
+    recentRunTimings(sql, { since: new Date(now.getTime() - latenessWindowMs), until: now }),
+    recentDispatches(sql, new Date(now.getTime() - 2 * 86_400_000)),
+    openIncidents(sql),
   ])
+  const openKeys = new Set(open.map((i) => i.key))
+  const resolve = async (key: string, notice: { title: string; text: string }) => {
+    if (openKeys.has(key)) await input.resolveAlert(key, notice)
+  }
+  const claimsOf = new Map<string, DispatchClaim[]>()
+  for (const c of claims) claimsOf.set(c.job, [...(claimsOf.get(c.job) ?? []), c])
 
   let workflows: WorkflowState[] = []
   let githubError: Error | undefined
-  const { token, repository, apiUrl } = ctx.config.github
-  if (token && repository) {
+  let ref: string | undefined
+  if (github) {
     try {
-      const client = createGitHubClient({ token, repository, apiUrl, signal: ctx.signal, log })
-      workflows = await reconcileWorkflows({ client, schedules, dryRun, log })
+      const [listed, repo] = await Promise.all([github.listWorkflows(), github.repository()])
+      ref = repo.defaultBranch
+      workflows = await reconcileWorkflows({ client: github, workflows: listed, schedules, dryRun, log })
+      const keptAt = (await input.state.get<Record<string, string>>('keptAlive')) ?? {}
+      const kept = await keepWorkflowsAlive({
+        client: github,
+        visibility: repo.visibility,
+        workflows: listed,
+        scheduledFiles: new Set(all.map((s) => s.workflowFile.replace(/\\/g, '/'))),
+        keptAt,
+        now,
+        dryRun,
+        log,
+      })
+      if (kept.length) await input.state.set('keptAlive', keptAt)
     } catch (err) {
       // Missed-run detection must still happen; the error fails the run once the checks are done.
       githubError = new Error(`could not read or repair workflow state: ${firstLine(toError(err))}`, { cause: err })
     }
-  } else {
-    log.info('GITHUB_TOKEN or GITHUB_REPOSITORY unset: workflow state not checked')
   }
   const workflowOf = new Map(workflows.map((w) => [w.job, w]))
 
-  const stats = { checked: 0, missed: 0, failing: 0, paused: 0, reenabled: 0, disabledManually: 0 }
-  const rows: string[][] = [['job', 'state', 'last run', 'note']]
+  const views: JobView[] = schedules.map((schedule) => {
+    const exempt = infos.get(schedule.job)?.exemptFromPauseAll !== undefined
+    const history = timings.get(schedule.job) ?? []
+    const lastStart = latest.get(schedule.job)
+    return {
+      job: schedule.job,
+      schedule,
+      critical: infos.get(schedule.job)?.critical === true,
+      lastStart,
+      lastCronStart: history.filter((t) => t.trigger === 'schedule').at(-1)?.startedAt,
+      // A job with history is judged from its last run; one without, from when the watchdog first saw it.
+      watchFrom: maxDate(
+        lastStart ? undefined : new Date(firstSeen[schedule.job]!),
+        lastPauseEnd(schedule.job, ends, exempt),
+      ),
+      lateness: measureLateness(schedule, history, now, { overrideMs: settings.graceMs }),
+      claim: firstUnansweredClaim(claimsOf.get(schedule.job) ?? [], lastStart),
+    }
+  })
+  const lateGitHub = githubLateness(views, now, settings.githubLateMs)
+  const rules = {
+    ...defaultVerdictRules,
+    dispatchStartMs: settings.dispatchStartMs,
+    canDispatch: !!github && !githubError,
+  }
+
+  const stats = {
+    checked: 0,
+    late: 0,
+    stopped: 0,
+    caughtUp: 0,
+    failing: 0,
+    paused: 0,
+    reenabled: 0,
+    disabledManually: 0,
+  }
+  const rows: string[][] = [['job', 'state', 'last run', 'lateness p90', 'allowance', 'note']]
+  const row = (v: JobView, state: string, note: string) =>
+    rows.push([
+      v.job,
+      state,
+      iso(v.lastStart),
+      v.lateness.p90Ms === undefined ? '-' : formatMs(v.lateness.p90Ms),
+      formatMs(v.lateness.allowanceMs),
+      note,
+    ])
+  const catchUps: { view: JobView; verdict: Verdict }[] = []
+  const judged: { view: JobView; verdict: Verdict }[] = []
   const scheduleErrors: string[] = []
-  for (const schedule of schedules) {
-    const { job } = schedule
+  for (const view of views) {
+    const { job, schedule } = view
     stats.checked++
-    const critical = infos.get(job)?.critical === true
-    const exempt = infos.get(job)?.exemptFromPauseAll !== undefined
     const workflow = workflowOf.get(job)
     const disabledKey = `watchdog:disabled:${schedule.workflowFile}`
     if (workflow?.action === 'reenabled') {
@@ -96,104 +245,195 @@ export async function watch(ctx: JobContext<WatchdogSettings>) {
       if (!dryRun) {
         await sql`
           insert into jobs.watchdog_actions (workflow, job, action, detail)
-          values (${schedule.workflowFile}, ${job}, 'reenabled', ${`catch-up dispatched on ${workflow.ref}`})`
+          values (${schedule.workflowFile}, ${job}, 'reenabled', 'catch-up dispatched')`
       }
-      await ctx.alert({
+      await input.alert({
         severity: 'warning',
         title: `${schedule.workflowFile} was disabled by GitHub for inactivity`,
-        text: `The watchdog re-enabled it and dispatched a catch-up run of ${job} on ${workflow.ref}.`,
+        text: `The watchdog re-enabled it and dispatched a catch-up run of ${job}.`,
         fields: { job, workflow: schedule.workflowFile },
       })
-      rows.push([job, 're-enabled', iso(latest.get(job)), `catch-up dispatched on ${workflow.ref}`])
+      catchUps.push({ view, verdict: { kind: 'on-time' } })
+      row(view, 're-enabled', 'catch-up dispatched')
       continue
     }
     if (workflow?.action === 'left-alone') {
       stats.disabledManually++
-      await ctx.alert({
+      await input.alert({
         severity: 'warning',
         title: `${schedule.workflowFile} is ${workflow.state.replace('_', ' ')}`,
         text: `${job} does not run on schedule. The watchdog leaves a workflow disabled by hand alone; enable it in the Actions tab to resume.`,
         fields: { job, workflow: schedule.workflowFile, state: workflow.state },
         dedupeKey: disabledKey,
       })
-      rows.push([job, workflow.state, iso(latest.get(job)), 'left alone'])
+      row(view, workflow.state, 'left alone')
       continue
     }
-    if (workflow?.state === 'active') {
-      await ctx.resolveAlert(disabledKey, {
+    if (workflow?.state === 'active')
+      await resolve(disabledKey, {
         title: `${schedule.workflowFile} is enabled again`,
         text: `${job} runs on its schedule again.`,
       })
-    }
-    const pause = pauseFor(job, pauses, exempt)
+    const pause = pauseFor(job, pauses, infos.get(job)?.exemptFromPauseAll !== undefined)
     if (pause) {
       // Paused jobs are quiet: neither alerts nor recoveries until the pause ends.
       stats.paused++
-      rows.push([job, 'paused', iso(latest.get(job)), `until ${iso(pause.until)}: ${pause.reason}`])
+      row(view, 'paused', `until ${iso(pause.until)}: ${pause.reason}`)
       continue
     }
-
-    const lastRunAt = latest.get(job)
-    // A job with history is judged from its last run; one without, from when the watchdog first saw it.
-    const watchFrom = maxDate(lastRunAt ? undefined : new Date(firstSeen[job]!), lastPauseEnd(job, ends, exempt))
-    let missed: ReturnType<typeof checkMissed>
+    let verdict: Verdict
     try {
-      missed = checkMissed({ job, schedule, lastRunAt, now, watchFrom, graceMs: settings.graceMs })
+      verdict = judge(view, now, rules, { githubLate: lateGitHub !== undefined })
+      if (verdict.kind === 'late' && github && workflow?.id !== undefined) {
+        // Before a catch-up or a stop: did GitHub run it without it reaching the database?
+        const githubRuns = await github.listWorkflowRuns(workflow.id, { perPage: 10 }).catch(() => undefined)
+        if (githubRuns) verdict = judge(view, now, rules, { githubLate: lateGitHub !== undefined, githubRuns })
+      }
     } catch (err) {
       // A cron or timezone croner cannot read: check the other jobs, then fail the run naming the workflow.
       scheduleErrors.push(`${schedule.workflowFile}: ${firstLine(toError(err))}`)
-      rows.push([job, 'unreadable schedule', iso(lastRunAt), schedule.cron.join(', ')])
+      row(view, 'unreadable schedule', schedule.cron.join(', '))
       continue
     }
-    const missedKey = `watchdog:missed:${job}`
-    if (missed) {
-      stats.missed++
-      await ctx.alert({
-        severity: critical ? 'critical' : 'warning',
-        title: `${job} missed its scheduled run`,
-        text: `${job} should have started at ${iso(missed.expectedAt)} (${describeSchedule(schedule)}); its last run started ${iso(lastRunAt)}.`,
-        fields: {
-          job,
-          expected: iso(missed.expectedAt),
-          'last run': iso(lastRunAt),
-          grace: formatMs(missed.graceMs),
-          workflow: schedule.workflowFile,
-        },
-        dedupeKey: missedKey,
-      })
-    } else {
-      await ctx.resolveAlert(missedKey, {
-        title: `${job} runs on schedule again`,
-        text: `${job} started at ${iso(lastRunAt)}.`,
-      })
-    }
+    if (verdict.kind === 'late' && verdict.action === 'catch-up') catchUps.push({ view, verdict })
+    judged.push({ view, verdict })
+  }
 
-    const failing = checkFailing(job, recent.get(job) ?? [], settings.failureThreshold)
-    const failingKey = `watchdog:failing:${job}`
+  const dispatched = await catchUp(input, catchUps, workflows, ref)
+  for (const { view, verdict } of judged) {
+    const refused = dispatched.get(view.job)
+    const final: Verdict =
+      refused?.outcome === 'refused'
+        ? { kind: 'stopped', expectedAt: undefined, reason: `GitHub refused its catch-up dispatch: ${refused.detail}` }
+        : verdict
+    await report(input, view, final, resolve, stats)
+    const failing = checkFailing(view.job, recent.get(view.job) ?? [], settings.failureThreshold)
+    const failingKey = `watchdog:failing:${view.job}`
     if (failing) {
       stats.failing++
-      await ctx.alert({
-        severity: critical ? 'critical' : 'warning',
-        title: `${job} keeps failing`,
-        text: `The last ${failing.failures} runs of ${job} failed (since ${iso(failing.since)}). Latest error: ${failing.lastError ?? 'unknown'}`,
-        fields: { job, failures: failing.failures, since: iso(failing.since) },
+      await input.alert({
+        severity: view.critical ? 'critical' : 'warning',
+        title: `${view.job} keeps failing`,
+        text: `The last ${failing.failures} runs of ${view.job} failed (since ${iso(failing.since)}). Latest error: ${failing.lastError ?? 'unknown'}`,
+        fields: { job: view.job, failures: failing.failures, since: iso(failing.since) },
         dedupeKey: failingKey,
       })
     } else {
-      await ctx.resolveAlert(failingKey, { title: `${job} succeeds again`, text: `${job} is no longer failing.` })
+      await resolve(failingKey, { title: `${view.job} succeeds again`, text: `${view.job} is no longer failing.` })
     }
-    rows.push([
-      job,
-      missed ? 'missed' : failing ? 'failing' : 'ok',
-      iso(lastRunAt),
-      missed ? `expected ${iso(missed.expectedAt)}` : failing ? `${failing.failures} failures in a row` : '',
-    ])
+    row(view, failing && final.kind === 'on-time' ? 'failing' : stateOf(final), noteOf(final, refused))
   }
-  ctx.summary.table(rows)
-  log.info('watchdog checked every scheduled job', stats)
+  if (lateGitHub) {
+    const worst = Math.max(...lateGitHub.late.map((l) => l.behindMs))
+    // One warning per episode: the incident continues while late, and ends by itself after 6 quiet hours.
+    await input.alert({
+      severity: 'warning',
+      title: 'GitHub is running scheduled workflows late',
+      text: `GitHub's cron is more than ${formatMs(settings.githubLateMs)} behind for ${lateGitHub.late.length} of ${lateGitHub.due} jobs due (up to ${formatMs(worst)}): ${lateGitHub.late.map((l) => l.job).join(', ')}. Jobs are caught up by dispatch where a token allows; a job that does not start when dispatched is reported as stopped.`,
+      fields: { behind: formatMs(worst), jobs: lateGitHub.late.length },
+      dedupeKey: 'watchdog:github-late',
+      quietAfter: '6h',
+    })
+  }
+  input.summary.table(rows)
+  log.info('watchdog checked every scheduled job', { ...stats, githubLate: lateGitHub !== undefined })
   if (githubError) throw githubError
   if (scheduleErrors.length) throw new Error(`cannot read schedules: ${scheduleErrors.join('; ')}`)
-  return { ...stats, staleClosed: staleClosed.length }
+  return { ...stats, githubLate: lateGitHub !== undefined, staleClosed: staleClosed.length }
+}
+
+/** Sends the catch-up dispatches of jobs past their allowance (and of re-enabled workflows), each slot at most once. */
+async function catchUp(
+  input: WatchInput,
+  catchUps: readonly { view: JobView }[],
+  workflows: readonly WorkflowState[],
+  ref: string | undefined,
+): Promise<Map<string, DispatchResult>> {
+  if (!input.github || catchUps.length === 0) return new Map()
+  const slots = catchUps.flatMap(({ view }) => {
+    const slot = slotAt(view.schedule, input.now)
+    return slot ? [{ job: view.job, slot, workflowFile: view.schedule.workflowFile.replace(/\\/g, '/') }] : []
+  })
+  const results = await dispatchSlots({
+    sql: input.sql,
+    client: input.github,
+    slots,
+    by: 'watchdog',
+    now: input.now,
+    log: input.log,
+    dryRun: input.dryRun,
+    // A re-enabled workflow is active now, though the list said otherwise a moment ago.
+    workflows: workflows.flatMap((w) =>
+      w.id === undefined ? [] : [{ id: w.id, name: w.job, path: w.workflowFile, state: 'active' as const }],
+    ),
+    ref,
+  })
+  return new Map(results.map((r) => [r.job, r]))
+}
+
+async function report(
+  input: WatchInput,
+  view: JobView,
+  verdict: Verdict,
+  resolve: (key: string, notice: { title: string; text: string }) => Promise<void>,
+  stats: { late: number; stopped: number; caughtUp: number },
+): Promise<void> {
+  const { job, schedule } = view
+  const missedKey = `watchdog:missed:${job}`
+  const stoppedKey = `watchdog:stopped:${job}`
+  if (verdict.kind === 'stopped') {
+    stats.stopped++
+    await input.alert({
+      severity: view.critical ? 'critical' : 'warning',
+      title: `${job} has stopped running`,
+      text: `${job} (${describeSchedule(schedule)}): ${verdict.reason}. Its last run started ${iso(view.lastStart)}.`,
+      fields: {
+        job,
+        expected: iso(verdict.expectedAt),
+        'last run': iso(view.lastStart),
+        workflow: schedule.workflowFile,
+      },
+      dedupeKey: stoppedKey,
+    })
+    return
+  }
+  if (verdict.kind === 'late') {
+    stats.late++
+    if (verdict.action === 'catch-up') stats.caughtUp++
+    if (verdict.action !== 'warn') return
+    await input.alert({
+      severity: 'warning',
+      title: `${job} missed its scheduled run`,
+      text: `${job} should have started at ${iso(verdict.expectedAt)} (${describeSchedule(schedule)}); its last run started ${iso(view.lastStart)}.`,
+      fields: {
+        job,
+        expected: iso(verdict.expectedAt),
+        'last run': iso(view.lastStart),
+        allowance: formatMs(view.lateness.allowanceMs),
+        workflow: schedule.workflowFile,
+      },
+      dedupeKey: missedKey,
+    })
+    return
+  }
+  const notice = { title: `${job} runs on schedule again`, text: `${job} started at ${iso(view.lastStart)}.` }
+  await resolve(missedKey, notice)
+  await resolve(stoppedKey, notice)
+}
+
+function stateOf(verdict: Verdict): string {
+  if (verdict.kind === 'late') return verdict.action === 'warn' ? 'missed' : 'late'
+  return verdict.kind === 'stopped' ? 'stopped' : 'ok'
+}
+
+function noteOf(verdict: Verdict, dispatch: DispatchResult | undefined): string {
+  if (verdict.kind === 'stopped') return verdict.reason
+  if (verdict.kind === 'on-time') return ''
+  const behind = `expected ${iso(verdict.expectedAt)}, ${formatMs(verdict.overdueMs)} ago`
+  if (verdict.action === 'catch-up') return `${behind}; catch-up: ${dispatch?.outcome ?? 'not sent'}`
+  if (verdict.action === 'dispatched') return `${behind}; dispatched, waiting for it to start`
+  if (verdict.action === 'github-late') return `${behind}; GitHub is running late`
+  return behind
 }
 
 function maxDate(a: Date | undefined, b: Date | undefined): Date | undefined {

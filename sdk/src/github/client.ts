@@ -10,12 +10,37 @@ export interface GitHubWorkflow {
   state: 'active' | 'deleted' | 'disabled_fork' | 'disabled_inactivity' | 'disabled_manually' | (string & {})
 }
 
-/** The Actions endpoints the platform uses (watchdog, retry, dispatch), on one repository. */
+/** A workflow run as GitHub lists it (`GET /repos/{owner}/{repo}/actions/workflows/{id}/runs`). */
+export interface GitHubWorkflowRun {
+  id: number
+  /** `schedule`, `workflow_dispatch`, `push`, … */
+  event: string
+  status: string | null
+  conclusion: string | null
+  created_at: string
+  run_started_at?: string
+  html_url: string
+}
+
+/** The repository as the watchdog and the doctor read it (`GET /repos/{owner}/{repo}`). */
+export interface GitHubRepository {
+  defaultBranch: string
+  /** `public`, `private` or `internal`: only public repositories have their schedules disabled for inactivity. */
+  visibility: string
+  /** A classic token's scopes (`x-oauth-scopes`); undefined for fine-grained, app and Actions tokens, which have none. */
+  scopes: string[] | undefined
+}
+
+/** The Actions endpoints the platform uses (watchdog, retry, dispatch, doctor), on one repository. */
 export interface GitHubClient {
   /** Every workflow of the repository (all pages). */
   listWorkflows(): Promise<GitHubWorkflow[]>
+  /** The newest runs of one workflow, newest first (one page of at most `perPage`, default 30). */
+  listWorkflowRuns(id: number | string, options?: { perPage?: number }): Promise<GitHubWorkflowRun[]>
   /** The repository's default branch (the ref catch-up dispatches run on). */
   defaultBranch(): Promise<string>
+  /** The repository's default branch, visibility and (classic tokens) the token's scopes. */
+  repository(): Promise<GitHubRepository>
   enableWorkflow(id: number | string): Promise<void>
   dispatchWorkflow(id: number | string, ref: string, inputs?: Record<string, string>): Promise<void>
   /** Re-runs the failed jobs of a workflow run (a new attempt of the same run). */
@@ -43,6 +68,11 @@ export interface GitHubClientOptions {
   signal?: AbortSignal
   /** Where rate-limit waits are reported. */
   log?: Pick<Logger, 'warn'>
+  /**
+   * Space mutating requests a second apart and wait out rate limits, as GitHub asks of integrations (default true);
+   * false only against a local server that plays GitHub.
+   */
+  paceWrites?: boolean
 }
 
 const apiVersion = '2022-11-28'
@@ -73,7 +103,35 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       call((o) => o.paginate(o.rest.actions.listRepoWorkflows, { owner, repo, per_page: 100 })) as Promise<
         GitHubWorkflow[]
       >,
+    listWorkflowRuns: (id, runOptions) =>
+      call(
+        async (o) =>
+          (
+            await o.rest.actions.listWorkflowRuns({
+              owner,
+              repo,
+              workflow_id: id,
+              per_page: runOptions?.perPage ?? 30,
+            })
+          ).data.workflow_runs as GitHubWorkflowRun[],
+      ),
     defaultBranch: () => call(async (o) => (await o.rest.repos.get({ owner, repo })).data.default_branch ?? 'main'),
+    repository: () =>
+      call(async (o) => {
+        const { data, headers } = await o.rest.repos.get({ owner, repo })
+        const scopes = headers['x-oauth-scopes']
+        return {
+          defaultBranch: data.default_branch ?? 'main',
+          visibility: data.visibility ?? (data.private ? 'private' : 'public'),
+          scopes:
+            typeof scopes === 'string'
+              ? scopes
+                  .split(',')
+                  .map((x) => x.trim())
+                  .filter(Boolean)
+              : undefined,
+        }
+      }),
     async enableWorkflow(id) {
       await call((o) => o.rest.actions.enableWorkflow({ owner, repo, workflow_id: id }))
     },
@@ -107,7 +165,11 @@ async function buildOctokit(options: GitHubClientOptions): Promise<Octokit> {
     baseUrl: (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
     userAgent: 'admin-jobs',
     retry: { retries: options.retries ?? 3 },
-    throttle: { onRateLimit: waitOut('rate limit'), onSecondaryRateLimit: waitOut('secondary rate limit') },
+    throttle: {
+      enabled: options.paceWrites !== false,
+      onRateLimit: waitOut('rate limit'),
+      onSecondaryRateLimit: waitOut('secondary rate limit'),
+    },
     request: {
       // Each attempt gets its own timeout; the caller's signal aborts every one.
       fetch: (url: string, init: RequestInit) => {

@@ -202,3 +202,62 @@ export async function runStatus(sql: Sql, id: number): Promise<RunStatus | undef
   const [row] = await sql<{ status: RunStatus }[]>`select status from jobs.runs where id = ${id}`
   return row?.status
 }
+
+/**
+ * The slots among `slots` that a run already serves or is serving (a succeeded or a `running` run of the job with that
+ * slot), keyed as `slotKey` does: a dispatcher leaves those alone.
+ */
+export async function takenSlots(sql: Sql, slots: readonly { job: string; slot: Date }[]): Promise<Set<string>> {
+  if (slots.length === 0) return new Set()
+  const rows = await sql<{ job: string; slot: Date }[]>`
+    select distinct r.job, r.slot from jobs.runs r
+    join unnest(${slots.map((s) => s.job)}::text[], ${slots.map((s) => s.slot.toISOString())}::timestamptz[]) as w(job, slot)
+      on r.job = w.job and r.slot = w.slot
+    where r.status in ('succeeded', 'running') and not r.dry_run`
+  return new Set(rows.map((r) => `${r.job}@${r.slot.toISOString()}`))
+}
+
+/** One real run's timing, as lateness and missed-run checks read it. */
+export interface RunTiming {
+  job: string
+  trigger: string
+  status: RunStatus
+  startedAt: Date
+  slot: Date | null
+  runUrl: string | null
+}
+
+/**
+ * The newest real (not dry-run) runs of every job that started in [since, until], at most `perJob` each (default 100),
+ * oldest first per job: the history lateness is learned from.
+ */
+export async function recentRunTimings(
+  sql: Sql,
+  window: { since: Date; until: Date; perJob?: number },
+): Promise<Map<string, RunTiming[]>> {
+  const rows = await sql<
+    { job: string; trigger: string; status: RunStatus; started_at: Date; slot: Date | null; run_url: string | null }[]
+  >`
+    select job, trigger, status, started_at, slot, run_url from (
+      select job, trigger, status, started_at, slot, run_url,
+             row_number() over (partition by job order by started_at desc, id desc) as n
+      from jobs.runs
+      where not dry_run and started_at >= ${window.since} and started_at <= ${window.until}
+    ) r
+    where n <= ${window.perJob ?? 100}
+    order by job, started_at`
+  const byJob = new Map<string, RunTiming[]>()
+  for (const r of rows) {
+    const list = byJob.get(r.job) ?? []
+    list.push({
+      job: r.job,
+      trigger: r.trigger,
+      status: r.status,
+      startedAt: r.started_at,
+      slot: r.slot,
+      runUrl: r.run_url,
+    })
+    byJob.set(r.job, list)
+  }
+  return byJob
+}

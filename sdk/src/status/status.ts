@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import { activePauses, type Pause, pauseFor } from '../records/pauses.ts'
+import { loadLateness, type ScheduleLateness } from '../schedules/lateness.ts'
 import { describeSchedule, type JobSchedule, nextRun } from '../schedules/schedules.ts'
 import { formatMs } from '../text/duration.ts'
 
@@ -29,6 +30,8 @@ export interface JobStatus {
   paused: Pause | undefined
   /** The newest runs, oldest first (dry runs left out). */
   recent: StatusRun[]
+  /** Start minus slot of the schedule's recent runs, and the allowance the watchdog gives it (scheduled jobs only). */
+  lateness?: ScheduleLateness
 }
 
 /** What loadStatus needs: the jobs to show and their schedules; window 30 days, 40 recent runs per job. */
@@ -44,7 +47,7 @@ export interface StatusInput {
 export async function loadStatus(sql: Sql, input: StatusInput): Promise<JobStatus[]> {
   const now = input.now ?? new Date()
   const since = new Date(now.getTime() - (input.windowDays ?? 30) * 86_400_000)
-  const [aggregates, recentRows, pauses] = await Promise.all([
+  const [aggregates, recentRows, pauses, lateness] = await Promise.all([
     sql<{ job: string; finished: number; succeeded: number; median_ms: number | null }[]>`
       select job,
         count(*) filter (where status in ('succeeded', 'failed', 'timed_out', 'cancelled'))::int as finished,
@@ -65,8 +68,9 @@ export async function loadStatus(sql: Sql, input: StatusInput): Promise<JobStatu
       where n <= ${input.recent ?? 40}
       order by job, started_at, id`,
     activePauses(sql),
+    loadLateness(sql, input.schedules, now),
   ])
-  return buildStatus({ ...input, now }, { aggregates, recentRows, pauses })
+  return buildStatus({ ...input, now }, { aggregates, recentRows, pauses, lateness })
 }
 
 /** What loadStatus reads from the database; all empty for a database no job has run against. */
@@ -81,6 +85,7 @@ export interface StatusRows {
     error: string | null
   }[]
   pauses: readonly Pause[]
+  lateness?: ReadonlyMap<string, ScheduleLateness>
 }
 
 /** The status of every job (plus any job found only in history) from the rows loadStatus read. */
@@ -120,6 +125,7 @@ export function buildStatus(input: StatusInput, rows: StatusRows): JobStatus[] {
       medianMs: aggregate?.median_ms ?? undefined,
       paused: pauseFor(job, pauses, known.get(job)?.exemptFromPauseAll !== undefined),
       recent,
+      ...(rows.lateness?.get(job) ? { lateness: rows.lateness.get(job) } : {}),
     }
   })
 }

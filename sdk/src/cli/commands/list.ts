@@ -1,5 +1,6 @@
 import { listJobIds, loadJob } from '../../project/registry.ts'
 import { estimateMonthlyMinutes, perRunMinutes } from '../../schedules/cost.ts'
+import { describeLateness, loadLateness, type ScheduleLateness } from '../../schedules/lateness.ts'
 import { describeSchedule, type JobSchedule, loadSchedules, nextRun } from '../../schedules/schedules.ts'
 import { formatMs } from '../../text/duration.ts'
 import { type Command, databaseSettings, withDatabase } from './command.ts'
@@ -32,7 +33,8 @@ const list: Command = {
     const schedules = new Map(loadSchedules().map((s) => [s.job, s]))
     const ids = listJobIds()
     const jobs = await Promise.all(ids.map(async (id) => ({ id, job: await loadJob(id) })))
-    const [last, medians] = await withDatabase(
+    const now = new Date()
+    const [last, medians, lateness] = await withDatabase(
       io,
       (sql) =>
         Promise.all([
@@ -47,12 +49,16 @@ const list: Command = {
         from jobs.runs
         where status = 'succeeded' and finished_at is not null and started_at > now() - interval '30 days'
         group by job`,
+          loadLateness(sql, [...schedules.values()], now),
         ]),
-      { readOnly: { empty: () => [[], []] as [LastRun[], MedianRun[]] } },
+      {
+        readOnly: {
+          empty: () => [[], [], new Map()] as [LastRun[], MedianRun[], Map<string, ScheduleLateness>],
+        },
+      },
     )
     const lastByJob = new Map(last.map((r) => [r.job, r]))
     const medianByJob = new Map(medians.map((r) => [r.job, r.median_ms]))
-    const now = new Date()
     const rows = jobs.map(({ id, job }) => {
       const schedule: JobSchedule | undefined = schedules.get(id)
       const lastRun = lastByJob.get(id)
@@ -72,6 +78,7 @@ const list: Command = {
               durationMs: lastRun.finished_at ? lastRun.finished_at.getTime() - lastRun.started_at.getTime() : null,
             }
           : null,
+        lateness: latenessJson(lateness.get(id)),
         ...monthlyCost(schedule, medianByJob.get(id)),
       }
     })
@@ -81,7 +88,7 @@ const list: Command = {
     }
     io.stdout(
       table(
-        ['job', 'schedule', 'next run (UTC)', 'last result', 'runs/month', 'Actions min/month'],
+        ['job', 'schedule', 'next run (UTC)', 'last result', 'lateness', 'runs/month', 'Actions min/month'],
         rows.map((r) => [
           r.job + (r.critical ? ' *' : ''),
           r.schedule ? `${r.schedule.cron.join(', ')}  ${r.schedule.words}` : 'no workflow',
@@ -91,6 +98,7 @@ const list: Command = {
                 r.lastRun.durationMs === null ? '' : ` (${formatMs(r.lastRun.durationMs)})`
               }`
             : 'never run',
+          describeLateness(lateness.get(r.job), formatMs),
           r.runsPerMonth === null ? '-' : r.runsPerMonth.toLocaleString('en-US', { maximumFractionDigits: 1 }),
           r.actionsMinutesPerMonth === null ? '-' : r.actionsMinutesPerMonth.toLocaleString('en-US'),
         ]),
@@ -100,6 +108,19 @@ const list: Command = {
     io.stdout(`\n* critical: a failure alerts. Estimated Actions usage: ${total.toLocaleString('en-US')} min/month.`)
     return 0
   },
+}
+
+/** A schedule's lateness as `list --json` prints it (docs/reference.md), or null without a schedule. */
+export function latenessJson(l: ScheduleLateness | undefined) {
+  if (!l) return null
+  return {
+    samples: l.samples,
+    medianMs: l.medianMs ?? null,
+    p90Ms: l.p90Ms ?? null,
+    maxMs: l.maxMs ?? null,
+    allowanceMs: l.allowanceMs,
+    allowanceBasis: l.basis,
+  }
 }
 
 /** Scheduled runs and estimated Actions minutes per month; a job's median run, else 15 s, sets the minutes per run. */
