@@ -1,12 +1,14 @@
-import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { ConfigError } from '@admin-jobs/sdk'
+import { createEnvReader, parseConfig } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findExecutable } from '#backups'
+import { readBackupSettings } from '#backups'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript, startScript } from './support/run.ts'
+import { fakePgDump, real } from './support/pg-tools.ts'
+import { jobEnv, runScript, startScript } from './support/run.ts'
 
 const script = 'scripts/backups/database.ts'
 let db: TestDatabase
@@ -30,22 +32,9 @@ const dumps = () =>
     .filter((f) => f.endsWith('.dump'))
     .sort()
 
-/**
- * A directory with a stand-in pg_dump that answers `--version` as the real one does and otherwise runs `body` (sh),
- * next to the real pg_restore. Removed by the caller.
- */
-function fakePgDump(name: string, body: string): string {
-  const bin = path.join(os.tmpdir(), `aj-${name}-${process.pid}`)
-  fs.mkdirSync(bin, { recursive: true })
-  const real = (tool: string) => findExecutable(tool, process.env.PATH)!
-  const version = execFileSync(real('pg_dump'), ['--version'], { encoding: 'utf8' }).trim()
-  fs.writeFileSync(
-    path.join(bin, 'pg_dump'),
-    `#!/bin/sh\nif [ "$1" = --version ]; then echo "${version}"; exit 0; fi\n${body}`,
-    { mode: 0o755 },
-  )
-  fs.symlinkSync(real('pg_restore'), path.join(bin, 'pg_restore'))
-  return bin
+async function runRows(): Promise<number> {
+  const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs.runs where job = 'backups/database'`
+  return n
 }
 
 async function rowCounts(sql: TestDatabase['sql']) {
@@ -91,9 +80,11 @@ describe('backups/database', () => {
     expect(check).toMatchObject({ status: 'passed', checksum_ok: true, restored: true, mismatches: [] })
     expect(check!.toc_entries).toBeGreaterThan(10)
 
-    const [warning] =
-      await db.sql`select kind, severity from jobs.alerts where dedupe_key = ${`backups/database:small-dump:${db.name}`}`
-    expect(warning).toEqual({ kind: 'alert', severity: 'warning' })
+    const key = `backups/database:small-dump:${db.name}`
+    const [incident] = await db.sql`select status, severity from jobs.incidents where key = ${key}`
+    expect(incident).toEqual({ status: 'open', severity: 'warning' })
+    const warnings = await db.sql`select kind, severity from jobs.messages where incident_key = ${key}`
+    expect(warnings).toEqual([{ kind: 'alert', severity: 'warning' }])
     const [run] = await db.sql`select stats from jobs.runs where job = 'backups/database' order by id desc limit 1`
     expect(run!.stats).toMatchObject({ verification: 'passed', restored: true, small: true, medianBytes: 1000000000 })
   })
@@ -129,12 +120,14 @@ describe('backups/database', () => {
     const [backup] = await db.sql`select status from jobs.backups where file = ${path.basename(file)}`
     expect(backup!.status).toBe('verification_failed')
     // backups/database is critical: a failed verification alerts.
-    const [alert] = await db.sql`select severity, title from jobs.alerts where dedupe_key = 'job:backups/database'`
-    expect(alert).toMatchObject({ severity: 'critical', title: 'backups/database failed' })
+    const alerts = await db.sql`
+      select kind, severity, title from jobs.messages where incident_key = 'job:backups/database' order by id`
+    expect(alerts[0]).toEqual({ kind: 'alert', severity: 'critical', title: 'backups/database failed' })
   })
 
   it('exits 2 when pg_dump is missing from PATH, when PG_DUMP points nowhere, and when pg_dump is older than the server', async () => {
     const before = dumps()
+    const rows = await runRows()
     const noPath = await runScript(script, { env: env({ PATH: '/nonexistent' }) })
     expect(noPath.code, noPath.output).toBe(2)
     expect(noPath.output).toContain('pg_dump was not found on PATH')
@@ -142,6 +135,8 @@ describe('backups/database', () => {
     const nowhere = await runScript(script, { env: env({ PG_DUMP: '/nowhere/pg_dump' }) })
     expect(nowhere.code, nowhere.output).toBe(2)
     expect(nowhere.output).toContain('PG_DUMP points to /nowhere/pg_dump')
+    // Both are found before any connection: no history row.
+    expect(await runRows()).toBe(rows)
 
     const old = path.join(dir, 'old-bin')
     fs.mkdirSync(old, { recursive: true })
@@ -151,6 +146,11 @@ describe('backups/database', () => {
     expect(older.code, older.output).toBe(2)
     expect(older.output).toMatch(/pg_dump 9\.6 \(.*\) is older than the server \(PostgreSQL 1\d/)
     expect(dumps()).toEqual(before)
+    // Only the server can say a client is too old: that one is recorded, as a failed run.
+    const [run] =
+      await db.sql`select status, error from jobs.runs where job = 'backups/database' order by id desc limit 1`
+    expect(run!.status).toBe('failed')
+    expect(run!.error).toContain('is older than the server')
   })
 
   it('removes the partial file and records the failure when pg_dump dies half-way through its output', async () => {
@@ -206,5 +206,137 @@ describe('backups/database', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(before)
     const [{ n }] = await db.sql`select count(*)::int as n from jobs.backups`
     expect(n).toBe(runs)
+  })
+  it('refuses every bad setting, flag and tool path while reading the settings, naming what is wrong', () => {
+    const aFile = path.join(dir, 'not-a-directory')
+    fs.writeFileSync(aFile, '')
+    const settings = (extra: Record<string, string>, flags: Record<string, string> = {}) => {
+      const e = { ...jobEnv(env(extra)) }
+      return () => readBackupSettings(createEnvReader(e), parseConfig(e), flags)
+    }
+    try {
+      const cases: [Record<string, string>, Record<string, string>, RegExp][] = [
+        [{ PG_DUMP: '/nowhere/pg_dump' }, {}, /^PG_DUMP points to \/nowhere\/pg_dump/],
+        [{ PATH: '/nonexistent' }, {}, /^pg_dump was not found on PATH/],
+        [{ PG_RESTORE: '/nowhere/pg_restore' }, {}, /^PG_RESTORE points to \/nowhere\/pg_restore/],
+        [{ PG_DUMP: '/bin/true' }, {}, /^PG_DUMP \(\/bin\/true\) does not run as a PostgreSQL client/],
+        [{ BACKUP_KEEP_DAILY: '0' }, {}, /^BACKUP_KEEP_DAILY must be at least 1/],
+        [{ BACKUP_KEEP_MONTHLY: 'twelve' }, {}, /^BACKUP_KEEP_MONTHLY must be a whole number/],
+        [{ BACKUP_COMPRESSION: '11' }, {}, /^BACKUP_COMPRESSION must be at most 9/],
+        [{ BACKUP_RESTORE_JOBS: '99' }, {}, /^BACKUP_RESTORE_JOBS must be at most 32/],
+        [{ BACKUP_VERIFY_DATABASE_URL: 'mysql://x@h/d' }, {}, /^BACKUP_VERIFY_DATABASE_URL must use postgres/],
+        [{ BACKUP_VERIFY_DATABASE_URL: `${db.url}?sslmode=disable` }, {}, /names the admin database itself/],
+        [{ BACKUP_VERIFY_DATABASE_URL: `${scratch.url}?search_path=x` }, {}, /parameter "search_path"/],
+        [{ DATABASE_URL: `${db.url}?search_path=x` }, {}, /^DATABASE_URL has the parameter "search_path"/],
+        [{ BACKUP_DIR: aFile }, {}, /^BACKUP_DIR \(.*\) is not a directory/],
+        [{}, { verify: 'missing-20260101T000000Z.dump' }, /^--verify missing-20260101T000000Z\.dump: no such dump/],
+      ]
+      for (const [extra, flags, message] of cases) {
+        expect(settings(extra, flags), JSON.stringify(extra)).toThrow(ConfigError)
+        expect(settings(extra, flags)).toThrow(message)
+      }
+      const good = settings({ BACKUP_VERIFY_DATABASE_URL: scratch.url }, { verify: 'latest' })()
+      expect(good.tools.pgDump.path).toBe(real('pg_dump'))
+      expect(good.tools.pgRestore.version).toMatch(/^\d+/)
+      expect(Object.keys(good.clientEnv).sort()).toEqual(['HOME', 'LANG', 'PATH', 'TZ'])
+    } finally {
+      fs.rmSync(aFile)
+    }
+  })
+
+  it('exits 2 on a bad setting with no history row and nothing written', async () => {
+    const before = fs.readdirSync(dir).sort()
+    const rows = await runRows()
+    const [{ n: backups }] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs.backups`
+    const cases: { env?: Record<string, string>; args?: string[] }[] = [
+      { env: { PG_RESTORE: '/nowhere/pg_restore' } },
+      { env: { DATABASE_URL: `${db.url}?search_path=x` } },
+      { env: { BACKUP_KEEP_DAILY: '0' } },
+      { args: ['--verify', 'missing-20260101T000000Z.dump'] },
+    ]
+    const results = await Promise.all(cases.map((c) => runScript(script, { args: c.args, env: env(c.env) })))
+    for (const result of results) {
+      expect(result.code, result.output).toBe(2)
+      expect(result.output).toContain('configuration error')
+    }
+    expect(await runRows()).toBe(rows)
+    const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs.backups`
+    expect(n).toBe(backups)
+    expect(fs.readdirSync(dir).sort()).toEqual(before)
+  })
+
+  it('gives pg_dump and pg_restore only PATH, HOME, locale and PG* variables, the password in PGPASSWORD and nothing on their command lines', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-client-env-'))
+    // Each stand-in records its environment and arguments, then runs the real tool with the same arguments.
+    const record = (tool: string) =>
+      `env > ${out}/${tool}.env\nprintf '%s\\n' "$0" "$@" > ${out}/${tool}.args\nexec ${real(tool)} "$@"\n`
+    const bin = fakePgDump('env-pg-tools', record('pg_dump'), record('pg_restore'))
+    const password = 'Pg-Pa55word-x7'
+    const withPassword = (url: string) => {
+      const u = new URL(url)
+      u.password = password
+      return u.toString()
+    }
+    const secrets = {
+      SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/services/T000/B000/slack-secret-1',
+      SMTP_URL: 'smtp://mailer:smtp-secret-2@127.0.0.1:9',
+      GITHUB_TOKEN: 'ghp_githubsecret3',
+      HEARTBEAT_URL: 'http://127.0.0.1:9/heartbeat-secret-4',
+      SOME_API_KEY: 'unrelated-secret-5',
+      // A stray libpq variable must not send the dump elsewhere.
+      PGDATABASE: 'postgres',
+      PGHOST: 'elsewhere.invalid',
+    }
+    try {
+      const result = await runScript(script, {
+        env: env({
+          ...secrets,
+          DATABASE_URL: withPassword(db.url),
+          BACKUP_VERIFY_DATABASE_URL: withPassword(scratch.url),
+          PG_DUMP: path.join(bin, 'pg_dump'),
+        }),
+      })
+      expect(result.code, result.output).toBe(0)
+      const allowed = new Set([
+        ...['PATH', 'HOME', 'LANG', 'TZ'],
+        ...['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE'],
+        // Set by the shell that runs the stand-in itself.
+        ...['PWD', 'SHLVL', '_', 'OLDPWD'],
+      ])
+      for (const [tool, database] of [
+        ['pg_dump', db.name],
+        ['pg_restore', scratch.name],
+      ] as const) {
+        const text = fs.readFileSync(path.join(out, `${tool}.env`), 'utf8')
+        const vars = Object.fromEntries(
+          text
+            .trim()
+            .split('\n')
+            .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+        )
+        expect(
+          Object.keys(vars).filter((k) => !allowed.has(k)),
+          tool,
+        ).toEqual([])
+        expect(vars, tool).toMatchObject({
+          PGHOST: '127.0.0.1',
+          PGPORT: '5432',
+          PGDATABASE: database,
+          PGPASSWORD: password,
+        })
+        for (const value of Object.values(secrets).filter((v) => v.includes('secret')))
+          expect(text, tool).not.toContain(value)
+        const args = fs.readFileSync(path.join(out, `${tool}.args`), 'utf8')
+        expect(args, tool).not.toContain(password)
+        expect(args, tool).not.toMatch(/postgres(ql)?:\/\//)
+        expect(args, tool).not.toContain(new URL(db.url).hostname)
+      }
+      // The restore check really restored through those variables.
+      const [run] = await db.sql`select stats from jobs.runs where job = 'backups/database' order by id desc limit 1`
+      expect(run!.stats).toMatchObject({ verification: 'passed', restored: true })
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true })
+      fs.rmSync(out, { recursive: true, force: true })
+    }
   })
 })

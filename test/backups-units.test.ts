@@ -1,20 +1,80 @@
+import { ConfigError } from '@admin-jobs/sdk'
 import { describe, expect, it } from 'vitest'
-import { compareCounts, libpqTarget, majorOf, parseToolVersion, sameDatabase } from '#backups'
+import {
+  clientEnv,
+  compareCounts,
+  conninfoDatabase,
+  libpqTarget,
+  majorOf,
+  parseToolVersion,
+  sameDatabase,
+} from '#backups'
 
 describe('backup helpers', () => {
-  it('keeps the password off the libpq URI and hands it over in PGPASSWORD', () => {
-    const t = libpqTarget('postgres://admin:s%40cret@db.internal:6432/admin_prod?ssl=true')
-    expect(t.uri).toBe('postgresql://admin@db.internal:6432/admin_prod?sslmode=require')
-    expect(t.uri).not.toContain('cret')
-    expect(t.env).toEqual({ PGPASSWORD: 's@cret' })
+  it('hands a libpq client the whole URL in PG* variables, the password in PGPASSWORD, and names no password in its label', () => {
+    const t = libpqTarget('postgres://admin:s%40cret@db.internal:6432/admin_prod?ssl=true&application_name=backup')
+    expect(t.env).toEqual({
+      PGHOST: 'db.internal',
+      PGPORT: '6432',
+      PGUSER: 'admin',
+      PGPASSWORD: 's@cret',
+      PGDATABASE: 'admin_prod',
+      PGSSLMODE: 'require',
+      PGAPPNAME: 'backup',
+    })
+    expect(t.label).toBe('admin@db.internal:6432/admin_prod')
     expect(t.database).toBe('admin_prod')
-    expect(libpqTarget('postgresql://u@h/d?sslmode=verify-full').uri).toBe('postgresql://u@h/d?sslmode=verify-full')
+    const tls = libpqTarget('postgresql://u@h/d?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem')
+    expect(tls.env).toEqual({
+      PGHOST: 'h',
+      PGPORT: '5432',
+      PGUSER: 'u',
+      PGDATABASE: 'd',
+      PGSSLMODE: 'verify-full',
+      PGSSLROOTCERT: '/etc/ca.pem',
+    })
+    expect(libpqTarget('postgres://u@[::1]:5433/').env).toMatchObject({
+      PGHOST: '::1',
+      PGPORT: '5433',
+      PGDATABASE: 'u',
+    })
+  })
+
+  it('refuses a URL parameter pg_dump could not be given, naming the variable', () => {
+    expect(() => libpqTarget('postgres://u@h/d?search_path=x', 'BACKUP_VERIFY_DATABASE_URL')).toThrow(ConfigError)
+    expect(() => libpqTarget('postgres://u@h/d?search_path=x', 'BACKUP_VERIFY_DATABASE_URL')).toThrow(
+      /^BACKUP_VERIFY_DATABASE_URL has the parameter "search_path"/,
+    )
+    expect(() => libpqTarget('not a url')).toThrow(/^DATABASE_URL is not a URL/)
+  })
+
+  it('builds a client environment of the base variables and the target only', () => {
+    const base = { PATH: '/usr/bin', HOME: '/home/jobs', LANG: 'C.UTF-8' }
+    const env = clientEnv(base, libpqTarget('postgres://u:pw@h:5432/d'))
+    expect(Object.keys(env).sort()).toEqual([
+      'HOME',
+      'LANG',
+      'PATH',
+      'PGDATABASE',
+      'PGHOST',
+      'PGPASSWORD',
+      'PGPORT',
+      'PGUSER',
+    ])
+    expect(clientEnv(base)).toEqual(base)
   })
 
   it('recognises the same database behind different spellings of its URL', () => {
-    expect(sameDatabase('postgres://a:x@h:5432/admin', 'postgresql://b@h/admin?sslmode=require')).toBe(true)
-    expect(sameDatabase('postgres://a@h/admin', 'postgres://a@h/admin_verify')).toBe(false)
-    expect(sameDatabase('postgres://a@h:5433/admin', 'postgres://a@h/admin')).toBe(false)
+    const t = (url: string) => libpqTarget(url)
+    expect(sameDatabase(t('postgres://a:x@h:5432/admin'), t('postgresql://b@h/admin?sslmode=require'))).toBe(true)
+    expect(sameDatabase(t('postgres://a@localhost/admin'), t('postgres://b@127.0.0.1:5432/admin'))).toBe(true)
+    expect(sameDatabase(t('postgres://a@h/admin'), t('postgres://a@h/admin_verify'))).toBe(false)
+    expect(sameDatabase(t('postgres://a@h:5433/admin'), t('postgres://a@h/admin'))).toBe(false)
+  })
+
+  it('quotes a database name for pg_restore so that an = in it is not read as a connection string', () => {
+    expect(conninfoDatabase('admin_verify')).toBe(`dbname='admin_verify'`)
+    expect(conninfoDatabase(`a=b'c\\d`)).toBe(`dbname='a=b\\'c\\\\d'`)
   })
 
   it('reads client versions as printed by Debian and upstream builds', () => {

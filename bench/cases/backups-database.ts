@@ -35,8 +35,8 @@ export default defineBenchCase({
       const bare = async () => {
         const file = path.join(dir, 'bare.dump')
         const t = await h.time(() =>
-          run('pg_dump', ['--format=custom', '--no-password', `--file=${file}`, `--dbname=${target.uri}`], {
-            env: { ...process.env, ...target.env },
+          run('pg_dump', ['--format=custom', '--no-password', `--file=${file}`], {
+            env: { PATH: process.env.PATH ?? '', ...target.env },
           }),
         )
         fs.rmSync(file)

@@ -3,7 +3,9 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { atomicFile, createHashingStream, sha256sumLine, writeFileAtomic } from '@admin-jobs/sdk'
-import type { LibpqTarget } from './target.ts'
+import { processMessage, startClient } from './client.ts'
+import { partialSuffix } from './leftovers.ts'
+import { clientEnv, type LibpqTarget } from './target.ts'
 
 /** The checksum file of a dump: `<file>.sha256`, in `sha256sum` format so `sha256sum -c` checks it. */
 export function checksumFileOf(dumpFile: string): string {
@@ -16,13 +18,6 @@ export async function readChecksum(dumpFile: string): Promise<string | undefined
   return text ? /^([0-9a-f]{64})\b/.exec(text.trim())?.[1] : undefined
 }
 
-/** The environment of a libpq client: the process's (for PATH, locale) plus the target's PGPASSWORD, minus stray PG* settings. */
-export function clientEnv(target: LibpqTarget): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v
-  return { ...env, ...target.env }
-}
-
 /** What dumpDatabase wrote. */
 export interface DumpResult {
   file: string
@@ -31,36 +26,25 @@ export interface DumpResult {
   dumpMs: number
 }
 
-/** zx loaded once, and early: start loading it while the job does its other set-up, so the dump does not wait on it. */
-let zx: Promise<typeof import('zx')> | undefined
-export function loadZx(): Promise<typeof import('zx')> {
-  zx ??= import('zx')
-  return zx
-}
-
-/** A zx output store that keeps nothing: the dump streams to disk through the hash, never into memory. */
-function discardingStore() {
-  const discard = Object.assign([] as Buffer[], { push: () => 0 })
-  return { stdout: discard, stdall: discard, stderr: [] as Buffer[] }
-}
-
 /**
- * Runs `pg_dump --format=custom` (through zx) with its output streamed into `<file>.partial` and through sha256 at
- * once, so the dump is never read back to checksum it. Then writes `<file>.sha256` and renames the dump into place: a
- * dump that exists under its final name is complete. A dump written to a stream carries no data offsets in its table of
- * contents; pg_restore finds the data by scanning, in parallel restores too. `snapshot` makes pg_dump read an exported
- * snapshot. Aborting `signal` kills pg_dump; the partial file is removed on any failure.
+ * Runs `pg_dump --format=custom` (without a shell, see startClient) with its output streamed into `<file>.partial` and
+ * through sha256 at once, so the dump is never read back to checksum it. pg_dump sees only `env` (PATH, HOME, locale)
+ * and the target's PG* variables (see clientEnv): its command line names no database and its environment holds no
+ * other secret. Then writes `<file>.sha256` and renames the dump into place: a dump that exists under its final name is
+ * complete. A dump written to a stream carries no data offsets in its table of contents; pg_restore finds the data by
+ * scanning, in parallel restores too. `snapshot` makes pg_dump read an exported snapshot. Aborting `signal` stops
+ * pg_dump (SIGTERM); the partial file is removed on any failure (a run killed outright leaves it to cleanLeftovers).
  */
 export async function dumpDatabase(options: {
   pgDump: string
   target: LibpqTarget
+  env: Readonly<Record<string, string>>
   file: string
   snapshot?: string
   compression?: number
   signal?: AbortSignal
 }): Promise<DumpResult> {
-  const { $ } = await loadZx()
-  const out = atomicFile(options.file, { temp: `${options.file}.partial` })
+  const out = atomicFile(options.file, { temp: `${options.file}${partialSuffix}` })
   await fs.mkdir(path.dirname(options.file), { recursive: true })
   const started = performance.now()
   const extra = [
@@ -68,17 +52,15 @@ export async function dumpDatabase(options: {
     ...(options.compression !== undefined ? [`--compress=${options.compression}`] : []),
   ]
   try {
-    const dump = $({
-      env: clientEnv(options.target),
-      quiet: true,
+    const dump = startClient(options.pgDump, ['--format=custom', '--no-password', ...extra], {
+      env: clientEnv(options.env, options.target),
       signal: options.signal,
-      store: discardingStore(),
-    })`${options.pgDump} --format=custom --no-password ${extra} --dbname=${options.target.uri}`
+    })
     const digest = createHashingStream()
     const written = pipeline(dump.stdout, digest.stream, createWriteStream(out.temp))
     // Both settle before the partial file is removed. A failed write (a full disk) closes the pipe, which stops
     // pg_dump too: the write error is the cause to report.
-    const [ran, wrote] = await Promise.allSettled([dump, written])
+    const [ran, wrote] = await Promise.allSettled([dump.done, written])
     if (wrote.status === 'rejected') throw wrote.reason
     if (ran.status === 'rejected') throw ran.reason
     const dumpMs = Math.round(performance.now() - started)
@@ -90,12 +72,4 @@ export async function dumpDatabase(options: {
     await out.abort()
     throw new Error(`pg_dump of ${options.target.database} failed: ${processMessage(err)}`, { cause: err })
   }
-}
-
-/** The useful line of a failed child process (its last stderr line), else the error's message. */
-export function processMessage(err: unknown): string {
-  const e = err as { stderr?: string; exitCode?: number | null; message?: string }
-  const stderr = typeof e.stderr === 'string' ? e.stderr.trim().split('\n').filter(Boolean).at(-1) : undefined
-  if (stderr) return `${stderr}${e.exitCode != null ? ` (exit ${e.exitCode})` : ''}`
-  return String(e.message ?? err).split('\n')[0]!
 }

@@ -1,19 +1,26 @@
+import fs from 'node:fs'
 import path from 'node:path'
-import { type Config, ConfigError, type EnvReader, firstLine, type JobContext, toError } from '@admin-jobs/sdk'
-import { dumpDatabase, loadZx } from './dump.ts'
+import { type Config, ConfigError, type EnvReader, firstLine, type JobContext, toError, toMs } from '@admin-jobs/sdk'
+import { dumpDatabase } from './dump.ts'
+import { cleanLeftovers, type Leftovers } from './leftovers.ts'
 import { pruneBackups } from './prune.ts'
 import { backupFileName, type RetentionPolicy } from './retention.ts'
 import { checkDumpSize } from './size-check.ts'
-import { connectedUrl, libpqTarget, sameDatabase } from './target.ts'
-import { resolvePgTools } from './tools.ts'
+import { clientBaseVariables, type LibpqTarget, libpqTarget, sameDatabase } from './target.ts'
+import { checkToolsAgainstServer, findPgTools, type PgTools } from './tools.ts'
 import { countTables, type TableCounts, type Verification, verifyBackup } from './verify.ts'
+
+/** The job's timeout; also how long a partial dump with no row may sit unwritten before it counts as abandoned. */
+export const backupTimeout = '3h'
 
 /** Settings of backups/database (defaults: pg_dump/pg_restore on PATH, keep 7/4/12, 2 restore jobs). */
 export interface BackupSettings {
-  pgDump: string
-  pgRestore: string | undefined
-  searchPath: string | undefined
+  /** pg_dump and pg_restore, found and run with `--version` while the settings are read. */
+  tools: PgTools
+  /** What the clients see of the job's environment (PATH, HOME, locale): nothing else. */
+  clientEnv: Readonly<Record<string, string>>
   verifyUrl: string | undefined
+  verifyTarget: LibpqTarget | undefined
   policy: RetentionPolicy
   compression: number | undefined
   restoreJobs: number
@@ -21,71 +28,99 @@ export interface BackupSettings {
   verifyOnly: string | undefined
 }
 
-/** Reads PG_DUMP, PG_RESTORE, BACKUP_VERIFY_DATABASE_URL, BACKUP_KEEP_DAILY/WEEKLY/MONTHLY, BACKUP_COMPRESSION, BACKUP_RESTORE_JOBS. */
+/**
+ * Reads and checks every setting before any connection: PG_DUMP and PG_RESTORE (found, and answering `--version`),
+ * BACKUP_VERIFY_DATABASE_URL (a URL the clients can use, not the admin database), BACKUP_KEEP_DAILY/WEEKLY/MONTHLY,
+ * BACKUP_COMPRESSION, BACKUP_RESTORE_JOBS, BACKUP_DIR (a directory when it exists), the parameters of DATABASE_URL,
+ * and `--verify` (`latest`, or a dump that exists). Anything wrong is a ConfigError: exit 2, no history row.
+ */
 export function readBackupSettings(
   read: EnvReader,
   config: Config,
   flags: Readonly<Record<string, string | boolean | undefined>>,
 ): BackupSettings {
-  const verifyUrl = read.url('BACKUP_VERIFY_DATABASE_URL', ['postgres', 'postgresql'])
-  if (verifyUrl && config.databaseUrl && sameDatabase(verifyUrl, config.databaseUrl)) {
-    throw new ConfigError(
-      'BACKUP_VERIFY_DATABASE_URL names the admin database itself: it must be a scratch database (a restore check drops everything in it)',
-      { variable: 'BACKUP_VERIFY_DATABASE_URL' },
-    )
+  const base: Record<string, string> = {}
+  for (const name of clientBaseVariables) {
+    const value = read.string(name)
+    if (value !== undefined) base[name] = value
   }
+  const admin = config.databaseUrl ? libpqTarget(config.databaseUrl, 'DATABASE_URL') : undefined
+  const verifyUrl = read.url('BACKUP_VERIFY_DATABASE_URL', ['postgres', 'postgresql'])
+  const verifyTarget = verifyUrl ? libpqTarget(verifyUrl, 'BACKUP_VERIFY_DATABASE_URL') : undefined
+  if (verifyTarget && admin && sameDatabase(verifyTarget, admin)) throw sameAsAdmin()
   const compression = read.string('BACKUP_COMPRESSION')
+  const policy = {
+    daily: read.integer('BACKUP_KEEP_DAILY', 7, { min: 1, max: 3660 }),
+    weekly: read.integer('BACKUP_KEEP_WEEKLY', 4, { min: 0, max: 520 }),
+    monthly: read.integer('BACKUP_KEEP_MONTHLY', 12, { min: 0, max: 1200 }),
+  }
+  const restoreJobs = read.integer('BACKUP_RESTORE_JOBS', 2, { min: 1, max: 32 })
+  const dir = fs.statSync(config.backupDir, { throwIfNoEntry: false })
+  if (dir && !dir.isDirectory())
+    throw new ConfigError(`BACKUP_DIR (${config.backupDir}) is not a directory`, { variable: 'BACKUP_DIR' })
+  const verifyOnly = typeof flags.verify === 'string' ? flags.verify : undefined
+  if (verifyOnly !== undefined && verifyOnly !== 'latest') {
+    const file = path.resolve(config.backupDir, verifyOnly)
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile())
+      throw new ConfigError(`--verify ${verifyOnly}: no such dump (${file})`, { variable: '--verify' })
+  }
   return {
-    pgDump: read.string('PG_DUMP', 'pg_dump'),
-    pgRestore: read.string('PG_RESTORE'),
-    searchPath: read.string('PATH'),
+    tools: findPgTools({ pgDump: read.string('PG_DUMP', 'pg_dump'), pgRestore: read.string('PG_RESTORE') }, base),
+    clientEnv: base,
     verifyUrl,
-    policy: {
-      daily: read.integer('BACKUP_KEEP_DAILY', 7, { min: 1, max: 3660 }),
-      weekly: read.integer('BACKUP_KEEP_WEEKLY', 4, { min: 0, max: 520 }),
-      monthly: read.integer('BACKUP_KEEP_MONTHLY', 12, { min: 0, max: 1200 }),
-    },
+    verifyTarget,
+    policy,
     compression: compression === undefined ? undefined : read.integer('BACKUP_COMPRESSION', 0, { min: 0, max: 9 }),
-    restoreJobs: read.integer('BACKUP_RESTORE_JOBS', 2, { min: 1, max: 32 }),
-    verifyOnly: typeof flags.verify === 'string' ? flags.verify : undefined,
+    restoreJobs,
+    verifyOnly,
   }
 }
+
+const sameAsAdmin = () =>
+  new ConfigError(
+    'BACKUP_VERIFY_DATABASE_URL names the admin database itself: it must be a scratch database (a restore check drops everything in it)',
+    { variable: 'BACKUP_VERIFY_DATABASE_URL' },
+  )
 
 type Ctx = JobContext<BackupSettings>
 
 /**
- * The backups/database job: pg_dump (custom format) of the admin database to BACKUP_DIR with a `.sha256`, verified
- * (checksum, `pg_restore --list`, and a full restore with row counts when BACKUP_VERIFY_DATABASE_URL is set), recorded in
- * jobs.backups / jobs.backup_verifications, size-checked against recent dumps, then pruned by the retention policy.
+ * The backups/database job: first cleans up after runs that died mid-dump, then pg_dump (custom format) of the admin
+ * database to BACKUP_DIR with a `.sha256`, verified (checksum, `pg_restore --list`, and a full restore with row counts
+ * when BACKUP_VERIFY_DATABASE_URL is set), recorded in jobs.backups / jobs.backup_verifications, size-checked against
+ * recent dumps, then pruned by the retention policy.
  */
 export async function runBackup(ctx: Ctx) {
   const { sql, log, settings, config, dryRun, signal } = ctx
-  // zx takes a noticeable while to load: it loads while the tools are checked.
-  loadZx().catch(() => {})
-  const url = connectedUrl(sql, config)
-  if (settings.verifyUrl && sameDatabase(settings.verifyUrl, url)) {
-    throw new ConfigError('BACKUP_VERIFY_DATABASE_URL names the admin database itself: it must be a scratch database', {
-      variable: 'BACKUP_VERIFY_DATABASE_URL',
-    })
-  }
-  const tools = await resolvePgTools(sql, settings)
-  const target = libpqTarget(url)
-  const database = target.database.replace(/[^\w.-]/g, '_')
-  if (settings.verifyOnly) return verifyExisting(ctx, database, tools.pgRestore)
+  // The embedded server's URL is known only now; DATABASE_URL's was checked with the settings.
+  const target = libpqTarget(ctx.database.url)
+  if (settings.verifyTarget && sameDatabase(settings.verifyTarget, target)) throw sameAsAdmin()
+  const serverVersion = await checkToolsAgainstServer(sql, settings.tools)
+  const database = ctx.database.name.replace(/[^\w.-]/g, '_')
+  const leftovers = await cleanLeftovers({
+    sql,
+    dir: config.backupDir,
+    runId: ctx.run.id,
+    idleMs: toMs(backupTimeout),
+    dryRun,
+  })
+  reportLeftovers(ctx, leftovers)
+  if (settings.verifyOnly) return { ...(await verifyExisting(ctx, database)), ...leftoverStats(leftovers, dryRun) }
 
   const takenAt = ctx.now()
   const name = backupFileName(database, takenAt)
   const file = path.join(config.backupDir, name)
+  const { pgDump, pgRestore } = settings.tools
   if (dryRun) {
     const prune = await pruneBackups({ sql, dir: config.backupDir, database, policy: settings.policy, dryRun: true })
-    log.info(`dry run: would dump ${database} to ${file}`, { pgDump: tools.dumpVersion, server: tools.serverVersion })
+    log.info(`dry run: would dump ${database} to ${file}`, { pgDump: pgDump.version, server: serverVersion })
     for (const p of prune.pruned) log.info(`dry run: would prune ${p}`)
     return { file: name, wouldPrune: prune.pruned.length, pruneList: prune.pruned }
   }
 
   const [backup] = await sql<{ id: string }[]>`
     insert into jobs.backups (run_id, database, file, taken_at, server_version, pg_dump_version)
-    values (${ctx.run.id}, ${database}, ${name}, ${takenAt}, ${tools.serverVersion}, ${tools.dumpVersion})
+    values (${ctx.run.id}, ${database}, ${name}, ${takenAt}, ${serverVersion}, ${pgDump.version})
     returning id`
   const backupId = backup!.id
   // With a restore check, pg_dump reads a snapshot this connection exported, and the row counts it is compared with
@@ -102,8 +137,9 @@ export async function runBackup(ctx: Ctx) {
     }
     try {
       dumped = await dumpDatabase({
-        pgDump: tools.pgDump,
+        pgDump: pgDump.path,
         target,
+        env: settings.clientEnv,
         file,
         snapshot,
         compression: settings.compression,
@@ -125,8 +161,9 @@ export async function runBackup(ctx: Ctx) {
     const countMs = Math.round(performance.now() - countsStarted)
     if (snapshotConn) await snapshotConn`commit`
     verification = await verifyBackup({
-      pgRestore: tools.pgRestore,
+      pgRestore: pgRestore.path,
       file,
+      env: settings.clientEnv,
       restoreUrl: settings.verifyUrl,
       expectedCounts: counts,
       jobs: settings.restoreJobs,
@@ -173,6 +210,33 @@ export async function runBackup(ctx: Ctx) {
     small: size.small,
     kept: prune.kept.length,
     pruned: prune.pruned.length,
+    ...leftoverStats(leftovers),
+  }
+}
+
+function reportLeftovers(ctx: Ctx, l: Leftovers) {
+  if (!l.closed.length && !l.removed.length) return
+  const mb = (l.removedBytes / 1048576).toFixed(1)
+  if (ctx.dryRun) {
+    // Without the lock a dry run cannot tell a dead run's leftovers from a live run's work in progress.
+    ctx.log.info(
+      `dry run: found ${l.closed.length} backup(s) marked running and ${l.removed.length} partial dump(s) (${mb} MB); a run with the lock closes and removes those of runs that died`,
+    )
+    return
+  }
+  ctx.log.warn(
+    `closed ${l.closed.length} backup(s) left running and removed ${l.removed.length} partial dump(s) (${mb} MB) of runs that died mid-dump`,
+    { backups: l.closed.join(',') || undefined, files: l.removed.join(',') || undefined },
+  )
+}
+
+/** The leftovers in the run's stats, only when there were any (most runs find none). */
+function leftoverStats(l: Leftovers, dryRun = false) {
+  if (dryRun || (!l.closed.length && !l.removed.length)) return {}
+  return {
+    leftoverBackupsClosed: l.closed.length,
+    partialsRemoved: l.removed.length,
+    partialBytesRemoved: l.removedBytes,
   }
 }
 
@@ -205,7 +269,7 @@ async function recordVerification(
 }
 
 /** `--verify <file|latest>`: verifies a dump already in BACKUP_DIR against the row counts recorded when it was taken. */
-async function verifyExisting(ctx: Ctx, database: string, pgRestore: string) {
+async function verifyExisting(ctx: Ctx, database: string) {
   const { sql, config, settings } = ctx
   let name = settings.verifyOnly!
   if (name === 'latest') {
@@ -224,8 +288,9 @@ async function verifyExisting(ctx: Ctx, database: string, pgRestore: string) {
     return { file: path.basename(file) }
   }
   const v = await verifyBackup({
-    pgRestore,
+    pgRestore: settings.tools.pgRestore.path,
     file,
+    env: settings.clientEnv,
     restoreUrl: settings.verifyUrl,
     expectedCounts: backup?.table_counts ?? undefined,
     jobs: settings.restoreJobs,

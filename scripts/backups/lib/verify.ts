@@ -1,7 +1,8 @@
 import { sha256File } from '@admin-jobs/sdk'
 import postgres, { type Sql } from 'postgres'
-import { clientEnv, loadZx, processMessage, readChecksum } from './dump.ts'
-import { type LibpqTarget, libpqTarget } from './target.ts'
+import { clientLines, processMessage, startClient } from './client.ts'
+import { readChecksum } from './dump.ts'
+import { clientEnv, libpqTarget } from './target.ts'
 
 /** Row counts per table, keyed `schema.table`. */
 export type TableCounts = Record<string, number>
@@ -24,6 +25,14 @@ export interface Verification {
   mismatches: CountMismatch[]
   verifyMs: number
   error: string | undefined
+}
+
+/**
+ * pg_restore's `--dbname` for a database the PG* variables already name: a conninfo holding only the (quoted) name, so
+ * that a name with `=` in it is not read as a connection string. Host, user and password come from the environment.
+ */
+export function conninfoDatabase(name: string): string {
+  return `dbname='${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
 }
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
@@ -66,11 +75,13 @@ async function clearDatabase(sql: Sql): Promise<void> {
  * Verifies a dump: its checksum against `<file>.sha256`, `pg_restore --list` (readable table of contents), and, with
  * `restoreUrl`, a full restore into that scratch database (everything in it is dropped first) with row counts compared
  * table by table against `expectedCounts` (the dump snapshot's). Stops at the first failing step; never throws for a
- * bad dump, only reports it.
+ * bad dump, only reports it. pg_restore sees only `env` (PATH, HOME, locale) and, for the restore, the scratch
+ * database's PG* variables.
  */
 export async function verifyBackup(options: {
   pgRestore: string
   file: string
+  env: Readonly<Record<string, string>>
   restoreUrl?: string
   expectedCounts?: TableCounts
   jobs?: number
@@ -94,7 +105,6 @@ export async function verifyBackup(options: {
     result.verifyMs = Math.round(performance.now() - started)
     return result
   }
-  const { $ } = await loadZx()
   const recorded = await readChecksum(options.file)
   if (!recorded) return done('checksum file missing or malformed')
   const actual = await sha256File(options.file).catch(() => undefined)
@@ -103,24 +113,30 @@ export async function verifyBackup(options: {
   result.checksumOk = true
 
   try {
-    const list = await $({ quiet: true, signal: options.signal })`${options.pgRestore} --list ${options.file}`
-    result.tocEntries = list.stdout.split('\n').filter((l) => /^\d+;/.test(l)).length
+    const list = await clientLines(options.pgRestore, ['--list', options.file], {
+      env: clientEnv(options.env),
+      signal: options.signal,
+    })
+    result.tocEntries = list.filter((l) => /^\d+;/.test(l)).length
     if (result.tocEntries === 0) return done('pg_restore --list found no entries')
   } catch (err) {
     return done(`pg_restore --list failed: ${processMessage(err)}`)
   }
   if (!options.restoreUrl) return done()
 
-  const target: LibpqTarget = libpqTarget(options.restoreUrl)
+  const target = libpqTarget(options.restoreUrl, 'BACKUP_VERIFY_DATABASE_URL')
   const scratch = postgres(options.restoreUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 })
   try {
     await clearDatabase(scratch)
     try {
-      await $({
-        env: clientEnv(target),
-        quiet: true,
+      const args = ['--no-owner', '--no-privileges', '--exit-on-error', '--no-password', `--jobs=${options.jobs ?? 2}`]
+      const dbname = `--dbname=${conninfoDatabase(target.database)}`
+      const restore = startClient(options.pgRestore, [...args, dbname, options.file], {
+        env: clientEnv(options.env, target),
         signal: options.signal,
-      })`${options.pgRestore} --no-owner --no-privileges --exit-on-error --no-password --jobs=${String(options.jobs ?? 2)} --dbname=${target.uri} ${options.file}`
+      })
+      restore.stdout.resume()
+      await restore.done
     } catch (err) {
       return done(`restore failed: ${processMessage(err)}`)
     }

@@ -1,0 +1,148 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { readStepOutputs, stepRuns } from './support/expressions.ts'
+import { alive, fakePgDump, stallingPgDump, waitForFile } from './support/pg-tools.ts'
+import { runScript, startScript } from './support/run.ts'
+import { allSteps, loadWorkflows, type Step } from './support/workflows.ts'
+
+// backups/database killed mid-dump (SIGKILL: no handler runs, the partial file and the `running` row stay), and the
+// next run with the job's lock cleaning up after it without touching what a live run is writing.
+
+const script = 'scripts/backups/database.ts'
+let db: TestDatabase
+let dir: string
+
+beforeAll(async () => {
+  db = await createTestDatabase('backup_kills')
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-backup-kills-'))
+  await db.sql`insert into users (id, email, role) select g, 'u' || g || '@example.test', 'user' from generate_series(1, 2000) g`
+  await db.sql`insert into audit_logs (action, metadata) select 'auth.login', jsonb_build_object('n', g) from generate_series(1, 5000) g`
+})
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+const env = (extra: Record<string, string> = {}) => ({ DATABASE_URL: db.url, BACKUP_DIR: dir, ...extra })
+const partials = () => fs.readdirSync(dir).filter((f) => f.endsWith('.dump.partial'))
+
+describe('backups/database after kills', () => {
+  it('leaves no partial file and no running row after 10 SIGKILLs mid-dump once the next run has run', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-killed-dumps-'))
+    // The real pg_dump writes the whole dump into the partial file, then the stand-in holds the pipe open until its go
+    // file appears: the job is caught mid-dump, with megabytes on disk.
+    const bin = fakePgDump('stalling-pg-dump', stallingPgDump(work))
+    const started = performance.now()
+    const seen: { partials: number; running: number; bytes: number }[] = []
+    try {
+      for (let kill = 0; kill < 10; kill++) {
+        const job = startScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump') }) })
+        await waitForFile(path.join(work, 'pid'))
+        const [partial] = partials()
+        expect(partial, job.output()).toBeDefined()
+        const bytes = fs.statSync(path.join(dir, partial!)).size
+        job.child.kill('SIGKILL')
+        const result = await job.done
+        expect(result.signal).toBe('SIGKILL')
+        // Let the orphaned stand-in end, then arm the next one.
+        fs.writeFileSync(path.join(work, 'go'), '')
+        const pid = Number(fs.readFileSync(path.join(work, 'pid'), 'utf8'))
+        for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20))
+        fs.rmSync(path.join(work, 'go'))
+        fs.rmSync(path.join(work, 'pid'))
+        const [{ n: running }] = await db.sql<
+          { n: number }[]
+        >`select count(*)::int as n from jobs.backups where status = 'running'`
+        seen.push({ partials: partials().length, running, bytes })
+      }
+      // Each killed run cleaned up after the one before it: only the last one's debris is left.
+      expect(seen.map((s) => [s.partials, s.running])).toEqual(Array.from({ length: 10 }, () => [1, 1]))
+      expect(Math.min(...seen.map((s) => s.bytes))).toBeGreaterThan(100_000)
+
+      const next = await runScript(script, { env: env() })
+      expect(next.code, next.output).toBe(0)
+      expect(next.output).toContain('closed 1 backup(s) left running and removed 1 partial dump(s)')
+      expect(partials()).toEqual([])
+      const [{ n: running }] = await db.sql<
+        { n: number }[]
+      >`select count(*)::int as n from jobs.backups where status = 'running'`
+      expect(running).toBe(0)
+      const [{ n: runningRuns }] = await db.sql<
+        { n: number }[]
+      >`select count(*)::int as n from jobs.runs where job = 'backups/database' and status = 'running'`
+      expect(runningRuns).toBe(0)
+      const closed = await db.sql<{ status: string; error: string }[]>`
+        select status, error from jobs.backups where error like 'closed by run %' order by id`
+      expect(closed).toHaveLength(10)
+      for (const row of closed) {
+        expect(row.status).toBe('failed')
+        expect(row.error).toMatch(
+          /^closed by run \d+: the run writing this dump ended without finishing it \(killed\?\)$/,
+        )
+      }
+      const [run] = await db.sql`select stats from jobs.runs where job = 'backups/database' order by id desc limit 1`
+      expect(run!.stats).toMatchObject({ verification: 'passed', leftoverBackupsClosed: 1, partialsRemoved: 1 })
+      expect(run!.stats.partialBytesRemoved).toBe(seen.at(-1)!.bytes)
+      console.info(
+        `10 SIGKILLs mid-dump in ${Math.round(performance.now() - started)} ms: after each, ${seen.map((s) => s.partials).join('/')} partial file(s) and ${seen.map((s) => s.running).join('/')} running row(s); after the next run 0 and 0; ${closed.length} rows closed as failed`,
+      )
+    } finally {
+      fs.writeFileSync(path.join(work, 'go'), '')
+      await new Promise((r) => setTimeout(r, 200))
+      fs.rmSync(bin, { recursive: true, force: true })
+      fs.rmSync(work, { recursive: true, force: true })
+    }
+  }, 120_000)
+
+  it('never removes the partial file of a live run: a second instance is held off by the lock and a dry run touches nothing', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-live-dump-'))
+    const bin = fakePgDump('live-pg-dump', stallingPgDump(work))
+    try {
+      // As on Actions, where the workflow's next steps read the run's outputs (see backups-database.yml).
+      const actions = (name: string) => {
+        const file = path.join(work, `${name}.output`)
+        fs.writeFileSync(file, '')
+        return { file, env: { GITHUB_ACTIONS: 'true', GITHUB_OUTPUT: file } }
+      }
+      const [liveOut, secondOut, dryOut] = [actions('live'), actions('second'), actions('dry')]
+      const live = startScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump'), ...liveOut.env }) })
+      await waitForFile(path.join(work, 'pid'))
+      const [partial] = partials()
+      expect(partial).toBeDefined()
+      const size = fs.statSync(path.join(dir, partial!)).size
+
+      const second = await runScript(script, { env: env(secondOut.env) })
+      expect(second.code, second.output).toBe(0)
+      expect(second.output).toContain('skipped: another run of this job holds its lock')
+      const dry = await runScript(script, { args: ['--dry-run'], env: env(dryOut.env) })
+      expect(dry.code, dry.output).toBe(0)
+      expect(dry.output).toContain('dry run: found 1 backup(s) marked running and 1 partial dump(s)')
+      expect(partials()).toEqual([partial])
+      expect(fs.statSync(path.join(dir, partial!)).size).toBe(size)
+
+      fs.writeFileSync(path.join(work, 'go'), '')
+      const result = await live.done
+      expect(result.code, result.output).toBe(0)
+      expect(partials()).toEqual([])
+      const name = partial!.replace(/\.partial$/, '')
+      expect(fs.existsSync(path.join(dir, name))).toBe(true)
+      const [row] = await db.sql`select status, size_bytes from jobs.backups where file = ${name}`
+      expect(row).toEqual({ status: 'verified', size_bytes: String(size) })
+
+      // The workflow encrypts and uploads after the run that dumped, and after neither the skipped nor the dry run.
+      const workflow = loadWorkflows().find((w) => w.job === 'backups/database')!
+      const steps = allSteps(workflow.doc) as (Step & { id?: string })[]
+      const runStep = steps.find((s) => s.run?.includes(script))!
+      const encrypt = steps.find((s) => s.uses === './.github/actions/encrypt-artifact')!
+      const encrypts = (file: string) =>
+        stepRuns(encrypt.if, { steps: { [runStep.id!]: { outputs: readStepOutputs(file) } } })
+      expect(readStepOutputs(secondOut.file)).toEqual({})
+      expect(JSON.parse(readStepOutputs(liveOut.file).stats!)).toMatchObject({ file: name, sha256: expect.any(String) })
+      expect([encrypts(liveOut.file), encrypts(secondOut.file), encrypts(dryOut.file)]).toEqual([true, false, false])
+    } finally {
+      fs.writeFileSync(path.join(work, 'go'), '')
+      fs.rmSync(bin, { recursive: true, force: true })
+      fs.rmSync(work, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
