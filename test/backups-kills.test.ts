@@ -2,10 +2,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cleanLeftovers } from '#backups'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { readStepOutputs, stepRuns } from './support/expressions.ts'
 import { alive, fakePgDump, stallingPgDump, waitForFile } from './support/pg-tools.ts'
-import { runScript, startScript } from './support/run.ts'
+import { runJobScript, runScript, startScript } from './support/run.ts'
 import { allSteps, loadWorkflows, type Step } from './support/workflows.ts'
 
 // backups/database killed mid-dump (SIGKILL: no handler runs, the partial file and the `running` row stay), and the
@@ -27,6 +28,64 @@ const env = (extra: Record<string, string> = {}) => ({ DATABASE_URL: db.url, BAC
 const partials = () => fs.readdirSync(dir).filter((f) => f.endsWith('.dump.partial'))
 
 describe('backups/database after kills', () => {
+  it('takes as leftovers only files no live run can be writing, and lists without touching in a dry run', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-leftovers-'))
+    const [dead, done] = await db.sql<{ id: string }[]>`
+      insert into jobs.backups (run_id, database, file, status, taken_at) values
+        (900001, 'admin', 'admin-20260101T000000Z.dump', 'running', now()),
+        (900002, 'admin', 'admin-20260102T000000Z.dump', 'verified', now())
+      returning id`
+    const files = {
+      'admin-20260101T000000Z.dump.partial': 'a killed run’s dump (its row says running)',
+      'admin-20260101T000000Z.dump.sha256.tmp-4242-1': 'the same run’s checksum, half written',
+      'admin-20260102T000000Z.dump': 'a complete dump',
+      'admin-20260103T000000Z.dump.partial': 'no row, written a moment ago (another deployment’s, live)',
+      'admin-20260104T000000Z.dump.partial': 'no row, untouched for 4 hours',
+      'notes.txt.partial': 'not a backup',
+      'admin.dump.tmp-1-1': 'not a backup name',
+    }
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(d, name), text)
+    const fourHoursAgo = new Date(Date.now() - 4 * 3_600_000)
+    fs.utimesSync(path.join(d, 'admin-20260104T000000Z.dump.partial'), fourHoursAgo, fourHoursAgo)
+    const expected = [
+      'admin-20260101T000000Z.dump.partial',
+      'admin-20260101T000000Z.dump.sha256.tmp-4242-1',
+      'admin-20260104T000000Z.dump.partial',
+    ]
+    try {
+      const options = { sql: db.sql, dir: d, runId: 900003, idleMs: 3 * 3_600_000 }
+      const listed = await cleanLeftovers({ ...options, dryRun: true })
+      expect(listed.closed).toEqual([Number(dead!.id)])
+      expect(listed.removed).toEqual(expected)
+      expect(fs.readdirSync(d).sort()).toEqual(Object.keys(files).sort())
+      const [still] = await db.sql`select status from jobs.backups where id = ${dead!.id}`
+      expect(still!.status).toBe('running')
+
+      const cleaned = await cleanLeftovers(options)
+      expect(cleaned.closed).toEqual([Number(dead!.id)])
+      expect(cleaned.removed).toEqual(expected)
+      expect(cleaned.removedBytes).toBe(
+        expected.reduce((n, f) => n + Buffer.byteLength(files[f as keyof typeof files]), 0),
+      )
+      expect(fs.readdirSync(d).sort()).toEqual(
+        Object.keys(files)
+          .filter((f) => !expected.includes(f))
+          .sort(),
+      )
+      const rows =
+        await db.sql`select id, status, error from jobs.backups where id in ${db.sql([dead!.id, done!.id])} order by id`
+      expect(rows.map((r) => [r.status, r.error])).toEqual([
+        ['failed', 'closed by run 900003: the run writing this dump ended without finishing it (killed?)'],
+        ['verified', null],
+      ])
+      // A second pass finds nothing.
+      expect(await cleanLeftovers(options)).toEqual({ closed: [], removed: [], removedBytes: 0 })
+    } finally {
+      await db.sql`delete from jobs.backups where id in ${db.sql([dead!.id, done!.id])}`
+      fs.rmSync(d, { recursive: true, force: true })
+    }
+  })
+
   it('leaves no partial file and no running row after 10 SIGKILLs mid-dump once the next run has run', async () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-killed-dumps-'))
     // The real pg_dump writes the whole dump into the partial file, then the stand-in holds the pipe open until its go
@@ -57,9 +116,9 @@ describe('backups/database after kills', () => {
       }
       // Each killed run cleaned up after the one before it: only the last one's debris is left.
       expect(seen.map((s) => [s.partials, s.running])).toEqual(Array.from({ length: 10 }, () => [1, 1]))
-      expect(Math.min(...seen.map((s) => s.bytes))).toBeGreaterThan(100_000)
+      expect(Math.min(...seen.map((s) => s.bytes))).toBeGreaterThan(50_000)
 
-      const next = await runScript(script, { env: env() })
+      const next = await runJobScript(script, { env: env() })
       expect(next.code, next.output).toBe(0)
       expect(next.output).toContain('closed 1 backup(s) left running and removed 1 partial dump(s)')
       expect(partials()).toEqual([])

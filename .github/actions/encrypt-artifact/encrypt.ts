@@ -11,9 +11,10 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream } from 'node:stream/web'
-import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import * as core from '@actions/core'
+import { atomicFile } from '@admin-jobs/sdk'
+import { isMainModule } from '@admin-jobs/sdk/platform'
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption'
 
 /** The variable (set from a secret) holding the public keys artifacts are encrypted to. */
@@ -56,21 +57,21 @@ export function readIdentities(text: string): string[] {
     .filter((l) => /^AGE-SECRET-KEY-/.test(l))
 }
 
-/** Streams `transform(source)` into `target` through a temp file renamed at the end, so a target always is complete. */
+/** Streams `transform(source)` into `target` (an atomic write: a target that exists is complete); returns its size. */
 async function writeThrough(
   source: string,
   target: string,
   transform: (input: ReadableStream<Uint8Array>) => Promise<ReadableStream<Uint8Array>>,
 ): Promise<number> {
-  const temp = `${target}.partial`
   await fs.mkdir(path.dirname(target), { recursive: true })
+  const out = atomicFile(target)
   try {
     const input = Readable.toWeb(createReadStream(source)) as ReadableStream<Uint8Array>
-    await pipeline(Readable.fromWeb(await transform(input)), createWriteStream(temp, { mode: 0o600 }))
-    await fs.rename(temp, target)
+    await pipeline(Readable.fromWeb(await transform(input)), createWriteStream(out.temp, { mode: 0o600 }))
+    await out.commit()
     return (await fs.stat(target)).size
   } catch (err) {
-    await fs.rm(temp, { force: true })
+    await out.abort()
     throw err
   }
 }
@@ -217,7 +218,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv, say: Reporter): Prom
   throw new EncryptionSettingError(`unknown command "${command ?? ''}" (encrypt, check, decrypt, keygen)`)
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+if (isMainModule(import.meta.url)) {
   const say = reporterFor(process.env)
   main(process.argv.slice(2), process.env, say).catch((err: Error) => {
     say.error(err.message)

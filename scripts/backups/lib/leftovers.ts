@@ -1,10 +1,24 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { isAtomicTemp } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
 import { parseBackupFileName } from './retention.ts'
 
 /** The suffix of a dump still being written: `<db>-<UTC timestamp>.dump.partial`. */
 export const partialSuffix = '.partial'
+
+/**
+ * The dump a file in BACKUP_DIR is a leftover of, or undefined: `<dump>.partial` (pg_dump's output being written), or
+ * an atomic write's temp file of `<dump>` or `<dump>.sha256` (`….tmp-<pid>-<n>`).
+ */
+export function leftoverOf(name: string): string | undefined {
+  const base = name.endsWith(partialSuffix)
+    ? name.slice(0, -partialSuffix.length)
+    : isAtomicTemp(name)
+      ? name.replace(/\.tmp-\d+-\d+$/, '').replace(/\.sha256$/, '')
+      : undefined
+  return base !== undefined && parseBackupFileName(base) ? base : undefined
+}
 
 /** What a killed run left behind, and what was done about it. */
 export interface Leftovers {
@@ -17,7 +31,8 @@ export interface Leftovers {
 
 /**
  * Cleans up after runs that died mid-dump (SIGKILL, a lost runner): their jobs.backups rows still say `running`, and
- * their `.dump.partial` files stay in `dir` forever (a rename only ever publishes a complete dump).
+ * their `.dump.partial` files (and any temp file of the checksum's atomic write) stay in `dir` forever (a rename only
+ * ever publishes a complete file).
  *
  * Call it only while holding the job's lock, before this run's own dump: the runner takes that lock and has refused
  * to start while any other run of the job is alive, so every `running` row is a dead run's, and a partial file whose
@@ -49,22 +64,20 @@ export async function cleanLeftovers(options: {
     if (err.code === 'ENOENT') return [] as string[]
     throw err
   })
-  const partials = names.filter(
-    (n) => n.endsWith(partialSuffix) && parseBackupFileName(n.slice(0, -partialSuffix.length)) !== undefined,
-  )
+  const leftovers = names.map((name) => ({ name, dump: leftoverOf(name) })).filter((l) => l.dump !== undefined)
   const removed: string[] = []
   let removedBytes = 0
-  if (partials.length) {
-    const dumps = partials.map((n) => n.slice(0, -partialSuffix.length))
+  if (leftovers.length) {
+    const dumps = [...new Set(leftovers.map((l) => l.dump!))]
     const rows = await sql<{ file: string; running: boolean }[]>`
       select file, bool_or(status = 'running') as running from jobs.backups where file in ${sql(dumps)} group by file`
     const known = new Map(rows.map((r) => [r.file, r.running]))
     const now = (options.now ?? new Date()).getTime()
-    for (const name of partials) {
+    for (const { name, dump } of leftovers) {
       const file = path.join(dir, name)
       const stat = await fs.stat(file).catch(() => undefined)
       if (!stat?.isFile()) continue
-      const running = known.get(name.slice(0, -partialSuffix.length))
+      const running = known.get(dump!)
       const stale =
         running === undefined ? now - stat.mtimeMs > options.idleMs : running === false || options.dryRun === true
       if (!stale) continue

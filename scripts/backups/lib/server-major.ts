@@ -1,8 +1,7 @@
 // Prints the major version of the admin database's server (e.g. `15`), for the backup workflow to install a pg_dump
 // at least as new before the job runs. It reads DATABASE_URL from its environment, so the URL (and its password) stays
 // off every command line, where psql "$DATABASE_URL" would put it for `ps` to show.
-import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { isMainModule } from '@admin-jobs/sdk/platform'
 import postgres from 'postgres'
 
 /** The server's major version (`server_version_num` / 10000), read on one short-lived connection. */
@@ -16,7 +15,7 @@ export async function serverMajor(url: string): Promise<number> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+if (isMainModule(import.meta.url)) {
   const url = process.env.DATABASE_URL
   if (!url) {
     process.stderr.write('DATABASE_URL is not set\n')
