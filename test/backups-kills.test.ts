@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { pauseJobs, resumeJobs } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cleanLeftovers } from '#backups'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
@@ -10,7 +11,8 @@ import { runJobScript, runScript, startScript } from './support/run.ts'
 import { allSteps, loadWorkflows, type Step } from './support/workflows.ts'
 
 // backups/database killed mid-dump (SIGKILL: no handler runs, the partial file and the `running` row stay), and the
-// next run with the job's lock cleaning up after it without touching what a live run is writing.
+// next run with the job's lock cleaning up after it without touching what a live run is writing; runs that dump
+// nothing (skipped by the lock, paused, dry) and what the workflow does after them.
 
 const script = 'scripts/backups/database.ts'
 let db: TestDatabase
@@ -204,4 +206,26 @@ describe('backups/database after kills', () => {
       fs.rmSync(work, { recursive: true, force: true })
     }
   }, 60_000)
+  it('a paused run exits 0, sets no step outputs and so makes the workflow encrypt and upload nothing', async () => {
+    await pauseJobs(db.sql, { target: 'backups/database', until: new Date(Date.now() + 3_600_000), reason: 'restore' })
+    const output = path.join(dir, '..', `${path.basename(dir)}-paused.output`)
+    fs.writeFileSync(output, '')
+    try {
+      const before = fs.readdirSync(dir).sort()
+      const paused = await runScript(script, { env: env({ GITHUB_ACTIONS: 'true', GITHUB_OUTPUT: output }) })
+      expect(paused.code, paused.output).toBe(0)
+      expect(paused.output).toContain('skipped: paused')
+      expect(readStepOutputs(output)).toEqual({})
+      const steps = allSteps(loadWorkflows().find((w) => w.job === 'backups/database')!.doc) as (Step & {
+        id?: string
+      })[]
+      const runStep = steps.find((s) => s.run?.includes(script))!
+      for (const step of steps.filter((s) => s.if !== undefined))
+        expect(stepRuns(step.if, { steps: { [runStep.id!]: { outputs: {} } } }), step.name).toBe(false)
+      expect(fs.readdirSync(dir).sort()).toEqual(before)
+    } finally {
+      await resumeJobs(db.sql, 'backups/database')
+      fs.rmSync(output, { force: true })
+    }
+  })
 })
