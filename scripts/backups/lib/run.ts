@@ -39,11 +39,6 @@ export function readBackupSettings(
   config: Config,
   flags: Readonly<Record<string, string | boolean | undefined>>,
 ): BackupSettings {
-  const base: Record<string, string> = {}
-  for (const name of clientBaseVariables) {
-    const value = read.string(name)
-    if (value !== undefined) base[name] = value
-  }
   const admin = config.databaseUrl ? libpqTarget(config.databaseUrl, 'DATABASE_URL') : undefined
   const verifyUrl = read.url('BACKUP_VERIFY_DATABASE_URL', ['postgres', 'postgresql'])
   const verifyTarget = verifyUrl ? libpqTarget(verifyUrl, 'BACKUP_VERIFY_DATABASE_URL') : undefined
@@ -64,8 +59,15 @@ export function readBackupSettings(
     if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile())
       throw new ConfigError(`--verify ${verifyOnly}: no such dump (${file})`, { variable: '--verify' })
   }
+  const tools = { pgDump: read.string('PG_DUMP', 'pg_dump'), pgRestore: read.string('PG_RESTORE') }
+  // Last (and so last in --help): what the clients get of the job's own environment.
+  const base: Record<string, string> = {}
+  for (const name of clientBaseVariables) {
+    const value = read.string(name)
+    if (value !== undefined) base[name] = value
+  }
   return {
-    tools: findPgTools({ pgDump: read.string('PG_DUMP', 'pg_dump'), pgRestore: read.string('PG_RESTORE') }, base),
+    tools: findPgTools(tools, base),
     clientEnv: base,
     verifyUrl,
     verifyTarget,
