@@ -29,6 +29,20 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 const env = (extra: Record<string, string> = {}) => ({ DATABASE_URL: db.url, BACKUP_DIR: dir, ...extra })
 const partials = () => fs.readdirSync(dir).filter((f) => f.endsWith('.dump.partial'))
 
+/** Waits until the partial files have stopped growing: the job's write stream trails pg_dump's pipe a little. */
+async function settled(list: () => string[]) {
+  const sizes = () =>
+    list()
+      .map((f) => fs.statSync(path.join(dir, f)).size)
+      .join(',')
+  for (let last = sizes(), i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    const now = sizes()
+    if (now === last) return
+    last = now
+  }
+}
+
 describe('backups/database after kills', () => {
   it('takes as leftovers only files no live run can be writing, and lists without touching in a dry run', async () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-leftovers-'))
@@ -99,6 +113,7 @@ describe('backups/database after kills', () => {
       for (let kill = 0; kill < 10; kill++) {
         const job = startScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump') }) })
         await waitForFile(path.join(work, 'pid'))
+        await settled(partials)
         const [partial] = partials()
         expect(partial, job.output()).toBeDefined()
         const bytes = fs.statSync(path.join(dir, partial!)).size
@@ -158,6 +173,7 @@ describe('backups/database after kills', () => {
   it('never removes the partial file of a live run: a second instance is held off by the lock and a dry run touches nothing', async () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-live-dump-'))
     const bin = fakePgDump('live-pg-dump', stallingPgDump(work))
+    let live: ReturnType<typeof startScript> | undefined
     try {
       // As on Actions, where the workflow's next steps read the run's outputs (see backups-database.yml).
       const actions = (name: string) => {
@@ -166,8 +182,9 @@ describe('backups/database after kills', () => {
         return { file, env: { GITHUB_ACTIONS: 'true', GITHUB_OUTPUT: file } }
       }
       const [liveOut, secondOut, dryOut] = [actions('live'), actions('second'), actions('dry')]
-      const live = startScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump'), ...liveOut.env }) })
+      live = startScript(script, { env: env({ PG_DUMP: path.join(bin, 'pg_dump'), ...liveOut.env }) })
       await waitForFile(path.join(work, 'pid'))
+      await settled(partials)
       const [partial] = partials()
       expect(partial).toBeDefined()
       const size = fs.statSync(path.join(dir, partial!)).size
@@ -202,6 +219,8 @@ describe('backups/database after kills', () => {
       expect([encrypts(liveOut.file), encrypts(secondOut.file), encrypts(dryOut.file)]).toEqual([true, false, false])
     } finally {
       fs.writeFileSync(path.join(work, 'go'), '')
+      // A failed expectation must not leave the live run holding the lock for the next test.
+      await live?.done
       fs.rmSync(bin, { recursive: true, force: true })
       fs.rmSync(work, { recursive: true, force: true })
     }
