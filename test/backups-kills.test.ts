@@ -168,7 +168,7 @@ describe('backups/database after kills', () => {
       fs.rmSync(bin, { recursive: true, force: true })
       fs.rmSync(work, { recursive: true, force: true })
     }
-  }, 120_000)
+  }, 180_000)
 
   it('never removes the partial file of a live run: a second instance is held off by the lock and a dry run touches nothing', async () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aj-live-dump-'))
