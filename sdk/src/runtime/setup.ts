@@ -27,8 +27,8 @@ export async function configure(job: Job, options: RunOptions): Promise<Run | nu
   try {
     const flags: Flags = parseFlags(argv, job.flags)
     const config = parseConfig(env)
-    const settings = job.settings ? job.settings(createEnvReader(env), config, flags) : undefined
     const now = clock(env)
+    const settings = job.settings ? job.settings(createEnvReader(env), config, flags, now()) : undefined
     parsed = { config, settings, flags, now, slot: await resolveSlot(options.id, env, now()) }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
