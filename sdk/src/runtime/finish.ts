@@ -22,6 +22,8 @@ export const releaseBudgetMs = 3_000
  * closed is never overwritten: the outcome becomes `failed`, saying so. Returns the outcome with history's duration.
  */
 export async function record(run: StartedRun, outcome: Outcome): Promise<Outcome> {
+  // A beat after this finds the row closed by this very run and would take it for a fence (and stop the delivery).
+  run.stopHeartbeat()
   const fields = {
     status: outcome.status,
     stats: outcome.stats,
@@ -90,9 +92,10 @@ export async function deliver(run: StartedRun): Promise<void> {
     const timeouts = stopped
       ? { connectMs: budgetMs, greetingMs: budgetMs, socketMs: budgetMs, slackMs: budgetMs }
       : undefined
-    // A stop that comes while delivering (an Actions cancel) hands the messages back rather than leaving them claimed.
+    // A signal or the timeout while delivering (an Actions cancel) hands the messages back rather than leaving them
+    // claimed; a lost lock does not matter here (deliveries are leased, not locked).
     const stopping = new AbortController()
-    if (!stopped) run.deadline.onStop(() => stopping.abort())
+    if (!stopped) run.deadline.onStop((reason) => reason !== 'lock_lost' && reason !== 'fenced' && stopping.abort())
     const report = await within(
       deliverDue(run.control, { config: run.config, log: run.log, budgetMs, timeouts, signal: stopping.signal }),
       budgetMs + 1_000,

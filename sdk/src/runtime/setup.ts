@@ -167,7 +167,7 @@ export async function start(run: ConnectedRun): Promise<StartedRun | { skipped: 
   }, heartbeatEveryMs)
   beat.unref()
   run.cleanups.push(async () => clearInterval(beat))
-  const started: StartedRun = { ...run, lock, runId, startedAt: new Date() }
+  const started: StartedRun = { ...run, lock, runId, startedAt: new Date(), stopHeartbeat: () => clearInterval(beat) }
   await emit(started, 'started')
   return started
 }
