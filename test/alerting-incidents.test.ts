@@ -156,6 +156,16 @@ describe('the incident model', () => {
     expect(left.map((r) => r.key)).toEqual(['h:b'])
   })
 
+  it('lists the open incidents under a prefix, and only those', async () => {
+    const a = incidents()
+    await a.alert({ severity: 'warning', title: 'seats 1', text: 'over', dedupeKey: 'seats:1' })
+    await a.alert({ severity: 'warning', title: 'seats 2', text: 'over', dedupeKey: 'seats:2' })
+    await a.alert({ severity: 'warning', title: 'other', text: 'over', dedupeKey: 'other:seats:3' })
+    await a.resolve('seats:2')
+    expect((await a.open('seats:')).map((i) => i.key)).toEqual(['seats:1'])
+    expect((await a.open('')).map((i) => i.key)).toEqual(expect.arrayContaining(['seats:1', 'other:seats:3']))
+  })
+
   it('masks secrets an alert quotes before it is queued', async () => {
     const secretConfig = parseConfig({
       DATABASE_URL: db.url,

@@ -124,6 +124,26 @@ describe('the outbox', () => {
     expect(smtp.messages).toHaveLength(0)
   })
 
+  it('hands back at once the message it was sending when the round is stopped, for the next round to send once', async () => {
+    smtp.setFault({ kind: 'slow-greeting', delayMs: 30_000 })
+    try {
+      await notifier()(notice('Weekly report', { slack: undefined }))
+      const stop = new AbortController()
+      setTimeout(() => stop.abort(), 300)
+      const started = Date.now()
+      const report = await deliver({}, { signal: stop.signal })
+      expect(Date.now() - started).toBeLessThan(3_000)
+      expect(report).toMatchObject({ sent: 0, retrying: 0, failed: 0 })
+      const [row] = await db.sql`
+        select status, attempts, lease_until, next_attempt_at <= now() as due from jobs.deliveries`
+      expect(row).toEqual({ status: 'pending', attempts: 0, lease_until: null, due: true })
+    } finally {
+      smtp.setFault(undefined)
+    }
+    expect((await deliver()).sent).toBe(1)
+    expect(smtp.messages.map((m) => m.subject)).toEqual(['Weekly report'])
+  })
+
   it('gives up on a message the mail server refuses for good (5xx), saying why', async () => {
     const refusing = new SMTPServer({
       disabledCommands: ['STARTTLS', 'AUTH'],

@@ -80,11 +80,11 @@ describe('backups/database', () => {
     expect(check).toMatchObject({ status: 'passed', checksum_ok: true, restored: true, mismatches: [] })
     expect(check!.toc_entries).toBeGreaterThan(10)
 
-    const key = `backups/database:small-dump:${db.name}`
-    const [incident] = await db.sql`select status, severity from jobs.incidents where key = ${key}`
+    const smallDump = `backups/database:small-dump:${db.name}`
+    const [warning] = await db.sql`select kind, severity from jobs.messages where incident_key = ${smallDump}`
+    expect(warning).toEqual({ kind: 'alert', severity: 'warning' })
+    const [incident] = await db.sql`select status, severity from jobs.incidents where key = ${smallDump}`
     expect(incident).toEqual({ status: 'open', severity: 'warning' })
-    const warnings = await db.sql`select kind, severity from jobs.messages where incident_key = ${key}`
-    expect(warnings).toEqual([{ kind: 'alert', severity: 'warning' }])
     const [run] = await db.sql`select stats from jobs.runs where job = 'backups/database' order by id desc limit 1`
     expect(run!.stats).toMatchObject({ verification: 'passed', restored: true, small: true, medianBytes: 1000000000 })
   })
@@ -120,9 +120,11 @@ describe('backups/database', () => {
     const [backup] = await db.sql`select status from jobs.backups where file = ${path.basename(file)}`
     expect(backup!.status).toBe('verification_failed')
     // backups/database is critical: a failed verification alerts.
-    const alerts = await db.sql`
-      select kind, severity, title from jobs.messages where incident_key = 'job:backups/database' order by id`
-    expect(alerts[0]).toEqual({ kind: 'alert', severity: 'critical', title: 'backups/database failed' })
+    const [alert] = await db.sql`
+      select severity, title from jobs.messages where incident_key = 'job:backups/database' and kind = 'alert'`
+    expect(alert).toMatchObject({ severity: 'critical', title: 'backups/database failed' })
+    const [incident] = await db.sql`select status from jobs.incidents where key = 'job:backups/database'`
+    expect(incident).toEqual({ status: 'open' })
   })
 
   it('exits 2 when pg_dump is missing from PATH (no history row) and when pg_dump is older than the server (recorded)', async () => {

@@ -1,8 +1,6 @@
-import type { AddressInfo } from 'node:net'
-import { SMTPServer } from 'smtp-server'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runScript, startScript } from './support/run.ts'
 import { type SmtpCapture, startSmtp } from './support/servers.ts'
 
 const script = 'scripts/billing/licenses.ts'
@@ -17,8 +15,9 @@ beforeAll(async () => {
 afterAll(() => smtp.close())
 
 beforeEach(async () => {
-  await db.sql`truncate licenses, subscriptions, audit_logs, jobs.billing_changes, jobs.alert_state, jobs.alerts`
+  await db.sql`truncate licenses, subscriptions, audit_logs, jobs.billing_changes, jobs.incidents, jobs.messages cascade`
   smtp.messages.length = 0
+  smtp.setFault(undefined)
   // Every row sits at a boundary: one second on either side of the moment a change is due.
   await db.sql`
     insert into licenses (id, customer, product, seats, seats_used, expires_at, status, contact_email) values
@@ -44,6 +43,11 @@ const env = (extra: Record<string, string> = {}) => ({
   ADMIN_JOBS_NOW: now,
   ...extra,
 })
+
+/** Each billing message's kind and delivery status, in the order they were queued. */
+const outbox = () => db.sql`
+  select m.kind, d.status, d.recipients from jobs.messages m join jobs.deliveries d on d.message_id = m.id
+  where m.kind like 'billing-%' order by m.id`
 
 async function statuses() {
   const licenses = await db.sql`select id::int, status from licenses order by id`
@@ -105,9 +109,27 @@ describe('billing/licenses', () => {
       licensesExpired: 2,
       subscriptionsExpired: 2,
       subscriptionsCanceled: 1,
-      noticesSent: 4,
+      noticesQueued: 4,
+      noticesRefused: 0,
       digestChanges: 5,
+      digestQueued: true,
     })
+    // Each change links its notice and the digest that listed it; every message went out once.
+    const changes = await db.sql`
+      select entity_id::int as id, notice_message_id is not null as notice, digest_message_id
+      from jobs.billing_changes order by entity, entity_id`
+    expect(changes.map((c) => [c.id, c.notice])).toEqual([
+      [1, true],
+      [4, false],
+      [10, true],
+      [12, true],
+      [14, true],
+    ])
+    expect(new Set(changes.map((c) => c.digest_message_id)).size).toBe(1)
+    expect((await outbox()).map((m) => [m.kind, m.status])).toEqual([
+      ...Array(4).fill(['billing-notice', 'sent']),
+      ['billing-digest', 'sent'],
+    ])
 
     // The second run finds nothing to do and sends nothing.
     const second = await runScript(script, { env: env() })
@@ -121,8 +143,10 @@ describe('billing/licenses', () => {
       licensesExpired: 0,
       subscriptionsExpired: 0,
       subscriptionsCanceled: 0,
-      noticesSent: 0,
+      noticesQueued: 0,
+      digestChanges: 0,
     })
+    expect(await outbox()).toHaveLength(5)
   })
 
   it('lists the changes in a dry run and changes, records and sends nothing', async () => {
@@ -135,6 +159,7 @@ describe('billing/licenses', () => {
     expect(n).toBe(0)
     const [{ c }] = await db.sql`select count(*)::int as c from jobs.billing_changes`
     expect(c).toBe(0)
+    expect(await db.sql`select 1 from jobs.messages`).toHaveLength(0)
     await new Promise((r) => setTimeout(r, 200))
     expect(smtp.messages).toHaveLength(0)
     const [run] =
@@ -147,48 +172,117 @@ describe('billing/licenses', () => {
     const longer = await runScript(script, { env: env({ SUBSCRIPTION_GRACE_DAYS: '8' }) })
     expect(longer.code, longer.output).toBe(0)
     expect((await statuses())[10]).toBe('past_due')
+    const runs = await db.sql`select id from jobs.runs`
     const bad = await runScript(script, { env: env({ SUBSCRIPTION_GRACE_DAYS: 'a week' }) })
     expect(bad.code).toBe(2)
     expect(bad.output).toContain('SUBSCRIPTION_GRACE_DAYS')
+    // Refused before connecting: no history row.
+    expect(await db.sql`select id from jobs.runs`).toEqual(runs)
   })
 
   it('alerts once per over-allocated license until it is fixed, then resolves the incident', async () => {
     await db.sql`update licenses set seats_used = 12 where id = 2`
     await db.sql`update licenses set seats_used = 16 where id = 3`
     for (let i = 0; i < 2; i++) expect((await runScript(script, { env: env() })).code).toBe(0)
-    const alerts = await db.sql`select dedupe_key, kind from jobs.alerts order by id`
-    expect(alerts.map((a) => [a.dedupe_key, a.kind])).toEqual([
+    const seatMessages = () => db.sql`
+      select incident_key, kind from jobs.messages where incident_key like 'billing/licenses:seats:%' order by id`
+    expect((await seatMessages()).map((a) => [a.incident_key, a.kind])).toEqual([
       ['billing/licenses:seats:2', 'alert'],
       ['billing/licenses:seats:3', 'alert'],
     ])
     await db.sql`update licenses set seats_used = 10 where id = 2`
     expect((await runScript(script, { env: env() })).code).toBe(0)
-    const after = await db.sql`select dedupe_key, kind from jobs.alerts order by id`
-    expect(after.map((a) => [a.dedupe_key, a.kind]).slice(2)).toEqual([['billing/licenses:seats:2', 'recovery']])
-    const [state] = await db.sql`select status from jobs.alert_state where dedupe_key = 'billing/licenses:seats:3'`
-    expect(state!.status).toBe('open')
+    expect((await seatMessages()).map((a) => [a.incident_key, a.kind]).slice(2)).toEqual([
+      ['billing/licenses:seats:2', 'recovery'],
+    ])
+    // A license that disappears resolves its incident too.
+    await db.sql`delete from licenses where id = 3`
+    const gone = await runScript(script, { env: env() })
+    expect(gone.code, gone.output).toBe(0)
+    const incidents = await db.sql`
+      select key, status from jobs.incidents where key like 'billing/licenses:seats:%' order by key`
+    expect(incidents.map((i) => [i.key, i.status])).toEqual([
+      ['billing/licenses:seats:2', 'resolved'],
+      ['billing/licenses:seats:3', 'resolved'],
+    ])
+    const [last] = await db.sql`select stats from jobs.runs where job = 'billing/licenses' order by id desc limit 1`
+    expect(last!.stats).toMatchObject({ overAllocated: 0, seatAlertsResolved: 1 })
   })
 
-  it('retries a customer notice that failed on the next run and sends it once', async () => {
-    // A server that refuses every recipient (550): the notices fail at once, without transport retries.
-    const refusing = new SMTPServer({
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      onRcptTo: (_address, _session, callback) =>
-        callback(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 })),
-    })
-    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
-    const port = (refusing.server.address() as AddressInfo).port
-    const broken = await runScript(script, { env: env({ SMTP_URL: `smtp://127.0.0.1:${port}` }) })
-    await new Promise<void>((resolve) => refusing.close(() => resolve()))
-    expect(broken.code, broken.output).toBe(1)
+  it('keeps notices queued while the mail server defers them (4xx), and the next run sends each once', async () => {
+    smtp.setFault({ kind: 'refuse', code: 451 })
+    const deferred = await runScript(script, { env: env() })
+    // The changes are made and their notices are safe in the outbox: the run succeeds.
+    expect(deferred.code, deferred.output).toBe(0)
     expect((await statuses())[1]).toBe('expired')
-    const failed = await db.sql`select notice_status from jobs.billing_changes where notice_status = 'failed'`
-    expect(failed).toHaveLength(4)
+    expect((await outbox()).map((m) => m.status)).toEqual(Array(5).fill('pending'))
+    expect(smtp.messages).toHaveLength(0)
+
+    smtp.setFault(undefined)
+    await db.sql`update jobs.deliveries set next_attempt_at = now() where status = 'pending'`
     const again = await runScript(script, { env: env() })
     expect(again.code, again.output).toBe(0)
     await smtp.waitFor(5)
+    expect((await runScript(script, { env: env() })).code).toBe(0)
     await new Promise((r) => setTimeout(r, 200))
     expect(smtp.messages.filter((m) => m.subject?.startsWith('Your '))).toHaveLength(4)
+    expect(smtp.messages.filter((m) => m.subject?.startsWith('Billing: '))).toHaveLength(1)
+    expect(await db.sql`select 1 from audit_logs`).toHaveLength(5)
+  })
+
+  it('refuses a contact that is not one address, once, and tells the admins in the digest', async () => {
+    await db.sql`update licenses set contact_email = 'legit@x.example, attacker@evil.example' where id = 1`
+    await db.sql`update subscriptions set contact_email = ${'billing@echo.test\r\nBcc: injected@evil.example'} where id = 14`
+    const first = await runScript(script, { env: env() })
+    expect(first.code, first.output).toBe(0)
+    expect(first.output.match(/recipient refused/g)).toHaveLength(2)
+    expect(first.output).toContain('billing-notice not sent: recipient refused: it lists more than one address')
+    await smtp.waitFor(3)
+    await new Promise((r) => setTimeout(r, 200))
+    const recipients = smtp.messages.flatMap((m) => (m.to && 'value' in m.to ? m.to.value.map((v) => v.address) : []))
+    expect(recipients.sort()).toEqual(['admins@example.test', 'billing@acme.test', 'billing@gamma.test'])
+    expect(recipients.join(' ')).not.toContain('evil')
+    const digest = smtp.messages.find((m) => m.subject?.startsWith('Billing: '))!
+    expect(digest.text).toContain(
+      'license 1 (Pro) of Acme, was active (customer notice refused: it lists more than one address)',
+    )
+    expect(digest.text).toContain('(customer notice refused: it contains a line break)')
+    expect(digest.text).not.toContain('evil')
+    expect((await outbox()).filter((m) => m.status === 'refused')).toHaveLength(2)
+    const [run] = await db.sql`select stats from jobs.runs where job = 'billing/licenses' order by id desc limit 1`
+    expect(run!.stats).toMatchObject({ noticesQueued: 2, noticesRefused: 2 })
+
+    const second = await runScript(script, { env: env() })
+    expect(second.output).not.toContain('recipient refused')
+    expect(smtp.messages).toHaveLength(3)
+  })
+
+  it('leaves the notices of a run killed while the mail server is slow to greet to the next run, which sends each once', async () => {
+    smtp.setFault({ kind: 'slow-greeting', delayMs: 60_000 })
+    const run = startScript(script, { env: env() })
+    const until = Date.now() + 20_000
+    while ((await db.sql`select 1 from jobs.deliveries where status = 'sending'`).length === 0) {
+      if (Date.now() > until) throw new Error(`no delivery started:\n${run.output()}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    run.child.kill('SIGKILL')
+    await run.done
+    expect((await statuses())[1]).toBe('expired')
+    expect((await outbox()).every((m) => m.status === 'pending' || m.status === 'sending')).toBe(true)
+    expect(await outbox()).toHaveLength(5)
+
+    smtp.setFault(undefined)
+    // The dead run's claim lasts its lease; by the next scheduled run it has run out.
+    await db.sql`update jobs.deliveries set lease_until = now() - interval '1 second' where status = 'sending'`
+    const next = await runScript(script, { env: env() })
+    expect(next.code, next.output).toBe(0)
+    await smtp.waitFor(5)
+    expect((await runScript(script, { env: env() })).code).toBe(0)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(smtp.messages).toHaveLength(5)
+    expect(new Set(smtp.messages.map((m) => m.messageId)).size).toBe(5)
+    expect(await db.sql`select 1 from audit_logs`).toHaveLength(5)
+    const [last] = await db.sql`select stats from jobs.runs where job = 'billing/licenses' order by id desc limit 1`
+    expect(last!.stats).toMatchObject({ licensesExpired: 0, noticesQueued: 0, digestChanges: 0 })
   })
 })

@@ -1,17 +1,17 @@
 import fs from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { createLogger, createNotifier, parseConfig } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   boundsOf,
   buildDailyReport,
-  claimDelivery,
-  releaseDelivery,
   renderCsv,
   renderHtml,
   renderMarkdown,
+  reportDelivery,
   resolvePeriod,
-  saveReport,
+  storeReport,
 } from '#reports'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript } from './support/run.ts'
@@ -46,12 +46,16 @@ beforeAll(async () => {
       ('2026-11-27T12:00:00Z', 1, 'data.export', '10.0.0.1', null, '{"rows": 1500}'),
       ('2026-11-27T13:00:00Z', 2, 'data.export', '10.0.0.2', null, '{"rows": "lots"}'),
       ('2026-11-28T00:00:00Z', 4, 'auth.login', '10.0.0.4', null, '{}')`
+  // Alerts as the outbox keeps them: an alert, its reminder (not counted), another job's alert, one the next day.
   await db.sql`
-    insert into jobs.alerts (created_at, job, kind, severity, title) values
+    insert into jobs.messages (created_at, job, kind, severity, title, subject, text, message_id)
+    select t.at::timestamptz, t.job, t.kind, t.severity, t.title, '[' || t.severity || '] ' || t.title, '', gen_random_uuid()::text
+    from (values
       ('2026-11-27T03:00:00Z', 'notifications/security-alerts', 'alert', 'critical', 'Brute force from 10.0.0.9'),
       ('2026-11-27T04:00:00Z', 'notifications/security-alerts', 'reminder', 'critical', 'Brute force from 10.0.0.9'),
       ('2026-11-27T05:00:00Z', 'backups/database', 'alert', 'critical', 'backups/database failed'),
-      ('2026-11-28T05:00:00Z', 'notifications/security-alerts', 'alert', 'warning', 'Later')`
+      ('2026-11-28T05:00:00Z', 'notifications/security-alerts', 'alert', 'warning', 'Later')
+    ) t(at, job, kind, severity, title)`
   await db.sql`
     insert into jobs.runs (job, status, trigger, started_at, finished_at) values
       ('cleanup/sessions', 'succeeded', 'schedule', '2026-11-27T00:07:00Z', '2026-11-27T00:08:00Z'),
@@ -159,20 +163,28 @@ describe('reports/daily figures', () => {
     expect(renderCsv(doc).split('\r\n').slice(0, 3)).toEqual(['metric,value', 'logins,0', 'active_users,0'])
   })
 
-  it('lets exactly one of two concurrent runs claim the email of a period', async () => {
+  it('stores and queues a period once however many runs store it at once, and counts every generation', async () => {
     const bounds = await day('UTC', '2026-11-20')
-    await saveReport(db.sql, { bounds, data: {}, markdown: '', runId: 1 })
-    const key = { kind: 'daily', period: '2026-11-20' }
-    const claims = await Promise.all(Array.from({ length: 6 }, () => claimDelivery(db.sql, key, 'email', false)))
-    expect(claims.filter((c) => c.claimed)).toHaveLength(1)
-    const [{ first }] = await db.sql`select deliveries->>'email' as first from jobs.reports where period = '2026-11-20'`
-    const forced = await claimDelivery(db.sql, key, 'email', true)
-    expect(forced).toEqual({ claimed: true, previous: first })
-    // A forced resend that fails gives back the earlier delivery, not an unsent report.
-    await releaseDelivery(db.sql, key, 'email', forced)
-    const [row] = await db.sql`select deliveries, sends from jobs.reports where period = '2026-11-20'`
-    expect(row).toEqual({ deliveries: { email: first }, sends: 1 })
-    expect((await claimDelivery(db.sql, key, 'slack', false)).claimed).toBe(true)
+    const notify = createNotifier({
+      sql: db.sql,
+      config: parseConfig({ DATABASE_URL: db.url, SMTP_URL: smtp.url, ALERT_EMAIL_TO: 'ops@example.com' }),
+      log: createLogger({ scope: 'test', write: () => {} }),
+      job: 'reports/daily',
+    })
+    const notice = { kind: 'report', key: 'report:daily:2026-11-20', subject: 'Daily', text: 'figures' }
+    const stored = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        storeReport(db.sql, notify, { bounds, data: { i }, markdown: '', runId: i + 1, notice }),
+      ),
+    )
+    expect(stored.map((s) => s.generations).sort()).toEqual([1, 2, 3, 4, 5, 6])
+    expect(stored.filter((s) => s.queued?.queued)).toHaveLength(1)
+    expect(await db.sql`select 1 from jobs.messages where key = 'report:daily:2026-11-20'`).toHaveLength(1)
+    expect(await reportDelivery(db.sql, 'report:daily:2026-11-20')).toMatchObject({
+      delivered: false,
+      channels: [{ channel: 'email', status: 'pending', attempts: 0 }],
+    })
+    await db.sql`delete from jobs.messages where key = 'report:daily:2026-11-20'`
   })
 })
 
@@ -190,7 +202,7 @@ describe('reports/daily delivery', () => {
     GITHUB_STEP_SUMMARY: summary,
   })
 
-  it('sends once per period: email with inline chart and CSV, Slack, files, summary; re-runs store; --force resends', async () => {
+  it('sends once per period: email with inline chart and CSV, Slack, files, summary; re-runs store; --force sends a copy', async () => {
     const summary = path.join(reportsDir, 'summary.md')
     await fs.writeFile(summary, '')
     const first = await runScript('scripts/reports/daily.ts', { env: env(summary) })
@@ -249,7 +261,13 @@ describe('reports/daily delivery', () => {
     const [stored] = await db.sql`select * from jobs.reports where kind = 'daily' and period = '2026-11-27'`
     expect(stored.generations).toBe(2)
     expect(stored.data.data.logins).toBe(4)
-    expect(Object.keys(stored.deliveries).sort()).toEqual(['email', 'slack'])
+    const delivery = await reportDelivery(db.sql, 'report:daily:2026-11-27')
+    expect(delivery?.channels.map((d) => [d.channel, d.status, d.attempts])).toEqual([
+      ['email', 'sent', 1],
+      ['slack', 'sent', 1],
+    ])
+    const [{ message_id }] = await db.sql`select message_id from jobs.messages where key = 'report:daily:2026-11-27'`
+    expect(mail.messageId).toBe(message_id)
 
     const forced = await runScript('scripts/reports/daily.ts', {
       args: ['--force', '--period', '2026-11-27'],
@@ -261,46 +279,14 @@ describe('reports/daily delivery', () => {
     await new Promise((r) => setTimeout(r, 300))
     expect([smtp.messages.length, slack.requests.length]).toEqual([2, 2])
     expect(slack.requests[1].json().text).toContain('Logins: 4')
-    const [after] =
-      await db.sql`select generations, sends from jobs.reports where kind = 'daily' and period = '2026-11-27'`
-    expect(after).toEqual({ generations: 3, sends: 4 })
+    expect(smtp.messages[1].messageId).not.toBe(mail.messageId)
+    const [after] = await db.sql`select generations from jobs.reports where kind = 'daily' and period = '2026-11-27'`
+    expect(after).toEqual({ generations: 3 })
+    const copies = await db.sql`select key from jobs.messages where key like 'report:daily:2026-11-27%' order by id`
+    expect(copies.map((c) => c.key)).toEqual(['report:daily:2026-11-27', expect.stringMatching(/:forced:\d+$/)])
   })
 
-  it('keeps a channel unsent when delivery fails, and sends it on the next run', async () => {
-    slack.setHandler((_req, res) => {
-      res.statusCode = 400
-      res.end('invalid_payload')
-    })
-    const failed = await runScript('scripts/reports/daily.ts', {
-      args: ['--period', '2026-11-26'],
-      env: {
-        DATABASE_URL: db.url,
-        ADMIN_JOBS_NOW: '2026-11-28T01:13:00Z',
-        REPORTS_DIR: reportsDir,
-        SLACK_WEBHOOK_URL: `${slack.url}/hook`,
-      },
-    })
-    expect(failed.code, failed.output).toBe(1)
-    const [row] = await db.sql`select deliveries from jobs.reports where kind = 'daily' and period = '2026-11-26'`
-    expect(row.deliveries).toEqual({})
-    slack.setHandler((_req, res) => {
-      res.end('ok')
-    })
-    const retried = await runScript('scripts/reports/daily.ts', {
-      args: ['--period', '2026-11-26'],
-      env: {
-        DATABASE_URL: db.url,
-        ADMIN_JOBS_NOW: '2026-11-28T01:13:00Z',
-        REPORTS_DIR: reportsDir,
-        SLACK_WEBHOOK_URL: `${slack.url}/hook`,
-      },
-    })
-    expect(retried.code, retried.output).toBe(0)
-    const [sent] = await db.sql`select deliveries from jobs.reports where kind = 'daily' and period = '2026-11-26'`
-    expect(Object.keys(sent.deliveries)).toEqual(['slack'])
-  })
-
-  it('stores, writes and sends nothing in a dry run, and exits 2 on an unknown time zone', async () => {
+  it('stores, writes and sends nothing in a dry run', async () => {
     const dry = await runScript('scripts/reports/daily.ts', {
       args: ['--dry-run', '--period', '2026-11-25'],
       env: {
@@ -315,11 +301,6 @@ describe('reports/daily delivery', () => {
     expect(dry.output).toContain('dry run: would store the report')
     expect(await db.sql`select 1 from jobs.reports where period = '2026-11-25'`).toHaveLength(0)
     await expect(fs.stat(path.join(reportsDir, 'daily', 'daily-2026-11-25.json'))).rejects.toThrow()
-
-    const bad = await runScript('scripts/reports/daily.ts', {
-      env: { DATABASE_URL: db.url, REPORT_TIMEZONE: 'Mars/Olympus' },
-    })
-    expect(bad.code).toBe(2)
-    expect(bad.output).toContain('REPORT_TIMEZONE is not a known IANA time zone')
+    expect(await db.sql`select 1 from jobs.messages where key like 'report:daily:2026-11-25%'`).toHaveLength(0)
   })
 })

@@ -56,17 +56,25 @@ describe('report periods', () => {
     }
   })
 
-  it('validates REPORT_TIMEZONE and REPORT_PERIOD before the job connects', () => {
+  it('validates REPORT_TIMEZONE, REPORT_PERIOD, --period and REPORT_FORCE, resolving the period at the given time', () => {
+    const now = new Date('2026-12-02T10:00:00Z')
+    const read = (
+      env: Record<string, string>,
+      flags: Record<string, string | boolean> = {},
+      kind = 'monthly' as const,
+    ) => readReportSettings(kind, createEnvReader(env), flags, now)
     expect(validateTimezone('asia/tokyo')).toBe('Asia/Tokyo')
-    expect(() => readReportSettings('daily', createEnvReader({ REPORT_TIMEZONE: 'Mars/Olympus' }))).toThrow(
-      /REPORT_TIMEZONE is not a known IANA time zone/,
-    )
-    expect(() => readReportSettings('monthly', createEnvReader({ REPORT_PERIOD: '2026-11-31' }))).toThrow(ConfigError)
-    expect(readReportSettings('monthly', createEnvReader({ REPORT_PERIOD: '2026-11', REPORT_FORCE: 'true' }))).toEqual({
+    expect(() => read({ REPORT_TIMEZONE: 'Mars/Olympus' })).toThrow(/REPORT_TIMEZONE is not a known IANA time zone/)
+    expect(() => read({ REPORT_PERIOD: '2026-11-31' })).toThrow(ConfigError)
+    expect(() => read({}, { period: '2026-12' })).toThrow(/2026-12 has not ended yet/)
+    expect(() => read({ REPORT_FORCE: 'sometimes' })).toThrow(/REPORT_FORCE must be true or false/)
+    expect(read({ REPORT_PERIOD: '2026-11', REPORT_FORCE: 'true' })).toEqual({
       timezone: 'UTC',
       force: true,
-      period: '2026-11',
+      period: { kind: 'monthly', key: '2026-11', start: '2026-11-01', end: '2026-12-01', timezone: 'UTC' },
     })
+    // Without a request: the last complete period; --force alone is enough.
+    expect(read({}, { force: true })).toMatchObject({ force: true, period: { key: '2026-11' } })
   })
 
   it('computes week-over-week change, with no percentage from zero', () => {

@@ -39,9 +39,10 @@ beforeAll(async () => {
       ('2026-11-13T09:00:00Z', 3, 'auth.login', null),
       ('2026-11-23T00:00:00Z', 3, 'auth.login', null)`
   await db.sql`
-    insert into jobs.alerts (created_at, job, kind, severity, title) values
-      ('2026-11-18T03:00:00Z', 'notifications/security-alerts', 'alert', 'critical', 'Brute force'),
-      ('2026-11-12T03:00:00Z', 'notifications/security-alerts', 'alert', 'critical', 'Brute force')`
+    insert into jobs.messages (created_at, job, kind, severity, title, subject, text, message_id) values
+      ('2026-11-18T03:00:00Z', 'notifications/security-alerts', 'alert', 'critical', 'Brute force', '[critical] Brute force', '', '<w1@test>'),
+      ('2026-11-18T04:00:00Z', 'notifications/security-alerts', 'reminder', 'critical', 'Brute force', '[critical] Brute force', '', '<w2@test>'),
+      ('2026-11-12T03:00:00Z', 'notifications/security-alerts', 'alert', 'critical', 'Brute force', '[critical] Brute force', '', '<w3@test>')`
 })
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 -- billing/licenses: one row per status change, written in the transaction that makes the change (with its audit_logs
--- row). The row is also the ledger of the change's notices: the customer notice and the admins' digest are sent after
--- the commit and marked here, so a run that dies in between sends them on the next run, and never twice.
+-- row). Until 0012_reports_billing_outbox.sql the row was also the ledger of the change's notices (sent after the
+-- commit and marked here); since then the notices are messages in the outbox, linked from the row.
 create table if not exists jobs.billing_changes (
   id bigint generated always as identity primary key,
   changed_at timestamptz not null default now(),

@@ -1,4 +1,6 @@
+import type { JobContext, NotifyResult } from '@admin-jobs/sdk'
 import type { Sql } from 'postgres'
+import { queueCustomerNotice } from './notices.ts'
 import {
   type License,
   licenseTransition,
@@ -12,8 +14,11 @@ export type DueChange =
   | { entity: 'license'; row: License; transition: Transition }
   | { entity: 'subscription'; row: Subscription; transition: Transition }
 
-/** A change that was made: its due change plus the ids of its audit_logs and jobs.billing_changes rows. */
-export type AppliedChange = DueChange & { changeId: string; auditLogId: string }
+/**
+ * A change that was made: its due change, the ids of its audit_logs and jobs.billing_changes rows, and what the outbox
+ * made of its customer notice (none without a contact email).
+ */
+export type AppliedChange = DueChange & { changeId: string; auditLogId: string; notice?: NotifyResult }
 
 /** Every license and subscription due for a change at `now` (candidates by SQL, decided by the pure transition rules). */
 export async function findDueChanges(sql: Sql, now: Date, graceDays: number): Promise<DueChange[]> {
@@ -37,14 +42,15 @@ export async function findDueChanges(sql: Sql, now: Date, graceDays: number): Pr
 }
 
 /**
- * Makes one change in one transaction with its audit_logs row (actor null, metadata before/after) and its ledger row.
- * The row is locked and its transition decided again, so a change made meanwhile (or by a concurrent run) is not made
- * twice: then it returns undefined.
+ * Makes one change in one transaction with its audit_logs row (actor null, metadata before/after), its
+ * jobs.billing_changes row and its customer notice, queued in the outbox: the notice exists exactly when the change
+ * does. The row is locked and its transition decided again, so a change made meanwhile (or by a concurrent run) is not
+ * made twice: then it returns undefined.
  */
 export async function applyChange(
   sql: Sql,
   due: DueChange,
-  options: { now: Date; graceDays: number; runId?: number; job: string },
+  options: { now: Date; graceDays: number; runId?: number; job: string; notify: JobContext['notify'] },
 ): Promise<AppliedChange | undefined> {
   return sql.begin(async (tx) => {
     let before: License | Subscription | undefined
@@ -79,13 +85,23 @@ export async function applyChange(
       returning id`
     const [change] = await tx<{ id: string }[]>`
       insert into jobs.billing_changes
-        (changed_at, run_id, entity, entity_id, action, customer, contact_email, before, after, audit_log_id,
-         notice_status)
+        (changed_at, run_id, entity, entity_id, action, customer, contact_email, before, after, audit_log_id)
       values (${options.now}, ${options.runId ?? null}, ${due.entity}, ${before.id}, ${transition.action},
               ${before.customer}, ${before.contact_email}, ${tx.json(metadata.before as never)},
-              ${tx.json(after as never)}, ${audit!.id}, ${before.contact_email ? 'pending' : 'skipped'})
+              ${tx.json(after as never)}, ${audit!.id})
       returning id`
-    return { ...due, row: before, transition, changeId: change!.id, auditLogId: audit!.id } as AppliedChange
+    // A blank contact is no contact; anything else goes to the outbox, which refuses what is not one address.
+    const notice = !before.contact_email?.trim()
+      ? undefined
+      : await queueCustomerNotice(tx, options.notify, {
+          id: change!.id,
+          entity: due.entity,
+          action: transition.action,
+          customer: before.customer,
+          before: metadata.before,
+          contact_email: before.contact_email,
+        })
+    return { ...due, row: before, transition, changeId: change!.id, auditLogId: audit!.id, notice } as AppliedChange
   })
 }
 

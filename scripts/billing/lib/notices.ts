@@ -1,8 +1,9 @@
-import { firstLine, type JobContext, toError } from '@admin-jobs/sdk'
-import type { Sql } from 'postgres'
+import { type JobContext, type NotifyResult, singleAddress, whyNotAnAddress } from '@admin-jobs/sdk'
+import { messageByKey } from '@admin-jobs/sdk/platform'
+import type { TransactionSql } from 'postgres'
 
-/** A ledger row of jobs.billing_changes, as the notices read it. */
-interface ChangeRow {
+/** A row of jobs.billing_changes, as the notices read it. */
+export interface ChangeRow {
   id: string
   changed_at: Date
   entity: 'license' | 'subscription'
@@ -12,22 +13,16 @@ interface ChangeRow {
   contact_email: string | null
   before: Record<string, any>
   after: Record<string, any>
-  notice_attempts: number
 }
 
-/** Notices older than this are not sent any more (a week-old "your license expired" helps nobody). */
+/** Notices older than this are not queued any more (a week-old "your license expired" helps nobody). */
 const maxAgeDays = 7
-/** A customer notice is given up after this many failed attempts. */
-const maxAttempts = 5
 
-type NoticeContext = Pick<JobContext<unknown>, 'sql' | 'log' | 'mail' | 'slack' | 'config' | 'dryRun' | 'now'>
+type NoticeContext = Pick<JobContext<unknown>, 'sql' | 'log' | 'notify' | 'dryRun' | 'now'>
 
-/** What sendCustomerNotices did. */
-export interface NoticeResult {
-  sent: number
-  failed: number
-  skipped: number
-  pending: number
+/** The outbox key of a change's customer notice: queued once, however often a run or a retry asks. */
+export function noticeKey(changeId: string | number): string {
+  return `billing/licenses:notice:${changeId}`
 }
 
 /** The customer-facing email of one change. */
@@ -72,51 +67,57 @@ export function customerNotice(change: Pick<ChangeRow, 'entity' | 'action' | 'cu
 }
 
 /**
- * Sends the pending customer notices of jobs.billing_changes (each at most once; failures are retried by later runs,
- * up to 5 attempts within 7 days). Without SMTP_URL the notices are marked skipped. A dry run only counts them.
+ * Queues the customer notice of a change to its `contact_email`, in `tx` (the transaction that records the change),
+ * and links it to the change. A contact that is not exactly one address is refused by the outbox (kept with the
+ * reason, sent nowhere). Returns what the outbox made of it.
  */
-export async function sendCustomerNotices(ctx: NoticeContext): Promise<NoticeResult> {
-  const { sql, log } = ctx
-  const rows = await pendingNotices(sql, ctx.now())
-  const result: NoticeResult = { sent: 0, failed: 0, skipped: 0, pending: rows.length }
-  if (ctx.dryRun) return result
-  for (const row of rows) {
-    if (!ctx.config.smtpUrl) {
-      await sql`
-        update jobs.billing_changes set notice_status = 'skipped', notice_error = 'SMTP_URL is not set' where id = ${row.id}`
-      result.skipped++
-      continue
-    }
-    const notice = customerNotice(row)
-    try {
-      await ctx.mail({ to: row.contact_email!, ...notice })
-      await sql`
-        update jobs.billing_changes
-        set notice_status = 'sent', notice_sent_at = now(), notice_attempts = notice_attempts + 1, notice_error = null
-        where id = ${row.id}`
-      result.sent++
-    } catch (err) {
-      const reason = firstLine(toError(err))
-      await sql`
-        update jobs.billing_changes
-        set notice_status = 'failed', notice_attempts = notice_attempts + 1, notice_error = ${reason}
-        where id = ${row.id}`
-      log.warn('customer notice failed; the next run tries again', { change: row.id, reason })
-      result.failed++
-    }
-  }
-  if (result.skipped) log.warn('SMTP_URL is not set: customer notices were not sent', { skipped: result.skipped })
+export async function queueCustomerNotice(
+  tx: TransactionSql,
+  notify: JobContext['notify'],
+  change: Pick<ChangeRow, 'id' | 'entity' | 'action' | 'customer' | 'before' | 'contact_email'>,
+): Promise<NotifyResult> {
+  const result = await notify(
+    { kind: 'billing-notice', key: noticeKey(change.id), to: change.contact_email, ...customerNotice(change) },
+    tx,
+  )
+  const id = result.id ?? (await messageByKey(tx, noticeKey(change.id)))?.id
+  if (id !== undefined) await tx`update jobs.billing_changes set notice_message_id = ${id} where id = ${change.id}`
   return result
 }
 
-function pendingNotices(sql: Sql, now: Date) {
-  return sql<ChangeRow[]>`
-    select id, changed_at, entity, entity_id, action, customer, contact_email, before, after, notice_attempts
+/** What queueLeftoverNotices found (`due`) and did: queued for a channel, refused (not one address). */
+export interface LeftoverResult {
+  due: number
+  queued: number
+  refused: number
+}
+
+/**
+ * Queues the notices of changes that have a contact but no notice yet (recorded before notices moved to the
+ * outbox, within the last 7 days), each in its own transaction. A change made by this job gets its notice in the
+ * change's own transaction, so this finds nothing then. A dry run only counts them.
+ */
+export async function queueLeftoverNotices(ctx: NoticeContext): Promise<LeftoverResult> {
+  const { sql } = ctx
+  const since = new Date(ctx.now().getTime() - maxAgeDays * 86_400_000)
+  const rows = await sql<ChangeRow[]>`
+    select id, changed_at, entity, entity_id, action, customer, contact_email, before, after
     from jobs.billing_changes
-    where notice_status in ('pending', 'failed') and notice_attempts < ${maxAttempts}
-      and contact_email is not null
-      and changed_at > ${now}::timestamptz - make_interval(days => ${maxAgeDays})
+    where notice_message_id is null and btrim(contact_email) <> '' and changed_at > ${since}
     order by id`
+  const result: LeftoverResult = { due: rows.length, queued: 0, refused: 0 }
+  if (ctx.dryRun || rows.length === 0) return result
+  for (const row of rows) {
+    const notice = await sql.begin(async (tx) => {
+      const [still] = await tx`
+        select 1 from jobs.billing_changes where id = ${row.id} and notice_message_id is null for update`
+      return still ? queueCustomerNotice(tx, ctx.notify, row) : undefined
+    })
+    if (notice?.queued) result.queued++
+    if (notice?.refused) result.refused++
+  }
+  ctx.log.info('queued the customer notices of earlier changes', { notices: rows.length })
+  return result
 }
 
 /** Renders the admins' digest of changes (plain text, one line per change). */
@@ -128,48 +129,43 @@ export function renderDigest(
       c.entity === 'license'
         ? `license ${c.entity_id} (${c.before.product})`
         : `subscription ${c.entity_id} (${c.before.plan})`
-    return `- ${c.action}: ${what} of ${c.customer}, was ${c.before.status}${c.contact_email ? '' : ' (no contact email)'}`
+    // The contact itself is never echoed: a refused one may hold anything (a list, a header).
+    const contact = !c.contact_email?.trim()
+      ? ' (no contact email)'
+      : singleAddress(c.contact_email)
+        ? ''
+        : ` (customer notice refused: ${whyNotAnAddress(c.contact_email)})`
+    return `- ${c.action}: ${what} of ${c.customer}, was ${c.before.status}${contact}`
   })
   return [`${changes.length} billing change${changes.length === 1 ? '' : 's'}:`, '', ...lines].join('\n')
 }
 
 /**
- * Sends one digest of the changes not yet digested to the admins, by email (ALERT_EMAIL_TO) and Slack, whichever are
- * configured; marks them digested once a channel took it (or when no channel is configured). Throws when every
- * configured channel failed, leaving them for the next run.
+ * Queues one digest to the admins (ALERT_EMAIL_TO, and Slack) of the changes of the last 7 days no digest listed yet,
+ * and marks them listed in the same transaction: a run that dies before leaves them to the next run's digest, and no
+ * change is listed twice. A dry run only counts them.
  */
-export async function sendAdminDigest(ctx: NoticeContext): Promise<{ changes: number; delivered: string[] }> {
-  const { sql, log, config } = ctx
-  const rows = await sql<ChangeRow[]>`
-    select id, changed_at, entity, entity_id, action, customer, contact_email, before, after, notice_attempts
+export async function queueAdminDigest(ctx: NoticeContext): Promise<{ changes: number; queued: boolean }> {
+  const { sql } = ctx
+  const since = new Date(ctx.now().getTime() - maxAgeDays * 86_400_000)
+  const undigested = (q: typeof sql | TransactionSql, lock: boolean) => q<ChangeRow[]>`
+    select id, changed_at, entity, entity_id, action, customer, contact_email, before, after
     from jobs.billing_changes
-    where digest_sent_at is null and changed_at > ${ctx.now()}::timestamptz - make_interval(days => ${maxAgeDays})
-    order by id`
-  if (rows.length === 0 || ctx.dryRun) return { changes: rows.length, delivered: [] }
-  const text = renderDigest(rows)
-  const subject = `Billing: ${rows.length} license/subscription change${rows.length === 1 ? '' : 's'}`
-  const delivered: string[] = []
-  const failures: Error[] = []
-  const channels: [string, () => Promise<void>][] = []
-  if (config.smtpUrl && config.alertEmailTo.length > 0) channels.push(['email', () => ctx.mail({ subject, text })])
-  if (config.slackWebhookUrl) channels.push(['slack', () => ctx.slack({ text: `*${subject}*\n${text}` })])
-  for (const [name, send] of channels) {
-    try {
-      await send()
-      delivered.push(name)
-    } catch (err) {
-      failures.push(toError(err))
-      log.warn(`digest to admins by ${name} failed`, { reason: firstLine(toError(err)) })
-    }
-  }
-  if (channels.length > 0 && delivered.length === 0) {
-    throw new Error(`the admins' billing digest could not be delivered (${channels.map(([n]) => n).join(', ')})`, {
-      cause: failures[0],
-    })
-  }
-  if (channels.length === 0)
-    log.info('no admin channel configured (SMTP_URL + ALERT_EMAIL_TO, SLACK_WEBHOOK_URL): digest logged only', { text })
-  const ids = rows.map((r) => r.id)
-  await sql`update jobs.billing_changes set digest_sent_at = now() where id in ${sql(ids)}`
-  return { changes: rows.length, delivered }
+    where digest_message_id is null and changed_at > ${since}
+    order by id ${lock ? q`for update` : q``}`
+  if (ctx.dryRun) return { changes: (await undigested(sql, false)).length, queued: false }
+  return sql.begin(async (tx) => {
+    const rows = await undigested(tx, true)
+    if (rows.length === 0) return { changes: 0, queued: false }
+    const subject = `Billing: ${rows.length} license/subscription change${rows.length === 1 ? '' : 's'}`
+    const text = renderDigest(rows)
+    const key = `billing/licenses:digest:${rows[0]!.id}-${rows.at(-1)!.id}`
+    const result = await ctx.notify(
+      { kind: 'billing-digest', key, subject, text, slack: { text: `*${subject}*\n${text}` } },
+      tx,
+    )
+    const id = result.id ?? (await messageByKey(tx, key))?.id ?? null
+    await tx`update jobs.billing_changes set digest_message_id = ${id} where id in ${tx(rows.map((r) => r.id))}`
+    return { changes: rows.length, queued: result.queued }
+  }) as Promise<{ changes: number; queued: boolean }>
 }

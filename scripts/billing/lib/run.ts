@@ -1,6 +1,6 @@
 import { AbortedError, type EnvReader, type JobContext } from '@admin-jobs/sdk'
 import { type AppliedChange, applyChange, describeChange, findDueChanges } from './changes.ts'
-import { sendAdminDigest, sendCustomerNotices } from './notices.ts'
+import { queueAdminDigest, queueLeftoverNotices } from './notices.ts'
 import { checkSeats } from './seats.ts'
 
 /** Settings of billing/licenses: SUBSCRIPTION_GRACE_DAYS (default 7, 0–365). */
@@ -14,9 +14,10 @@ export function readBillingSettings(read: EnvReader): BillingSettings {
 }
 
 /**
- * The billing/licenses job: makes every due license/subscription status change (each in its own transaction with its
- * audit row), sends the customer notices and the admins' digest, and raises or resolves seat over-allocation alerts.
- * A dry run lists the changes and changes, sends and records nothing.
+ * The billing/licenses job: makes every due license/subscription status change, each in its own transaction with its
+ * audit row and its customer notice (queued in the outbox), queues one digest of the changes to the admins, and
+ * raises or resolves seat over-allocation alerts. The runner delivers the notices after the job; a run that dies
+ * leaves them to the next. A dry run lists the changes and changes, queues and records nothing.
  */
 export async function runBilling(ctx: JobContext<BillingSettings>) {
   const { sql, log, dryRun, signal, settings, summary } = ctx
@@ -34,6 +35,7 @@ export async function runBilling(ctx: JobContext<BillingSettings>) {
         graceDays: settings.graceDays,
         runId: ctx.run.id,
         job: ctx.job,
+        notify: ctx.notify,
       })
       if (!done) continue
       applied.push(done)
@@ -41,10 +43,9 @@ export async function runBilling(ctx: JobContext<BillingSettings>) {
     }
   }
   const count = (action: string) => listed.filter((c) => c.transition.action === action).length
-  // Notices go out after the commits; the ledger makes a notice left behind by a dead run go out on the next one.
-  const notices = await sendCustomerNotices(ctx)
+  const leftover = await queueLeftoverNotices(ctx)
   const seats = await checkSeats(ctx)
-  const digest = await sendAdminDigest(ctx)
+  const digest = await queueAdminDigest(ctx)
   if (listed.length) {
     summary.add(dryRun ? '### Changes this run would make' : '### Changes made')
     summary.table([
@@ -52,22 +53,17 @@ export async function runBilling(ctx: JobContext<BillingSettings>) {
       ...listed.map((c) => [c.entity, c.row.id, c.row.customer, c.row.status, c.transition.to, c.transition.reason]),
     ])
   }
-  if (notices.failed > 0) {
-    // The changes are made; the failed notices are retried by the next run, which this failure makes sure someone sees.
-    throw new Error(
-      `${notices.failed} of ${notices.pending} customer notices could not be sent; the next run retries them`,
-    )
-  }
+  const notices = applied.filter((c) => c.notice !== undefined)
   return {
     licensesExpired: count('license.expired'),
     subscriptionsExpired: count('subscription.expired'),
     subscriptionsCanceled: count('subscription.canceled'),
     ...(dryRun ? { changes: due.map(describeChange) } : {}),
-    noticesSent: notices.sent,
-    noticesSkipped: notices.skipped,
-    noticesPending: dryRun ? notices.pending : 0,
+    noticesQueued: notices.filter((c) => c.notice!.queued).length + leftover.queued,
+    noticesRefused: notices.filter((c) => c.notice!.refused).length + leftover.refused,
+    ...(leftover.due ? { earlierNotices: leftover.due } : {}),
     digestChanges: digest.changes,
-    digestChannels: digest.delivered.join(',') || undefined,
+    digestQueued: digest.queued,
     overAllocated: seats.overAllocated,
     seatAlerts: seats.alerted,
     seatAlertsResolved: seats.resolved,

@@ -6,7 +6,7 @@ export function seatsAlertKey(licenseId: string | number): string {
   return `billing/licenses:seats:${licenseId}`
 }
 
-type SeatsContext = Pick<JobContext<unknown>, 'sql' | 'log' | 'alert' | 'resolveAlert'>
+type SeatsContext = Pick<JobContext<unknown>, 'sql' | 'log' | 'alert' | 'resolveAlert' | 'incidents'>
 
 /** What checkSeats found and did. */
 export interface SeatsResult {
@@ -41,14 +41,11 @@ export async function checkSeats(ctx: SeatsContext): Promise<SeatsResult> {
     if (result.kind === 'alert' || result.kind === 'reminder') alerted++
   }
   const current = new Set(over.map((l) => seatsAlertKey(l.id)))
-  const open = await sql<{ dedupe_key: string }[]>`
-    select dedupe_key from jobs.alert_state
-    where status = 'open' and dedupe_key like ${`${seatsAlertKey('')}%`}`
   let resolved = 0
-  for (const { dedupe_key } of open) {
-    if (current.has(dedupe_key)) continue
-    const id = dedupe_key.slice(seatsAlertKey('').length)
-    await ctx.resolveAlert(dedupe_key, {
+  for (const { key } of await ctx.incidents.open(seatsAlertKey(''))) {
+    if (current.has(key)) continue
+    const id = key.slice(seatsAlertKey('').length)
+    await ctx.resolveAlert(key, {
       title: `License ${id} is no longer over-allocated`,
       text: `License ${id} is back within its seats (or expired, or was removed).`,
     })

@@ -1,4 +1,4 @@
-import { listJobIds } from '@admin-jobs/sdk/platform'
+import { alertsBetween, listJobIds } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
 import type { ReportDocument, Section } from './document.ts'
 import { type Bounds, describePeriod } from './period.ts'
@@ -59,14 +59,6 @@ export async function newUsers(sql: Sql, from: Date, to: Date): Promise<number> 
   return row!.n
 }
 
-/** Alerts raised (not reminders or recoveries) in [from, to): all of them, and those of notifications/security-alerts. */
-export async function alertsRaised(sql: Sql, from: Date, to: Date) {
-  return sql<{ createdAt: Date; job: string | null; severity: string; title: string }[]>`
-    select created_at as "createdAt", job, severity, title from jobs.alerts
-    where created_at >= ${from} and created_at < ${to} and kind = 'alert'
-    order by created_at, id`
-}
-
 /** The job id whose alerts count as security alerts. */
 export const securityAlertsJob = 'notifications/security-alerts'
 
@@ -123,7 +115,7 @@ export async function buildDailyReport(sql: Sql, bounds: Bounds): Promise<Report
       from audit_logs a left join users u on u.id = a.actor_id
       where a.action = 'data.export' and a.occurred_at >= ${from} and a.occurred_at < ${to}
       group by 1 order by rows desc, actor limit 20`,
-    alertsRaised(db, from, to),
+    alertsBetween(db, from, to),
     jobRuns(db, from, to),
     db<{ hour: number; logins: number; failed: number }[]>`
       select extract(hour from occurred_at at time zone ${timezone})::int as hour,

@@ -1,36 +1,44 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import {
-  type Config,
-  type EnvReader,
-  firstLine,
-  type JobContext,
-  type JobDefinition,
-  toError,
-  writeFileAtomic,
-} from '@admin-jobs/sdk'
+import { type Config, type EnvReader, type JobContext, type JobDefinition, writeFileAtomic } from '@admin-jobs/sdk'
 import { renderChartPng } from '@admin-jobs/sdk/charts'
+import { adminRoutes } from '@admin-jobs/sdk/platform'
 import { buildDailyReport } from './daily.ts'
-import { formatChange, type ReportDocument } from './document.ts'
+import type { ReportDocument } from './document.ts'
 import { buildMonthlyReport } from './monthly.ts'
-import { boundsOf, parsePeriod, type ReportKind, resolvePeriod, validateTimezone } from './period.ts'
-import { renderCsv, renderHtml, renderMarkdown, renderText } from './render.ts'
-import { claimDelivery, releaseDelivery, saveReport } from './store.ts'
+import { reportKey, reportNotice } from './notice.ts'
+import { boundsOf, type Period, parsePeriod, type ReportKind, resolvePeriod, validateTimezone } from './period.ts'
+import { renderCsv, renderMarkdown } from './render.ts'
+import { describeDelivery, reportDelivery, storeReport } from './store.ts'
 import { buildWeeklyReport } from './weekly.ts'
 
-/** Settings of the report jobs: REPORT_TIMEZONE (default UTC), REPORT_FORCE, REPORT_PERIOD (the workflow's inputs). */
+/**
+ * Settings of the report jobs: REPORT_TIMEZONE (default UTC), the period (`--period`, else REPORT_PERIOD, else the
+ * last complete one) and whether to send again (`--force`, else REPORT_FORCE, default false).
+ */
 export interface ReportSettings {
   timezone: string
   force: boolean
-  period: string | undefined
+  period: Period
 }
 
-/** Reads the report settings for `kind`; a bad zone or period is a ConfigError naming the variable. */
-export function readReportSettings(kind: ReportKind, read: EnvReader): ReportSettings {
+/**
+ * Reads the report settings for `kind` at `now` (the run's clock), before any connection: an unknown zone, a
+ * malformed REPORT_PERIOD (even when `--period` overrides it), a requested period that is malformed or has not ended
+ * yet, or a REPORT_FORCE that is not a boolean is a ConfigError (exit 2).
+ */
+export function readReportSettings(
+  kind: ReportKind,
+  read: EnvReader,
+  flags: Readonly<Record<string, string | boolean | undefined>>,
+  now: Date,
+): ReportSettings {
   const timezone = validateTimezone(read.string('REPORT_TIMEZONE', 'UTC'))
-  const period = read.string('REPORT_PERIOD')
-  if (period !== undefined) parsePeriod(kind, period, timezone)
-  return { timezone, force: read.boolean('REPORT_FORCE', false), period }
+  const fromEnv = read.string('REPORT_PERIOD')
+  const force = flags.force === true || read.boolean('REPORT_FORCE', false)
+  if (fromEnv !== undefined) parsePeriod(kind, fromEnv, timezone)
+  const requested = typeof flags.period === 'string' ? flags.period : fromEnv
+  return { timezone, force, period: resolvePeriod(kind, { now, timezone, requested }) }
 }
 
 /** The job definition shared by reports/daily, weekly and monthly (each script adds only its description). */
@@ -41,7 +49,7 @@ export function reportJob(kind: ReportKind, description: string, extra: Partial<
     flags: {
       force: {
         type: 'boolean',
-        description: 'send again to channels that already had this period (also REPORT_FORCE=true)',
+        description: 'queue the report again, though this period was queued before (also REPORT_FORCE=true)',
       },
       period: {
         type: 'string',
@@ -50,27 +58,23 @@ export function reportJob(kind: ReportKind, description: string, extra: Partial<
           'a day in the period to report (YYYY-MM-DD; YYYY-MM for monthly; also REPORT_PERIOD); default the last complete one',
       },
     },
-    settings: (read: EnvReader, _config: Config) => readReportSettings(kind, read),
+    settings: (read: EnvReader, _config: Config, flags, now) => readReportSettings(kind, read, flags, now),
     run: (ctx: JobContext<ReportSettings>) => runReport(ctx, kind),
     ...extra,
   } satisfies JobDefinition<ReportSettings>
 }
 
-const chartCid = 'chart@admin-jobs'
-
 /**
- * Generates the report of the requested (or last complete) period, stores it in jobs.reports keyed by (kind,
- * period), writes JSON/CSV/markdown/PNG to REPORTS_DIR and sends each configured channel (email, Slack) once per
- * period; `--force` sends again. A channel whose send fails is released, so the next run sends it.
+ * Generates the report of the period in its settings, stores it in jobs.reports keyed by (kind, period) and, in the
+ * same transaction, queues its email and Slack post under the key `report:<kind>:<period>`, so a re-run or a retry
+ * never queues it twice; `--force` queues a new copy (keyed by this run). The runner delivers it after the job; a
+ * run that dies leaves it to the next. Then writes JSON/CSV/markdown/PNG to REPORTS_DIR.
  */
 export async function runReport(ctx: JobContext<ReportSettings>, kind: ReportKind) {
   const { sql, log, settings, config, dryRun } = ctx
-  const force = ctx.flags.force === true || settings.force
-  const requested = typeof ctx.flags.period === 'string' ? ctx.flags.period : settings.period
-  const period = resolvePeriod(kind, { now: ctx.now(), timezone: settings.timezone, requested })
   const queryStarted = performance.now()
-  const bounds = await boundsOf(sql, period)
-  log.info('building report', { kind, period: period.key, timezone: period.timezone })
+  const bounds = await boundsOf(sql, settings.period)
+  log.info('building report', { kind, period: bounds.key, timezone: bounds.timezone })
 
   const doc =
     kind === 'daily'
@@ -86,71 +90,79 @@ export async function runReport(ctx: JobContext<ReportSettings>, kind: ReportKin
   const json = `${JSON.stringify(reportJson(doc), null, 2)}\n`
   const stats = {
     kind,
-    period: period.key,
+    period: bounds.key,
     ...Object.fromEntries(doc.headline.map((m) => [m.key, m.value])),
     queryMs,
   }
 
-  const channels = [
-    ...(config.smtpUrl && config.alertEmailTo.length ? ['email'] : []),
-    ...(config.slackWebhookUrl ? ['slack'] : []),
-  ]
+  const channels = adminRoutes(config).map((r) => r.channel)
   if (dryRun) {
     log.info('dry run: would store the report, write its files and send it', {
-      period: period.key,
+      period: bounds.key,
       channels: channels.join(',') || 'none',
     })
-    return { ...stats, sent: [], dryRun: true }
+    return { ...stats, dryRun: true }
   }
 
   const png = doc.chart ? await renderChartPng(doc.chart) : undefined
-  const stored = await saveReport(sql, { bounds, data: reportJson(doc), markdown, runId: ctx.run.id })
-  const dir = path.join(config.reportsDir, kind)
-  const files = await writeFiles(dir, `${kind}-${period.key}`, { json, csv, md: markdown, ...(png ? { png } : {}) })
-  log.info('report stored', { generation: stored.generations, files: files.length, dir })
-
-  const key = { kind, period: period.key }
-  const sent: string[] = []
-  const skipped: string[] = []
-  const failures: { channel: string; error: Error }[] = []
-  for (const channel of channels) {
-    const claim = await claimDelivery(sql, key, channel, force)
-    if (!claim.claimed) {
-      skipped.push(channel)
-      continue
-    }
-    try {
-      if (channel === 'email') {
-        await ctx.mail({
-          subject: `${doc.title}: ${doc.periodLabel}`,
-          text: renderText(doc, { runUrl }),
-          html: renderHtml(doc, { chartCid: png ? chartCid : undefined, runUrl }),
-          attachments: [
-            ...(png
-              ? [{ filename: `${kind}-${period.key}.png`, content: png, contentType: 'image/png', cid: chartCid }]
-              : []),
-            { filename: `${kind}-${period.key}.csv`, content: csv, contentType: 'text/csv; charset=utf-8' },
-          ],
-        })
-      } else {
-        await ctx.slack(slackMessage(doc, runUrl))
+  const key = reportKey(bounds)
+  const notice = channels.length
+    ? {
+        kind: 'report',
+        key: settings.force ? `${key}:forced:${ctx.run.id}` : key,
+        ...reportNotice(doc, { png, csv, runUrl }),
       }
-      sent.push(channel)
-    } catch (err) {
-      await releaseDelivery(sql, key, channel, claim)
-      failures.push({ channel, error: toError(err) })
-      log.warn(`could not send the report by ${channel}`, { reason: firstLine(toError(err)) })
-    }
+    : undefined
+  const stored = await storeReport(sql, ctx.notify, {
+    bounds,
+    data: reportJson(doc),
+    markdown,
+    runId: ctx.run.id,
+    notice,
+  })
+  const dir = path.join(config.reportsDir, kind)
+  const files = await writeFiles(dir, `${kind}-${bounds.key}`, { json, csv, md: markdown, ...(png ? { png } : {}) })
+  log.info('report stored', { generation: stored.generations, files: files.length, dir })
+  return {
+    ...stats,
+    generation: stored.generations,
+    ...(await deliveryStats(ctx, notice?.key ?? key, stored.queued, channels)),
   }
-  if (skipped.length)
-    log.info('already sent for this period (use --force to send again)', { channels: skipped.join(',') })
-  if (!channels.length) log.info('no delivery channel configured (SMTP_URL + ALERT_EMAIL_TO, SLACK_WEBHOOK_URL)')
-  if (failures.length) {
-    throw new Error(`report ${period.key} stored but not sent by ${failures.map((f) => f.channel).join(', ')}`, {
-      cause: failures.length === 1 ? failures[0]!.error : new AggregateError(failures.map((f) => f.error)),
+}
+
+/** Says what became of the period's report: queued now, or what the outbox knows of the copy queued before. */
+async function deliveryStats(
+  ctx: JobContext<ReportSettings>,
+  key: string,
+  queued: { queued: boolean; id?: number } | undefined,
+  channels: readonly string[],
+) {
+  const { log } = ctx
+  if (!queued) {
+    log.info('no delivery channel configured (SMTP_URL + ALERT_EMAIL_TO, SLACK_WEBHOOK_URL): nothing queued')
+    return { queued: false }
+  }
+  if (queued.id !== undefined) {
+    log.info(`report queued for delivery${ctx.settings.force ? ' again (--force)' : ''}`, {
+      channels: channels.join(','),
     })
+    return { queued: true, channels: channels.join(',') }
   }
-  return { ...stats, generation: stored.generations, sent, alreadySent: skipped }
+  // Queued by an earlier run: only the outbox knows whether each channel took it.
+  const delivery = await reportDelivery(ctx.sql, key)
+  const states = delivery?.channels.map(describeDelivery) ?? []
+  if (delivery?.delivered) {
+    log.info('already sent for this period (use --force to send again)', { delivery: states.join('; ') })
+  } else {
+    const failed = delivery?.channels.some((d) => d.status === 'failed')
+    log.info(
+      failed
+        ? 'queued before for this period and not delivered everywhere; a channel gave up (use --force to queue it again)'
+        : 'queued before for this period and not delivered everywhere yet; the outbox keeps trying',
+      { delivery: states.join('; ') },
+    )
+  }
+  return { queued: false, alreadyQueued: true, delivery: states.join('; ') }
 }
 
 function reportJson(doc: ReportDocument) {
@@ -181,32 +193,4 @@ async function writeFiles(dir: string, base: string, contents: Record<string, st
     written.push(file)
   }
   return written
-}
-
-/** The Slack message: title, headline numbers (with changes), findings count, run link. */
-export function slackMessage(doc: ReportDocument, runUrl: string | undefined) {
-  const figure = (m: ReportDocument['headline'][number]) =>
-    `${m.value.toLocaleString('en-US')}${m.previous !== undefined ? ` (${formatChange(m.value, m.previous)})` : ''}`
-  const title = `${doc.title}: ${doc.periodLabel}`
-  const text = [
-    title,
-    ...doc.headline.map((m) => `${m.label}: ${figure(m)}`),
-    ...(runUrl ? [`Run: ${runUrl}`] : []),
-  ].join('\n')
-  const context = [
-    `Period ${doc.bounds.start} to ${doc.bounds.end} (exclusive), ${doc.bounds.timezone}`,
-    ...(doc.findings ? [`${doc.findings.length} finding(s) need action`] : []),
-    ...(runUrl ? [`<${runUrl}|Run>`] : []),
-  ]
-  return {
-    text,
-    blocks: [
-      { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } },
-      {
-        type: 'section',
-        fields: doc.headline.slice(0, 10).map((m) => ({ type: 'mrkdwn', text: `*${m.label}*\n${figure(m)}` })),
-      },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: context.join(' · ') }] },
-    ],
-  }
 }

@@ -1,19 +1,20 @@
-import type { Sql } from 'postgres'
+import type { JobContext, Notice, NotifyResult } from '@admin-jobs/sdk'
+import { type ChannelDelivery, messageByKey } from '@admin-jobs/sdk/platform'
+import type { Sql, TransactionSql } from 'postgres'
 import type { Bounds } from './period.ts'
 
-/** What saveReport stored: how many times this period was generated and which channels already took it. */
-export interface StoredReport {
-  generations: number
-  deliveries: Record<string, string>
+/** A report as jobs.reports keeps it. */
+export interface ReportRecord {
+  bounds: Bounds
+  data: unknown
+  markdown: string
+  runId: number
 }
 
-/** Inserts or regenerates the report of (kind, period); deliveries are kept so a re-run does not send again. */
-export async function saveReport(
-  sql: Sql,
-  report: { bounds: Bounds; data: unknown; markdown: string; runId: number },
-): Promise<StoredReport> {
+/** Inserts or regenerates the report of (kind, period); returns how many times the period was generated. */
+export async function saveReport(sql: Sql | TransactionSql, report: ReportRecord): Promise<{ generations: number }> {
   const { bounds } = report
-  const [row] = await sql<{ generations: number; deliveries: Record<string, string> }[]>`
+  const [row] = await sql<{ generations: number }[]>`
     insert into jobs.reports (kind, period, timezone, period_start, period_end, data, markdown, run_id)
     values (${bounds.kind}, ${bounds.key}, ${bounds.timezone}, ${bounds.from}, ${bounds.to},
             ${sql.json(report.data as never)}, ${report.markdown}, ${report.runId})
@@ -21,48 +22,47 @@ export async function saveReport(
       timezone = excluded.timezone, period_start = excluded.period_start, period_end = excluded.period_end,
       data = excluded.data, markdown = excluded.markdown, run_id = excluded.run_id,
       generated_at = now(), generations = jobs.reports.generations + 1
-    returning generations, deliveries`
-  return { generations: row!.generations, deliveries: row!.deliveries }
-}
-
-/** The outcome of a claim: whether this run may send, and when the channel was claimed before (a forced resend). */
-export interface DeliveryClaim {
-  claimed: boolean
-  previous: string | null
+    returning generations`
+  return { generations: row!.generations }
 }
 
 /**
- * Claims `channel` of a stored report for sending. Atomic: of two concurrent runs only one gets `claimed` (the row
- * lock serialises them and the second re-checks the condition after the first commits). With `force` it always
- * succeeds.
+ * Stores the report and, in the same transaction, queues its notice under `notice.key` (when given: without a
+ * channel nothing is queued, so a later run that has one still sends it). A run that dies before the commit leaves
+ * neither; one that dies after leaves the notice to the next run's deliver phase. A key already queued (a re-run, a
+ * retry) queues nothing.
  */
-export async function claimDelivery(
+export async function storeReport(
   sql: Sql,
-  key: { kind: string; period: string },
-  channel: string,
-  force: boolean,
-): Promise<DeliveryClaim> {
-  // `o` is the row as this statement first saw it: its delivery time is the one a failed resend restores.
-  const [row] = await sql<{ previous: string | null }[]>`
-    update jobs.reports r
-    set deliveries = r.deliveries || jsonb_build_object(${channel}::text, now()), sends = r.sends + 1
-    from jobs.reports o
-    where r.kind = ${key.kind} and r.period = ${key.period} and o.kind = r.kind and o.period = r.period
-      and (${force} or not r.deliveries ? ${channel})
-    returning o.deliveries->>${channel}::text as previous`
-  return { claimed: row !== undefined, previous: row?.previous ?? null }
+  notify: JobContext['notify'],
+  report: ReportRecord & { notice?: Notice },
+): Promise<{ generations: number; queued?: NotifyResult }> {
+  return sql.begin(async (tx) => {
+    const stored = await saveReport(tx, report)
+    const queued = report.notice ? await notify(report.notice, tx) : undefined
+    return { ...stored, queued }
+  }) as Promise<{ generations: number; queued?: NotifyResult }>
 }
 
-/** Gives a claim back after the send failed (restoring an earlier delivery's time), so the next run sends it again. */
-export async function releaseDelivery(
-  sql: Sql,
-  key: { kind: string; period: string },
-  channel: string,
-  claim: DeliveryClaim,
-): Promise<void> {
-  await sql`
-    update jobs.reports set sends = greatest(sends - 1, 0),
-      deliveries = case when ${claim.previous}::text is null then deliveries - ${channel}::text
-                        else deliveries || jsonb_build_object(${channel}::text, ${claim.previous}::text) end
-    where kind = ${key.kind} and period = ${key.period}`
+/** What became of the report queued under `key`, per channel, read from the outbox. */
+export interface ReportDelivery {
+  /** Every channel it was queued for took it. */
+  delivered: boolean
+  channels: ChannelDelivery[]
+}
+
+/** The delivery of the report queued under `key` (undefined when none was). */
+export async function reportDelivery(sql: Sql, key: string): Promise<ReportDelivery | undefined> {
+  const message = await messageByKey(sql, key)
+  if (!message) return undefined
+  const { deliveries } = message
+  return { delivered: deliveries.length > 0 && deliveries.every((d) => d.status === 'sent'), channels: deliveries }
+}
+
+/** One channel's delivery in words: `email sent 2026-11-28 01:13 UTC`, `slack pending (2 attempts: HTTP 500)`. */
+export function describeDelivery(d: ChannelDelivery): string {
+  if (d.status === 'sent')
+    return `${d.channel} sent${d.sentAt ? ` ${d.sentAt.toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}`
+  const tries = `${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`
+  return `${d.channel} ${d.status} (${d.lastError ? `${tries}: ${d.lastError}` : tries})`
 }

@@ -1,3 +1,4 @@
+import { alertsPerDay } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
 import { securityAlertsJob } from './daily.ts'
 import type { Metric, ReportDocument } from './document.ts'
@@ -71,10 +72,7 @@ export async function buildWeeklyReport(sql: Sql, bounds: Bounds): Promise<Repor
     sql<{ day: string; n: number }[]>`
       select (created_at at time zone ${timezone})::date::text as day, count(*)::int as n from users
       where created_at >= ${previous.from} and created_at < ${to} group by 1`,
-    sql<{ day: string; n: number }[]>`
-      select (created_at at time zone ${timezone})::date::text as day, count(*)::int as n from jobs.alerts
-      where created_at >= ${previous.from} and created_at < ${to} and kind = 'alert' and job = ${securityAlertsJob}
-      group by 1`,
+    alertsPerDay(sql, { from: previous.from, to, timezone, job: securityAlertsJob }),
     sql<{ id: string; email: string; role: string; events: number; logins: number }[]>`
       with t as (
         select actor_id, count(*)::int as events, count(*) filter (where action = 'auth.login')::int as logins

@@ -87,6 +87,8 @@ export interface Incidents {
   /** Ends an open incident with one recovery notice (none when nobody was told it opened). */
   resolve(key: string, notice?: { title?: string; text?: string }, tx?: TransactionSql): Promise<AlertResult>
   get(key: string): Promise<Incident | undefined>
+  /** The open incidents whose key starts with `prefix` (all open ones for ''), as openIncidents orders them. */
+  open(prefix: string): Promise<Incident[]>
   /** Queues one notice the caller's own policy decided is due (the database's incident, kept in a file). */
   announce(
     kind: 'alert' | 'reminder' | 'recovery',
@@ -332,6 +334,7 @@ export function createIncidents(options: IncidentOptions): Incidents {
       const [row] = await sql<Row[]>`select * from jobs.incidents where key = ${key}`
       return row ? toIncident(row) : undefined
     },
+    open: (prefix) => openIncidents(sql, now(), prefix),
     async retire(prefix, keep, tx) {
       if (options.dryRun) return 0
       const run = (t: Queries) => t`
@@ -399,11 +402,13 @@ async function save(
 
 /**
  * Open incidents, most severe and oldest first (alerted or failing below the threshold), for status pages. One that
- * ends by going quiet (a security burst) is left out once its quiet period has passed.
+ * ends by going quiet (a security burst) is left out once its quiet period has passed. Only those whose key starts
+ * with `prefix` when given (default: all).
  */
-export async function openIncidents(sql: Sql, now = new Date()): Promise<Incident[]> {
+export async function openIncidents(sql: Sql, now = new Date(), prefix = ''): Promise<Incident[]> {
   const rows = await sql<Row[]>`
-    select * from jobs.incidents where status = 'open' and (quiet_until is null or quiet_until > ${now})
+    select * from jobs.incidents
+    where status = 'open' and (quiet_until is null or quiet_until > ${now}) and starts_with(key, ${prefix})
     order by case severity when 'critical' then 0 when 'warning' then 1 else 2 end, opened_at nulls last, key`
   return rows.map(toIncident)
 }

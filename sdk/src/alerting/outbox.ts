@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql, TransactionSql } from 'postgres'
 import type { Config } from '../config/config.ts'
+import { untilStopped } from '../runtime/deadline.ts'
 import type { Logger } from '../runtime/log.ts'
 import { backoffDelay, sleep } from '../runtime/retry.ts'
 import {
@@ -103,6 +104,11 @@ export interface DeliveryOptions {
   giveUpAfterMs?: number
   /** Channel timeouts (default channelTimeouts). */
   timeouts?: Partial<typeof channelTimeouts>
+  /**
+   * Ends the round when it aborts (the run was stopped): the message being sent and those not yet tried are handed
+   * back at once, so the next run sends them (again, if the channel had already accepted one: at most one repeat).
+   */
+  signal?: AbortSignal
 }
 
 /** What one delivery round did, per channel. */
@@ -174,25 +180,31 @@ async function deliverChannel(
   const { log, report } = options
   let email: EmailChannel | undefined
   try {
+    const { signal } = options
     for (const [i, row] of rows.entries()) {
-      if (Date.now() > options.until) return await release(sql, rows.slice(i))
+      if (Date.now() > options.until || signal?.aborted) return await release(sql, rows.slice(i))
       try {
-        if (channel === 'email') {
-          email ??= await openEmail(options.config, options.timeouts)
-          await email.send(toEmail(row), row.recipients)
-        } else {
-          await postSlackWithRetry(
-            options.config,
-            row.slack ?? { text: row.subject },
-            options.until,
-            options.timeouts?.slackMs,
-          )
+        const send = async () => {
+          if (channel === 'email') {
+            email ??= await openEmail(options.config, options.timeouts)
+            await email.send(toEmail(row), row.recipients)
+          } else {
+            await postSlackWithRetry(
+              options.config,
+              row.slack ?? { text: row.subject },
+              options.until,
+              options.timeouts?.slackMs,
+            )
+          }
         }
+        await (signal ? untilStopped(send(), signal, 0) : send())
         await sql`
           update jobs.deliveries set status = 'sent', sent_at = now(), lease_until = null, last_error = null
           where message_id = ${row.message_id} and channel = ${channel}`
         report.sent++
       } catch (err) {
+        // Stopped mid-send: nothing says the channel took it, so it goes back as it was, for the next run.
+        if (signal?.aborted) return await release(sql, rows.slice(i))
         const failure = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message, 'transient')
         const tooOld = Date.now() - row.created_at.getTime() > (options.giveUpAfterMs ?? 86_400_000)
         if (failure.kind === 'permanent' || tooOld) {
@@ -269,6 +281,29 @@ function toEmail(row: DueRow): EmailMessage {
       content: Buffer.from(a.base64, 'base64'),
     })),
   }
+}
+
+/** One channel's delivery of a message, as jobs that show what became of their notices read it. */
+export interface ChannelDelivery {
+  channel: 'email' | 'slack'
+  status: 'pending' | 'sending' | 'sent' | 'failed' | 'refused'
+  attempts: number
+  sentAt: Date | null
+  lastError: string | null
+}
+
+/** The message queued under `key`, with its deliveries per channel (none: recorded, sent nowhere); undefined if none. */
+export async function messageByKey(
+  sql: Queries,
+  key: string,
+): Promise<{ id: number; createdAt: Date; deliveries: ChannelDelivery[] } | undefined> {
+  const [message] = await sql<{ id: string; created_at: Date }[]>`
+    select id, created_at from jobs.messages where key = ${key}`
+  if (!message) return undefined
+  const deliveries = await sql<ChannelDelivery[]>`
+    select channel, status, attempts, sent_at as "sentAt", last_error as "lastError"
+    from jobs.deliveries where message_id = ${message.id} order by channel`
+  return { id: Number(message.id), createdAt: message.created_at, deliveries: [...deliveries] }
 }
 
 /** Messages not yet delivered on some channel (pending, retrying or given up), newest first, for status pages. */

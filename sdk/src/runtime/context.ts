@@ -46,7 +46,7 @@ export function buildContext(run: StartedRun): JobContext<unknown> {
           return { delivered: ['outbox'], failed: [] }
         },
       }),
-    incidents: { get: incidents.get, retire: incidents.retire },
+    incidents: { get: incidents.get, open: incidents.open, retire: incidents.retire },
     notify: createNotifier({ sql: run.control, config, log, job: run.id, runId: run.runId, dryRun }),
     signal: run.deadline.signal,
     dryRun,

@@ -22,6 +22,8 @@ export const releaseBudgetMs = 3_000
  * closed is never overwritten: the outcome becomes `failed`, saying so. Returns the outcome with history's duration.
  */
 export async function record(run: StartedRun, outcome: Outcome): Promise<Outcome> {
+  // A beat after this finds the row closed by this very run and would take it for a fence (and stop the delivery).
+  run.stopHeartbeat()
   const fields = {
     status: outcome.status,
     stats: outcome.stats,
@@ -79,7 +81,8 @@ export const deliverBudgetMs = 20_000
 /**
  * Deliver: send what is queued and due, this run's messages and any others left by earlier runs, each channel on
  * its own and bounded. A stopped run delivers only within what is left of its stop bound (its failure alert, say);
- * what it cannot reach waits in the outbox for the next run. A dry run sends nothing.
+ * what it cannot reach waits in the outbox for the next run. A run stopped while delivering hands back at once what
+ * it had claimed, so the next run need not wait for the claims to expire. A dry run sends nothing.
  */
 export async function deliver(run: StartedRun): Promise<void> {
   const budgetMs = Math.min(deliverBudgetMs, run.deadline.remainingStopMs() - 2_000)
@@ -89,8 +92,12 @@ export async function deliver(run: StartedRun): Promise<void> {
     const timeouts = stopped
       ? { connectMs: budgetMs, greetingMs: budgetMs, socketMs: budgetMs, slackMs: budgetMs }
       : undefined
+    // A signal or the timeout while delivering (an Actions cancel) hands the messages back rather than leaving them
+    // claimed; a lost lock does not matter here (deliveries are leased, not locked).
+    const stopping = new AbortController()
+    if (!stopped) run.deadline.onStop((reason) => reason !== 'lock_lost' && reason !== 'fenced' && stopping.abort())
     const report = await within(
-      deliverDue(run.control, { config: run.config, log: run.log, budgetMs, timeouts }),
+      deliverDue(run.control, { config: run.config, log: run.log, budgetMs, timeouts, signal: stopping.signal }),
       budgetMs + 1_000,
       { sent: 0, retrying: 0, failed: 0, skipped: ['(out of time)'] },
     )

@@ -182,7 +182,7 @@ export function sharedSettings(cwd = process.cwd()): { config: Config; items: Se
 }
 
 /**
- * The settings a job reads in its `settings(read, config, flags)`, found by calling it with a recording reader and no
+ * The settings a job reads in its `settings(read, config, flags, now)`, found by calling it with a recording reader and no
  * flags: the list comes from the job's own code, so it cannot drift from it. A settings function that refuses the
  * defaults still lists what it read up to there.
  */
@@ -190,7 +190,7 @@ export function jobSettings(job: Job, config: Config, cwd = process.cwd()): Sett
   const items: SettingDoc[] = []
   if (!job.settings) return items
   try {
-    job.settings(createRecordingReader(items, cwd), config, {})
+    job.settings(createRecordingReader(items, cwd), config, {}, new Date())
   } catch {
     // Listing is the point here; the same check fails the real run with a message naming the variable.
   }

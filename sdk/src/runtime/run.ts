@@ -60,6 +60,8 @@ export interface StartedRun extends ConnectedRun {
   readonly lock: JobLock | undefined
   readonly runId: number
   readonly startedAt: Date
+  /** Ends the heartbeat: once the outcome is being recorded the row is no longer `running`, which is not a fence. */
+  readonly stopHeartbeat: () => void
 }
 
 /** How a run ended. `note` says why when the status alone does not (lost lock, closed by another run). */

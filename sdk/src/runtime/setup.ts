@@ -27,8 +27,8 @@ export async function configure(job: Job, options: RunOptions): Promise<Run | nu
   try {
     const flags: Flags = parseFlags(argv, job.flags)
     const config = parseConfig(env)
-    const settings = job.settings ? job.settings(createEnvReader(env), config, flags) : undefined
     const now = clock(env)
+    const settings = job.settings ? job.settings(createEnvReader(env), config, flags, now()) : undefined
     parsed = { config, settings, flags, now, slot: await resolveSlot(options.id, env, now()) }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
@@ -167,7 +167,7 @@ export async function start(run: ConnectedRun): Promise<StartedRun | { skipped: 
   }, heartbeatEveryMs)
   beat.unref()
   run.cleanups.push(async () => clearInterval(beat))
-  const started: StartedRun = { ...run, lock, runId, startedAt: new Date() }
+  const started: StartedRun = { ...run, lock, runId, startedAt: new Date(), stopHeartbeat: () => clearInterval(beat) }
   await emit(started, 'started')
   return started
 }

@@ -69,8 +69,8 @@ export interface JobContext<S = undefined> {
   readonly observe: (check: Check, tx?: TransactionSql) => Promise<Decision>
   /** The database's own incident (kept outside the database): what the health check feeds with its probe. */
   readonly observeDatabase: (probe: { ok: boolean; error?: string }) => Promise<Decision>
-  /** Reads and forgets incidents by key. */
-  readonly incidents: Pick<Incidents, 'get' | 'retire'>
+  /** Reads, lists and forgets incidents by key. */
+  readonly incidents: Pick<Incidents, 'get' | 'open' | 'retire'>
   /**
    * Queues a message (a report, a notice, a digest) in `tx` when given; the runner delivers it after the job, per
    * channel, and a run that dies leaves it to the next. In a dry run only logs.
@@ -143,8 +143,16 @@ export interface JobDefinition<S = undefined> {
   lock?: boolean
   /** Extra flags beyond --dry-run: `{ force: 'boolean', period: { type: 'string', description: 'YYYY-MM' } }`. */
   flags?: FlagSpecs
-  /** Reads and validates the job's own settings once, before any connection (flags included: a bad flag value is exit 2). */
-  settings?: (read: EnvReader, config: Config, flags: Readonly<Record<string, string | boolean | undefined>>) => S
+  /**
+   * Reads and validates the job's own settings once, before any connection (flags included: a bad flag value is exit
+   * 2). `now` is the run's clock, for settings that depend on it (a period that has not ended yet).
+   */
+  settings?: (
+    read: EnvReader,
+    config: Config,
+    flags: Readonly<Record<string, string | boolean | undefined>>,
+    now: Date,
+  ) => S
   run(context: JobContext<S>): Promise<JobStats | undefined | void>
 }
 
