@@ -318,8 +318,8 @@ describe('backups/database', () => {
           tool,
         ).toEqual([])
         expect(vars, tool).toMatchObject({
-          PGHOST: '127.0.0.1',
-          PGPORT: '5432',
+          PGHOST: new URL(db.url).hostname,
+          PGPORT: new URL(db.url).port || '5432',
           PGDATABASE: database,
           PGPASSWORD: password,
         })
