@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres'
-import { type JobSchedule, nextRun, typicalInterval } from './schedules.ts'
+import { nextRun, type ScheduleSpec, typicalInterval } from './schedules.ts'
 
 const hourMs = 3_600_000
 
@@ -21,7 +21,7 @@ export function defaultGrace(intervalMs: number): number {
 /** What checkMissed needs about one job. */
 export interface MissedCheck {
   job: string
-  schedule: Pick<JobSchedule, 'cron' | 'timezone'>
+  schedule: ScheduleSpec
   /** Start of the job's latest real run (any outcome, dry runs excluded). */
   lastRunAt: Date | undefined
   now: Date
