@@ -10,14 +10,14 @@ import { lintFindings, parserErrors, unpinned } from './support/workflow-checks.
 // example must never give an operator a file GitHub refuses.
 
 /** One fenced ```yaml block of a Markdown file. */
-export interface YamlExample {
+interface YamlExample {
   file: string
   line: number
   text: string
 }
 
 /** The ```yaml / ```yml blocks of a Markdown text, with the line each starts on. */
-export function yamlExamples(file: string, markdown: string): YamlExample[] {
+function yamlExamples(file: string, markdown: string): YamlExample[] {
   const out: YamlExample[] = []
   const lines = markdown.split('\n')
   for (let i = 0; i < lines.length; i++) {
@@ -34,7 +34,7 @@ export function yamlExamples(file: string, markdown: string): YamlExample[] {
 }
 
 /** What kind of YAML an example is: a workflow, a list of workflow steps, a composite action, or other YAML. */
-export function kindOf(value: unknown): 'workflow' | 'steps' | 'action' | 'other' {
+function kindOf(value: unknown): 'workflow' | 'steps' | 'action' | 'other' {
   if (Array.isArray(value) && value.every((s) => s && typeof s === 'object' && ('uses' in s || 'run' in s)))
     return 'steps'
   if (value && typeof value === 'object' && 'jobs' in value) return 'workflow'
@@ -43,7 +43,7 @@ export function kindOf(value: unknown): 'workflow' | 'steps' | 'action' | 'other
 }
 
 /** Everything wrong with one example: YAML errors, then GitHub parser and actionlint findings, then unpinned actions. */
-export async function exampleProblems(example: YamlExample): Promise<string[]> {
+async function exampleProblems(example: YamlExample): Promise<string[]> {
   const where = `${example.file}:${example.line}`
   const doc = parseDocument(example.text)
   const yamlErrors = [...doc.errors, ...doc.warnings].map((e) => `${where}: ${e.message.split('\n')[0]}`)
@@ -128,7 +128,7 @@ jobs:
   test('refuses steps actionlint rejects and actions pinned to a tag', async () => {
     const [example] = yamlExamples(
       'x.md',
-      md('- uses: actions/checkout@v4\n- run: echo "${{ github.event.issue.title }}"\n'),
+      md(`- uses: actions/checkout@v4\n- run: echo "\${{ github.event.issue.title }}"\n`),
     )
     const problems = (await exampleProblems(example!)).join('\n')
     expect(problems).toMatch(/not pinned to a commit/)

@@ -31,8 +31,7 @@ const writeGrants: Record<string, Record<string, 'write'>> = {
 const readScopes = new Set(['contents', 'actions'])
 
 /** Every job's `runs-on`: the repository variable ADMIN_JOBS_RUNNER (a label, or a JSON array of labels), else ubuntu-latest. */
-const runnerExpression =
-  "${{ startsWith(vars.ADMIN_JOBS_RUNNER, '[') && fromJSON(vars.ADMIN_JOBS_RUNNER) || vars.ADMIN_JOBS_RUNNER || 'ubuntu-latest' }}"
+const runnerExpression = `\${{ startsWith(vars.ADMIN_JOBS_RUNNER, '[') && fromJSON(vars.ADMIN_JOBS_RUNNER) || vars.ADMIN_JOBS_RUNNER || 'ubuntu-latest' }}`
 
 /**
  * Workflows that still hard-code their runner and keep the checkout token: backups-database.yml moves to both rules
