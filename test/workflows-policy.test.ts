@@ -165,6 +165,15 @@ describe.each(workflows.map((w) => [w.file, w] as const))('%s', (_file, w) => {
     },
   )
 
+  test.skipIf(notYetOnRunnerRules.has(w.file) || !w.text.includes('secrets.DATABASE_URL'))(
+    'passes the DATABASE_CA_CERT secret to its setup step, which writes it for PGSSLROOTCERT',
+    () => {
+      const setups = allSteps(w.doc).filter((s) => s.uses === './.github/actions/setup')
+      expect(setups.length).toBeGreaterThan(0)
+      for (const s of setups) expect(s.env?.DATABASE_CA_CERT).toBe(`\${{ secrets.DATABASE_CA_CERT }}`)
+    },
+  )
+
   test('gives every job a timeout', () => {
     const missing = Object.entries<any>(w.doc.jobs ?? {}).filter(
       ([, job]) => typeof job?.['timeout-minutes'] !== 'number',
@@ -188,6 +197,31 @@ describe.each(actions.map((a) => [a.path, a] as const))('%s', (_path, a) => {
   test('installs from the lockfile only', () => {
     const installs = allSteps(a.doc).filter((s) => /\bpnpm install\b/.test(s.run ?? ''))
     for (const s of installs) expect(s.run).toContain('--frozen-lockfile')
+  })
+})
+
+describe('the setup action', () => {
+  const setup = actions.find((a) => a.path === path.join('.github', 'actions', 'setup', 'action.yml'))!
+  const steps = allSteps(setup.doc)
+  const cache = steps.find((s) => s.uses?.startsWith('actions/cache@'))
+  const install = steps.find((s) => /\bpnpm install\b/.test(s.run ?? ''))
+
+  test('restores node_modules keyed on the lockfile, the Node version, the OS and the architecture', () => {
+    expect(cache, 'an actions/cache step').toBeDefined()
+    expect(String(cache!.with?.path).split('\n').filter(Boolean)).toEqual(['node_modules', 'sdk/node_modules'])
+    const key = String(cache!.with?.key)
+    for (const part of ["hashFiles('pnpm-lock.yaml'", 'runner.os', 'runner.arch', 'steps.node.outputs.node-version'])
+      expect(key).toContain(part)
+    // Only an exact key: a restore-keys prefix would bring back a node_modules of another lockfile.
+    expect(cache!.with?.['restore-keys']).toBeUndefined()
+    expect(steps.find((s) => s.uses?.startsWith('actions/setup-node@'))).toMatchObject({ id: 'node' })
+  })
+
+  test('skips pnpm install on an exact cache hit and installs on a miss', () => {
+    const ctx = (hit: string) => ({ steps: { [cache!.id ?? '']: { outputs: { 'cache-hit': hit } } } })
+    expect(condition(install!.if, ctx('true'), 'success')).toBe(false)
+    expect(condition(install!.if, ctx('false'), 'success')).toBe(true)
+    expect(condition(install!.if, ctx(''), 'success')).toBe(true)
   })
 })
 

@@ -22,6 +22,7 @@ export interface WorkflowFile {
 
 /** A step of a workflow job. */
 export interface Step {
+  id?: string
   name?: string
   uses?: string
   run?: string
