@@ -9,9 +9,9 @@ import {
   allSteps,
   condition,
   evaluate,
+  type JobRun,
   loadWorkflows,
-  runStep,
-  type Step,
+  runJobSteps,
   type WorkflowFile,
 } from './support/workflows.ts'
 
@@ -43,16 +43,6 @@ afterAll(async () => {
   await smtp?.close()
 })
 
-/** The steps the emulation runs: every `run:` step except dependency installation and failure-only steps. */
-function runSteps(w: WorkflowFile): Step[] {
-  return allSteps(w.doc).filter(
-    (s) =>
-      typeof s.run === 'string' &&
-      !/\bpnpm install\b/.test(s.run) &&
-      !/(?<!!)\b(failure|cancelled)\(\)/.test(s.if ?? ''),
-  )
-}
-
 interface Emulation {
   code: number | null
   output: string
@@ -65,8 +55,16 @@ interface Emulation {
 /** Runs a workflow's job steps with the Actions environment of one event. */
 async function emulate(
   w: WorkflowFile,
-  event: { name: 'schedule' | 'workflow_dispatch'; inputs?: Record<string, unknown>; attempt?: number },
-): Promise<Emulation> {
+  event: {
+    name: 'schedule' | 'workflow_dispatch'
+    inputs?: Record<string, unknown>
+    attempt?: number
+    /** Repository variables beyond the defaults below. */
+    vars?: Record<string, string>
+    /** Pins every step's clock (ADMIN_JOBS_NOW): the jobs' and `pnpm jobs due`'s. */
+    now?: string
+  },
+): Promise<Emulation & { jobSkipped: boolean; outcomes: JobRun['outcomes'] }> {
   const runId = String(nextRunId++)
   const attempt = event.attempt ?? 1
   const files = actionsFiles()
@@ -82,6 +80,7 @@ async function emulate(
       ALERT_EMAIL_FROM: 'jobs@example.test',
       ALERT_EMAIL_TO: 'ops@example.test',
       HEALTHCHECK_URLS: `${http.url}/health`,
+      ...event.vars,
     },
     inputs: event.inputs ?? {},
     github: {
@@ -113,26 +112,26 @@ async function emulate(
     GITHUB_REF: 'refs/heads/main',
     GITHUB_WORKSPACE: root,
     RUNNER_OS: 'Linux',
+    ...(event.now ? { ADMIN_JOBS_NOW: event.now } : {}),
   }
   const job = Object.values<any>(w.doc.jobs)[0] ?? {}
-  const mapped = (env: Record<string, unknown> | undefined) =>
-    Object.fromEntries(Object.entries(env ?? {}).map(([k, v]) => [k, evaluate(String(v), context)]))
-  let output = ''
-  let code: number | null = 0
-  for (const step of runSteps(w)) {
-    const env = jobEnv({ ...mapped(w.doc.env), ...mapped(job.env), ...mapped(step.env), ...actions })
-    const result = await runStep(step.run!, env, 90_000)
-    output += result.output
-    code = result.code
-    if (code !== 0) break
-  }
+  // A job whose `if:` is false starts no runner: no step runs.
+  if (job.if !== undefined && !condition(job.if, context, 'success'))
+    return { code: 0, output: '', summary: '', outputs: '', runId, attempt, jobSkipped: true, outcomes: [] }
+  const run = await runJobSteps(job, {
+    context,
+    workflowEnv: w.doc.env,
+    stepEnv: () => jobEnv({ ...actions }),
+  })
   return {
-    code,
-    output,
+    code: run.status === 'success' ? 0 : 1,
+    output: run.output,
     summary: fs.readFileSync(files.summary, 'utf8'),
-    outputs: fs.readFileSync(files.output, 'utf8'),
+    outputs: run.outputs,
     runId,
     attempt,
+    jobSkipped: false,
+    outcomes: run.outcomes,
   }
 }
 
@@ -216,6 +215,75 @@ describe('every other job workflow, emulated as a manual dry run', () => {
       240_000, // includes the wait for a free slot
     )
   }
+})
+
+async function historyRows(runId: string) {
+  return db.sql<{ job: string; status: string; trigger: string; dry_run: boolean }[]>`
+    select job, status, trigger, dry_run from jobs.runs
+    where run_url = ${`${serverUrl}/${repository}/actions/runs/${runId}/attempts/1`} order by id`
+}
+
+describe('frequent.yml, the shared runner, emulated tick by tick', () => {
+  const shared = loadWorkflows().find((w) => w.file === 'frequent.yml')!
+  const monitorSteps = ['health-check', 'performance', 'security-alerts', 'watchdog']
+  const outcome = (run: { outcomes: JobRun['outcomes'] }, step: string) =>
+    run.outcomes.find((o) => o.step === step)?.outcome
+
+  test('at 10:07 runs the monitors due then, each in its own step; a failing one fails the job but hides none', async () => {
+    // Due since the 10:02 tick: health check (10:07), performance (10:04), security alerts (10:03); the watchdog
+    // (10:13) is not. Performance is given a malformed setting, so its step fails (exit 2) and records nothing.
+    const run = await emulate(shared, {
+      name: 'schedule',
+      now: '2026-03-02T10:07:40Z',
+      vars: { PERF_QUERY_MAX: 'soon' },
+    })
+    expect(run.jobSkipped).toBe(false)
+    expect(monitorSteps.map((s) => [s, outcome(run, s)])).toEqual([
+      ['health-check', 'success'],
+      ['performance', 'failure'],
+      ['security-alerts', 'success'],
+      ['watchdog', 'skipped'],
+    ])
+    expect(outcome(run, 'Outcome of each monitor')).toBe('failure')
+    expect(run.code).toBe(1)
+    expect(run.output).toContain('PERF_QUERY_MAX')
+    expect(run.output).toContain('1 monitor(s) failed in this tick')
+    expect(run.summary).toContain('monitoring/health-check: succeeded')
+    expect(run.summary).toContain('notifications/security-alerts: succeeded')
+    expect(run.summary).toMatch(/\| monitoring\/performance \| failure \|/)
+    expect(run.summary).toMatch(/\| monitoring\/watchdog \| not due \|/)
+    expect((await historyRows(run.runId)).map((r) => [r.job, r.status, r.trigger])).toEqual([
+      ['monitoring/health-check', 'succeeded', 'schedule'],
+      ['notifications/security-alerts', 'succeeded', 'schedule'],
+    ])
+  }, 120_000)
+
+  test('at 10:17 runs the health check, performance and the watchdog with its status page, and succeeds', async () => {
+    const run = await emulate(shared, { name: 'schedule', now: '2026-03-02T10:17:40Z' })
+    expect(monitorSteps.map((s) => [s, outcome(run, s)])).toEqual([
+      ['health-check', 'success'],
+      ['performance', 'success'],
+      ['security-alerts', 'skipped'],
+      ['watchdog', 'success'],
+    ])
+    expect(outcome(run, 'Write the status page')).toBe('success')
+    expect(run.code, run.output).toBe(0)
+    expect((await historyRows(run.runId)).map((r) => r.job)).toEqual([
+      'monitoring/health-check',
+      'monitoring/performance',
+      'monitoring/watchdog',
+    ])
+  }, 120_000)
+
+  test('starts no runner on its schedule when ADMIN_JOBS_SHARED_RUNNER is false, and the monitors’ own workflows do', async () => {
+    const off = await emulate(shared, { name: 'schedule', vars: { ADMIN_JOBS_SHARED_RUNNER: 'false' } })
+    expect(off.jobSkipped).toBe(true)
+    const own = jobWorkflows.find((w) => w.job === 'monitoring/health-check')!
+    expect((await emulate(own, { name: 'schedule' })).jobSkipped).toBe(true)
+    const alone = await emulate(own, { name: 'schedule', vars: { ADMIN_JOBS_SHARED_RUNNER: 'false' } })
+    expect(alone.jobSkipped).toBe(false)
+    expect(alone.code, alone.output).toBe(0)
+  }, 120_000)
 })
 
 describe('the emulator’s expression evaluator', () => {

@@ -27,6 +27,7 @@ const documented = documentedJobs()
 const writeGrants: Record<string, Record<string, 'write'>> = {
   'retry.yml': { actions: 'write' }, // POST rerun-failed-jobs
   'monitoring/watchdog': { actions: 'write' }, // re-enables workflows disabled for inactivity, dispatches catch-up runs
+  'frequent.yml': { actions: 'write' }, // the shared runner runs the watchdog as one of its steps
 }
 const readScopes = new Set(['contents', 'actions'])
 

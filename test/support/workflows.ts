@@ -184,3 +184,75 @@ export function actionsFiles(): { dir: string; summary: string; output: string; 
     },
   }
 }
+
+/** What one emulated job did: each step's outcome (by id or name), the outputs of steps with an id, the job's status. */
+export interface JobRun {
+  status: JobStatus
+  output: string
+  /** Everything the steps wrote to their GITHUB_OUTPUT files, in order. */
+  outputs: string
+  outcomes: { step: string; outcome: 'success' | 'failure' | 'skipped' }[]
+  steps: Record<string, { outcome: string; conclusion: string; outputs: Record<string, string> }>
+}
+
+/** Reads a GITHUB_OUTPUT file: `name=value` lines and `name<<DELIMITER` blocks. */
+export function readOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const block = /^([^=<]+)<<(.+)$/.exec(lines[i]!)
+    if (block) {
+      const value: string[] = []
+      while (++i < lines.length && lines[i] !== block[2]) value.push(lines[i]!)
+      out[block[1]!] = value.join('\n')
+    } else if (lines[i]!.includes('=')) {
+      const at = lines[i]!.indexOf('=')
+      out[lines[i]!.slice(0, at)] = lines[i]!.slice(at + 1)
+    }
+  }
+  return out
+}
+
+/**
+ * Runs the `run:` steps of a workflow job as the runner does: each step's `if:` read with GitHub's rules against the
+ * job's status and the `steps` context so far (outcomes, and outputs from each step's own GITHUB_OUTPUT file), its
+ * `env:` evaluated with `context`, a failing step failing the job. `uses:` steps and `pnpm install` are left out (the
+ * checkout already has node_modules); `stepEnv` adds the runner's variables (GITHUB_*, RUNNER_TEMP, …) to each step.
+ */
+export async function runJobSteps(
+  job: { env?: Record<string, unknown>; steps?: Step[] },
+  options: {
+    context: ExpressionContext
+    workflowEnv?: Record<string, unknown>
+    stepEnv: (step: Step) => Record<string, string>
+    timeoutMs?: number
+  },
+): Promise<JobRun> {
+  const run: JobRun = { status: 'success', output: '', outputs: '', outcomes: [], steps: {} }
+  for (const step of job.steps ?? []) {
+    if (typeof step.run !== 'string' || /\bpnpm install\b/.test(step.run)) continue
+    const context = { ...options.context, steps: run.steps }
+    const label = step.id ?? step.name ?? step.run.split('\n')[0]!
+    if (!condition(step.if, context, run.status)) {
+      run.outcomes.push({ step: label, outcome: 'skipped' })
+      if (step.id) run.steps[step.id] = { outcome: 'skipped', conclusion: 'skipped', outputs: {} }
+      continue
+    }
+    const mapped = (env: Record<string, unknown> | undefined) =>
+      Object.fromEntries(Object.entries(env ?? {}).map(([k, v]) => [k, evaluate(String(v), context)]))
+    const files = actionsFiles()
+    const extra = options.stepEnv(step)
+    const env = { ...mapped(options.workflowEnv), ...mapped(job.env), ...mapped(step.env), ...extra, ...files.env }
+    // The summary is the job's, shared by its steps; GITHUB_OUTPUT is each step's own.
+    if (extra.GITHUB_STEP_SUMMARY) env.GITHUB_STEP_SUMMARY = extra.GITHUB_STEP_SUMMARY
+    const result = await runStep(step.run, env, options.timeoutMs ?? 90_000)
+    run.output += result.output
+    const outcome = result.code === 0 ? 'success' : 'failure'
+    run.outcomes.push({ step: label, outcome })
+    const written = fs.readFileSync(files.output, 'utf8')
+    run.outputs += written
+    if (step.id) run.steps[step.id] = { outcome, conclusion: outcome, outputs: readOutputs(written) }
+    if (outcome === 'failure') run.status = 'failure'
+  }
+  return run
+}

@@ -5,6 +5,7 @@ import { isMainModule } from '../runtime/entry.ts'
 import { ConfigError, toError } from '../runtime/errors.ts'
 import { tolerateClosedOutput } from '../runtime/log.ts'
 import { type Command, type CommandIO, renderCommandHelp } from './commands/command.ts'
+import due from './commands/due.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
@@ -17,7 +18,7 @@ import seedDemo from './commands/seed-demo.ts'
 import status from './commands/status.ts'
 
 /** Every `pnpm jobs` command; register new ones here. */
-const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status, retry]
+const commands: Command[] = [list, run, history, migrateCommand, seedDemo, pause, resume, schedule, status, retry, due]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.usage.length))
