@@ -6,7 +6,6 @@ import { jobEnv, root } from './support/run.ts'
 import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
 import {
   actionsFiles,
-  allSteps,
   condition,
   evaluate,
   type JobRun,
