@@ -16,7 +16,11 @@ const due: Command = {
   usage: 'due [--at ISO] [--all] [--workflow FILE] [--json]',
   description: "the shared runner's step: which of its jobs are due in this tick (from each job's own schedule)",
   flags: {
-    at: { type: 'string', value: 'ISO', description: 'the instant whose tick is run (default ADMIN_JOBS_NOW, else now)' },
+    at: {
+      type: 'string',
+      value: 'ISO',
+      description: 'the instant whose tick is run (default ADMIN_JOBS_NOW, else now)',
+    },
     all: { type: 'boolean', description: 'mark every job due (a manual run)' },
     workflow: {
       type: 'string',
