@@ -17,6 +17,7 @@ const schedule = (job: string, cron: string, timezone?: string): JobSchedule => 
   workflowFile: `.github/workflows/${job.replace('/', '-')}.yml`,
   workflowName: job,
   cron: [cron],
+  entries: [{ cron, timezone }],
   timezone,
 })
 const daily = schedule('backups/database', '41 2 * * *')

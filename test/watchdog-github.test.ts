@@ -1,4 +1,6 @@
+import fs from 'node:fs'
 import type { ServerResponse } from 'node:http'
+import path from 'node:path'
 import { createGitHubClient } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
@@ -25,6 +27,7 @@ const workflows = () => [
   { id: 33, name: 'cleanup/tokens', path: '.github/workflows/cleanup-tokens.yml', state: states[33] },
   { id: 44, name: 'CI', path: '.github/workflows/ci.yml', state: 'active' },
   { id: 55, name: 'monitoring/watchdog', path: '.github/workflows/monitoring-watchdog.yml', state: 'active' },
+  { id: 66, name: 'frequent', path: '.github/workflows/frequent.yml', state: 'active' },
 ]
 
 /** Every exchange of every fake GitHub in this file, checked against GitHub's OpenAPI description at the end. */
@@ -73,6 +76,23 @@ beforeAll(async () => {
     { job: 'cleanup/tokens', cron: ['0 3 * * *'] },
     { job: 'monitoring/watchdog', cron: ['13,43 * * * *'] },
   ])
+  // A shared runner: one workflow ticking for several jobs, which the inactivity disable would stop just the same.
+  fs.writeFileSync(
+    path.join(ops.dir, '.github', 'workflows', 'frequent.yml'),
+    [
+      'name: frequent',
+      'on:',
+      '  schedule:',
+      '    - cron: "2-57/5 * * * *"',
+      'jobs:',
+      '  tick:',
+      '    runs-on: ubuntu-latest',
+      '    steps:',
+      '      - run: pnpm tsx scripts/monitoring/watchdog.ts',
+      '      - run: pnpm tsx scripts/cleanup/tokens.ts',
+      '',
+    ].join('\n'),
+  )
   // Every job is two weeks behind: the schedule stopped when GitHub (or someone) disabled the workflows.
   for (const job of ['cleanup/sessions', 'reports/daily', 'cleanup/tokens']) {
     await db.sql`insert into jobs.runs (job, status, trigger, started_at, finished_at)
@@ -183,7 +203,7 @@ describe('monitoring/watchdog and the GitHub API', () => {
     expect(subjects).toContain('[resolved] .github/workflows/cleanup-tokens.yml is enabled again')
   })
 
-  it('keeps every active scheduled workflow of a public repository alive once a week, its own included', async () => {
+  it("keeps every active scheduled workflow of a public repository alive once a week, its own and the shared runner's included", async () => {
     visibility = 'public'
     try {
       github.requests.length = 0
@@ -194,12 +214,13 @@ describe('monitoring/watchdog and the GitHub API', () => {
         'PUT /repos/acme/admin/actions/workflows/22/enable',
         'PUT /repos/acme/admin/actions/workflows/33/enable',
         'PUT /repos/acme/admin/actions/workflows/55/enable',
+        'PUT /repos/acme/admin/actions/workflows/66/enable',
       ])
       github.requests.length = 0
       expect((await watchdog([], '2026-12-01T12:58:00Z')).code).toBe(0)
       expect(changes().filter((c) => c.endsWith('/enable'))).toEqual([])
       expect((await watchdog([], '2026-12-05T13:00:00Z')).code).toBe(0)
-      expect(changes().filter((c) => c.endsWith('/enable'))).toHaveLength(4)
+      expect(changes().filter((c) => c.endsWith('/enable'))).toHaveLength(5)
     } finally {
       visibility = 'private'
     }

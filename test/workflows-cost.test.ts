@@ -1,4 +1,16 @@
-import { estimateMonthlyMinutes, perRunMinutes, runsPerMonth, setupOverheadMinutes } from '@admin-jobs/sdk/platform'
+import {
+  defaultJobMs,
+  estimateMonthlyMinutes,
+  estimateSharedMinutes,
+  estimateUsage,
+  isHostedRunner,
+  loadSchedules,
+  loadSharedRunners,
+  perRunMinutes,
+  runsPerMonth,
+  scheduleEntries,
+  setupOverheadMinutes,
+} from '@admin-jobs/sdk/platform'
 import { describe, expect, test } from 'vitest'
 import { loadWorkflows, scheduleOf } from './support/workflows.ts'
 
@@ -23,6 +35,13 @@ describe('runsPerMonth', () => {
       (m) => new Date(Date.UTC(2026, m - 1, 1)).getUTCDay() === 1,
     ).length
     expect(runsPerMonth('0 0 1 * 1')).toBeCloseTo((12 + mondays - firstsOnMonday) / 12, 6)
+  })
+
+  test('counts entries in their own zones as many times as in UTC', () => {
+    expect(runsPerMonth([{ cron: '30 9 * * *', timezone: 'America/New_York' }, { cron: '30 9 * * *' }])).toBeCloseTo(
+      (2 * 365) / 12,
+      6,
+    )
   })
 
   test('rejects what is not a 5-field cron', () => {
@@ -62,5 +81,54 @@ describe('estimateMonthlyMinutes', () => {
       expect(cost.minutesPerMonth, w.file).toBeGreaterThan(0)
     }
     expect(Date.now() - started).toBeLessThan(5000)
+  })
+})
+
+describe('the shared runner’s cost', () => {
+  const schedules = loadSchedules()
+  const sharedRunners = loadSharedRunners()
+  const [frequent] = sharedRunners
+
+  test('bills one minute a tick when the monitors due in it fit in a minute with the setup', () => {
+    expect(estimateSharedMinutes(frequent!, schedules, () => defaultJobMs)).toMatchObject({
+      runsPerMonth: 8760,
+      billedMinutesPerRun: 1,
+      minutesPerMonth: 8760,
+    })
+  })
+
+  test('bills two minutes for the ticks whose due monitors outgrow the minute', () => {
+    // Each hour: 4 ticks run the health check alone (20 s setup + 30 s), 4 run two monitors (20 + 30 + 2 + 30 s) and
+    // 4 run three (20 + 3 × 30 + 2 × 2 s): 4 × 1 + 8 × 2 = 20 billed minutes for 12 ticks.
+    const cost = estimateSharedMinutes(frequent!, schedules, () => 30_000)
+    expect(cost.billedMinutesPerRun).toBe(2)
+    expect(cost.averageMinutesPerRun).toBeCloseTo(20 / 12, 9)
+    expect(cost.minutesPerMonth).toBe(14_600)
+  })
+
+  test('keeps the shipped schedules on hosted runners at about 9,000 minutes a month, against 17,804 without it', () => {
+    const usage = (sharedOn: boolean, hosted = true) =>
+      estimateUsage({ schedules, sharedRunners, sharedOn, hosted }).totalMinutesPerMonth
+    // 8,760 for the 5-minute tick, plus one billed minute per run of every other job's own workflow.
+    const others = schedules
+      .filter((s) => !frequent!.jobs.includes(s.job))
+      .reduce((sum, s) => sum + estimateMonthlyMinutes(scheduleEntries(s), perRunMinutes()).minutesPerMonth, 0)
+    expect(usage(true)).toBe(8760 + others)
+    expect(usage(true)).toBe(9044)
+    expect(usage(false)).toBe(17_804)
+    expect(usage(true, false)).toBe(0)
+    const lines = estimateUsage({ schedules, sharedRunners, sharedOn: true, hosted: true }).jobs
+    expect(lines.find((l) => l.name === 'monitoring/health-check')).toMatchObject({
+      minutesPerMonth: 0,
+      sharedBy: frequent!.workflowFile,
+    })
+  })
+
+  test('tells GitHub-hosted runners from self-hosted ones by ADMIN_JOBS_RUNNER', () => {
+    expect(isHostedRunner(undefined)).toBe(true)
+    expect(isHostedRunner('ubuntu-24.04')).toBe(true)
+    expect(isHostedRunner('self-hosted')).toBe(false)
+    expect(isHostedRunner('["self-hosted", "linux"]')).toBe(false)
+    expect(isHostedRunner('admin-jobs-runner')).toBe(false)
   })
 })

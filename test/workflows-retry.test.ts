@@ -4,13 +4,14 @@ import {
   decideRetry,
   type RetryPolicy,
   retryableWorkflows,
+  retryDelayLimitSeconds,
   runRetryStep,
 } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { answer, checkAgainstOpenApi, type GitHubExchange } from './support/github.ts'
 import { jobEnv, root } from './support/run.ts'
 import { type HttpCapture, startHttp } from './support/servers.ts'
-import { actionsFiles, allSteps, evaluate, loadWorkflows, runStep } from './support/workflows.ts'
+import { actionsFiles, allSteps, condition, evaluate, loadWorkflows, runStep } from './support/workflows.ts'
 
 const policy: RetryPolicy = { retryable: ['cleanup/sessions', 'reports/daily'], defaultBranch: 'main' }
 const failed: CompletedRun = {
@@ -34,6 +35,21 @@ describe('decideRetry', () => {
   test('re-runs a timed-out second attempt as the third and last, waiting longer', () => {
     const decision = decideRetry({ ...failed, conclusion: 'timed_out', attempt: 2 }, policy)
     expect(decision).toMatchObject({ retry: true, nextAttempt: 3, delaySeconds: 120 })
+  })
+
+  test('never waits longer than the limit, however long the base delay and late the attempt', () => {
+    expect(decideRetry({ ...failed, attempt: 2 }, { ...policy, delaySeconds: 300 })).toMatchObject({
+      retry: true,
+      delaySeconds: retryDelayLimitSeconds,
+    })
+    expect(decideRetry({ ...failed, attempt: 2 }, { ...policy, delaySeconds: 100 })).toMatchObject({
+      delaySeconds: 200,
+    })
+    expect(
+      decideRetry({ ...failed, attempt: 2 }, { ...policy, delaySeconds: 100, maxDelaySeconds: 150 }),
+    ).toMatchObject({
+      delaySeconds: 150,
+    })
   })
 
   test('stops after 3 attempts in total', () => {
@@ -187,6 +203,13 @@ describe('the retry step', () => {
     expect(operations).toEqual(['POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs'])
   })
 
+  test('refuses a base delay above the limit instead of outwaiting the workflow’s timeout', async () => {
+    const lines: string[] = []
+    const { env: e } = env({ RETRY_DELAY_SECONDS: String(retryDelayLimitSeconds + 1) })
+    expect(await runRetryStep(e, { sleep: async () => {}, out: (l) => lines.push(l) })).toBe(2)
+    expect(lines.join('\n')).toContain('RETRY_DELAY_SECONDS')
+  })
+
   test('exits 2 naming the variable when the event fields are missing or malformed', async () => {
     const lines: string[] = []
     const { env: e } = env({ RETRY_RUN_ID: '' })
@@ -210,11 +233,11 @@ describe('retry.yml, emulated', () => {
   })
   afterAll(() => api.close())
 
-  const context = (run: Record<string, unknown>) => ({
+  const context = (run: Record<string, unknown>, defaultBranch = 'main') => ({
     github: {
       token: 'ghs_default_token',
       event: {
-        repository: { default_branch: 'main' },
+        repository: { default_branch: defaultBranch },
         workflow_run: {
           id: 4242,
           name: 'reports/daily',
@@ -230,10 +253,10 @@ describe('retry.yml, emulated', () => {
     vars: { ADMIN_JOBS_RETRY_DELAY_SECONDS: '0' },
   })
 
-  const emulate = async (run: Record<string, unknown>) => {
+  const emulate = async (run: Record<string, unknown>, defaultBranch = 'main') => {
     const files = actionsFiles()
     const mapped = Object.fromEntries(
-      Object.entries(step.env ?? {}).map(([k, v]) => [k, evaluate(String(v), context(run))]),
+      Object.entries(step.env ?? {}).map(([k, v]) => [k, evaluate(String(v), context(run, defaultBranch))]),
     )
     const result = await runStep(
       step.run!,
@@ -260,6 +283,18 @@ describe('retry.yml, emulated', () => {
     expect(api.requests[0]!.headers.authorization).toBe('Bearer ghs_default_token')
     expect(fs.readFileSync(result.files.output, 'utf8')).toBe('decision=retry\n')
     expect(fs.readFileSync(result.files.summary, 'utf8')).toContain('reports/daily run 4242')
+  })
+
+  test('re-runs a failed run in a repository whose default branch is not main', async () => {
+    api.requests.length = 0
+    const job = Object.values<any>(retry.doc.jobs)[0]
+    const run = { head_branch: 'trunk' }
+    expect(condition(job.if, context({ ...run, conclusion: 'failure' }, 'trunk'), 'success')).toBe(true)
+    const result = await emulate(run, 'trunk')
+    expect(result.code, result.output).toBe(0)
+    expect(api.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /repos/acme/admin-jobs/actions/runs/4242/rerun-failed-jobs',
+    ])
   })
 
   test('leaves a job that is not marked retryable alone', async () => {

@@ -2,6 +2,9 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { data, Evaluator, Lexer, Parser } from '@actions/expressions'
+import { truthy } from '@actions/expressions/result'
+import { workflowJobs } from '@admin-jobs/sdk/platform'
 import { parse } from 'yaml'
 import { root } from './run.ts'
 
@@ -11,12 +14,15 @@ export interface WorkflowFile {
   path: string
   text: string
   doc: Record<string, any>
-  /** `<area>/<job>` when a `run:` step runs `scripts/<area>/<job>.ts`. */
+  /** `<area>/<job>` when the workflow's `run:` steps run exactly one job script, `scripts/<area>/<job>.ts`. */
   job: string | undefined
+  /** Every job its `run:` steps run: one for a job workflow, several for the shared runner, none for ci/retry. */
+  jobs: string[]
 }
 
 /** A step of a workflow job. */
 export interface Step {
+  id?: string
   name?: string
   uses?: string
   run?: string
@@ -25,8 +31,6 @@ export interface Step {
   with?: Record<string, unknown>
   shell?: string
 }
-
-const scriptPattern = /\bscripts\/([\w-]+\/[\w-]+)\.ts\b/
 
 /** Every `.github/workflows/*.yml` present now (other engineers add theirs during the day), sorted by file name. */
 export function loadWorkflows(): WorkflowFile[] {
@@ -38,7 +42,15 @@ export function loadWorkflows(): WorkflowFile[] {
     .map((file) => {
       const text = fs.readFileSync(path.join(dir, file), 'utf8')
       const doc = parse(text) as Record<string, any>
-      return { file, path: path.join('.github', 'workflows', file), text, doc, job: jobOf(doc) }
+      const jobs = workflowJobs(doc)
+      return {
+        file,
+        path: path.join('.github', 'workflows', file),
+        text,
+        doc,
+        job: jobs.length === 1 ? jobs[0] : undefined,
+        jobs,
+      }
     })
 }
 
@@ -55,14 +67,6 @@ export function loadActions(): { path: string; text: string; doc: Record<string,
     })
 }
 
-function jobOf(doc: Record<string, any>): string | undefined {
-  for (const step of allSteps(doc)) {
-    const match = typeof step.run === 'string' ? scriptPattern.exec(step.run) : null
-    if (match) return match[1]
-  }
-  return undefined
-}
-
 /** Every step of every job of a workflow document (or of a composite action's `runs`). */
 export function allSteps(doc: Record<string, any>): Step[] {
   if (doc?.runs?.steps) return doc.runs.steps
@@ -75,36 +79,51 @@ export function scheduleOf(doc: Record<string, any>): { cron: string; timezone?:
   return Array.isArray(schedule) ? schedule : []
 }
 
-/** What a value of the ${{ }} language evaluates to in the emulation: strings, or undefined for a missing key. */
+/** The contexts an expression reads (`secrets`, `vars`, `inputs`, `github`, `steps`, …), as plain JSON values. */
 export type ExpressionContext = Record<string, unknown>
 
-/**
- * Evaluates the subset of GitHub expressions the workflows use in `env:`/`with:` values: context paths
- * (`secrets.X`, `inputs.dry_run`, `github.event.workflow_run.id`), string literals and `||`. Anything else throws,
- * so a workflow cannot silently pass the emulation with an expression it does not understand.
- */
-export function evaluate(value: string, context: ExpressionContext): string {
-  return value.replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_, expression: string) => {
-    for (const operand of expression.split('||').map((s) => s.trim())) {
-      const result = operandValue(operand, context)
-      if (result !== undefined && result !== '' && result !== false && result !== null) return String(result)
-    }
-    return ''
-  })
+/** How the job stands when a step's `if:` is read: what `success()`, `failure()` and `cancelled()` answer. */
+export type JobStatus = 'success' | 'failure' | 'cancelled'
+
+const statusFunctions = ['always', 'success', 'failure', 'cancelled'] as const
+
+/** Evaluates one expression (without `${{ }}`) with GitHub's own expression engine (@actions/expressions). */
+function evaluateExpression(expression: string, context: ExpressionContext, status: JobStatus): data.ExpressionData {
+  const lexed = new Lexer(expression).lex()
+  const functions = statusFunctions.map((name) => ({ name, minArgs: 0, maxArgs: 0 }))
+  const parsed = new Parser(lexed.tokens, Object.keys(context), functions).parse()
+  const answers: Record<(typeof statusFunctions)[number], boolean> = {
+    always: true,
+    success: status === 'success',
+    failure: status === 'failure',
+    cancelled: status === 'cancelled',
+  }
+  const implementations = new Map(
+    functions.map((f) => [f.name, { ...f, call: () => new data.BooleanData(answers[f.name]) }]),
+  )
+  const contexts = JSON.parse(JSON.stringify(context), data.reviver) as data.Dictionary
+  return new Evaluator(parsed, contexts, implementations).evaluate()
 }
 
-function operandValue(operand: string, context: ExpressionContext): unknown {
-  const literal = /^'((?:[^']|'')*)'$/.exec(operand)
-  if (literal) return literal[1]!.replace(/''/g, "'")
-  if (operand === 'true' || operand === 'false') return operand === 'true'
-  if (/^\d+$/.test(operand)) return Number(operand)
-  if (!/^[a-zA-Z_][\w-]*(\.[\w-]+)*$/.test(operand)) throw new Error(`the emulation cannot evaluate "${operand}"`)
-  let at: unknown = context
-  for (const key of operand.split('.')) {
-    if (at === null || typeof at !== 'object') return undefined
-    at = (at as Record<string, unknown>)[key]
-  }
-  return at
+/**
+ * Evaluates a value with `${{ }}` the way the runner does for `env:`, `with:` and `runs-on` (each expression
+ * replaced by its result as a string), with GitHub's expression engine; a syntax error or unknown function throws.
+ */
+export function evaluate(value: string, context: ExpressionContext): string {
+  return value.replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_, expression: string) =>
+    evaluateExpression(expression, context, 'success').coerceString(),
+  )
+}
+
+/**
+ * Whether a job or step with `if: condition` runs: `${{ }}` optional, and a condition without a status function
+ * means `success() && (condition)`, as on GitHub. No condition: runs while the job succeeds.
+ */
+export function condition(value: string | undefined, context: ExpressionContext, status: JobStatus): boolean {
+  if (value === undefined) return status === 'success'
+  const inner = /^\s*\$\{\{([\s\S]*)\}\}\s*$/.exec(value)?.[1] ?? value
+  const expression = /\b(always|success|failure|cancelled)\s*\(/.test(inner) ? inner : `success() && (${inner})`
+  return truthy(evaluateExpression(expression, context, status))
 }
 
 /** The local calendar fields of `date` in `timeZone`. */
@@ -164,4 +183,76 @@ export function actionsFiles(): { dir: string; summary: string; output: string; 
       RUNNER_TEMP: dir,
     },
   }
+}
+
+/** What one emulated job did: each step's outcome (by id or name), the outputs of steps with an id, the job's status. */
+export interface JobRun {
+  status: JobStatus
+  output: string
+  /** Everything the steps wrote to their GITHUB_OUTPUT files, in order. */
+  outputs: string
+  outcomes: { step: string; outcome: 'success' | 'failure' | 'skipped' }[]
+  steps: Record<string, { outcome: string; conclusion: string; outputs: Record<string, string> }>
+}
+
+/** Reads a GITHUB_OUTPUT file: `name=value` lines and `name<<DELIMITER` blocks. */
+export function readOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const block = /^([^=<]+)<<(.+)$/.exec(lines[i]!)
+    if (block) {
+      const value: string[] = []
+      while (++i < lines.length && lines[i] !== block[2]) value.push(lines[i]!)
+      out[block[1]!] = value.join('\n')
+    } else if (lines[i]!.includes('=')) {
+      const at = lines[i]!.indexOf('=')
+      out[lines[i]!.slice(0, at)] = lines[i]!.slice(at + 1)
+    }
+  }
+  return out
+}
+
+/**
+ * Runs the `run:` steps of a workflow job as the runner does: each step's `if:` read with GitHub's rules against the
+ * job's status and the `steps` context so far (outcomes, and outputs from each step's own GITHUB_OUTPUT file), its
+ * `env:` evaluated with `context`, a failing step failing the job. `uses:` steps and `pnpm install` are left out (the
+ * checkout already has node_modules); `stepEnv` adds the runner's variables (GITHUB_*, RUNNER_TEMP, …) to each step.
+ */
+export async function runJobSteps(
+  job: { env?: Record<string, unknown>; steps?: Step[] },
+  options: {
+    context: ExpressionContext
+    workflowEnv?: Record<string, unknown>
+    stepEnv: (step: Step) => Record<string, string>
+    timeoutMs?: number
+  },
+): Promise<JobRun> {
+  const run: JobRun = { status: 'success', output: '', outputs: '', outcomes: [], steps: {} }
+  for (const step of job.steps ?? []) {
+    if (typeof step.run !== 'string' || /\bpnpm install\b/.test(step.run)) continue
+    const context = { ...options.context, steps: run.steps }
+    const label = step.id ?? step.name ?? step.run.split('\n')[0]!
+    if (!condition(step.if, context, run.status)) {
+      run.outcomes.push({ step: label, outcome: 'skipped' })
+      if (step.id) run.steps[step.id] = { outcome: 'skipped', conclusion: 'skipped', outputs: {} }
+      continue
+    }
+    const mapped = (env: Record<string, unknown> | undefined) =>
+      Object.fromEntries(Object.entries(env ?? {}).map(([k, v]) => [k, evaluate(String(v), context)]))
+    const files = actionsFiles()
+    const extra = options.stepEnv(step)
+    const env = { ...mapped(options.workflowEnv), ...mapped(job.env), ...mapped(step.env), ...extra, ...files.env }
+    // The summary is the job's, shared by its steps; GITHUB_OUTPUT is each step's own.
+    if (extra.GITHUB_STEP_SUMMARY) env.GITHUB_STEP_SUMMARY = extra.GITHUB_STEP_SUMMARY
+    const result = await runStep(step.run, env, options.timeoutMs ?? 90_000)
+    run.output += result.output
+    const outcome = result.code === 0 ? 'success' : 'failure'
+    run.outcomes.push({ step: label, outcome })
+    const written = fs.readFileSync(files.output, 'utf8')
+    run.outputs += written
+    if (step.id) run.steps[step.id] = { outcome, conclusion: outcome, outputs: readOutputs(written) }
+    if (outcome === 'failure') run.status = 'failure'
+  }
+  return run
 }

@@ -29,6 +29,7 @@ import {
   latestRuns,
   loadJobInfos,
   loadSchedules,
+  loadSharedRunners,
   measureLateness,
   openIncidents,
   pauseEnds,
@@ -172,7 +173,12 @@ export async function watchSchedules(input: WatchInput) {
         client: github,
         visibility: repo.visibility,
         workflows: listed,
-        scheduledFiles: new Set(all.map((s) => s.workflowFile.replace(/\\/g, '/'))),
+        // The shared runner's workflow ticks on its own schedule: the inactivity disable would stop it too.
+        scheduledFiles: new Set(
+          [...all.map((s) => s.workflowFile), ...loadSharedRunners(settings.root).map((r) => r.workflowFile)].map((f) =>
+            f.replace(/\\/g, '/'),
+          ),
+        ),
         keptAt,
         now,
         dryRun,

@@ -7,6 +7,7 @@ import { tolerateClosedOutput } from '../runtime/log.ts'
 import { type Command, type CommandIO, renderCommandHelp } from './commands/command.ts'
 import dispatch from './commands/dispatch.ts'
 import doctor from './commands/doctor.ts'
+import due from './commands/due.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
@@ -32,6 +33,7 @@ const commands: Command[] = [
   retry,
   dispatch,
   doctor,
+  due,
 ]
 
 function usage(): string {

@@ -4,7 +4,7 @@ import { Cron } from 'croner'
 import type { Env } from '../config/config.ts'
 import { ConfigError } from '../runtime/errors.ts'
 import type { Logger } from '../runtime/log.ts'
-import { describeSchedule, type JobSchedule } from '../schedules/schedules.ts'
+import { describeSchedule, type JobSchedule, scheduleEntries } from '../schedules/schedules.ts'
 import { formatMs } from '../text/duration.ts'
 
 /** Options of startScheduler; defaults: drain 5 minutes, child output to this process's stdout/stderr. */
@@ -96,9 +96,9 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
 
   const made: Cron[] = []
   const entries = options.schedules.flatMap((schedule) =>
-    schedule.cron.map((pattern) => {
+    scheduleEntries(schedule).map(({ cron: pattern, timezone }) => {
       try {
-        const cron = new Cron(pattern, { timezone: schedule.timezone, mode: '5-or-6-parts', catch: true }, () => {
+        const cron = new Cron(pattern, { timezone, mode: '5-or-6-parts', catch: true }, () => {
           launch(schedule.job)
         })
         made.push(cron)
@@ -106,7 +106,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       } catch (err) {
         for (const started of made) started.stop()
         throw new ConfigError(
-          `${schedule.workflowFile}: cannot schedule "${pattern}"${schedule.timezone ? ` in ${schedule.timezone}` : ''}: ${(err as Error).message}`,
+          `${schedule.workflowFile}: cannot schedule "${pattern}"${timezone ? ` in ${timezone}` : ''}: ${(err as Error).message}`,
           { cause: err },
         )
       }

@@ -1,6 +1,8 @@
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { singleAddress, whyNotAnAddress } from '../alerting/recipients.ts'
+import { readTlsRequest, type TlsRequest } from '../database/tls.ts'
 import { ConfigError } from '../runtime/errors.ts'
 import { type Duration, parseDuration, toMs } from '../text/duration.ts'
 import { redactUrl } from './redact.ts'
@@ -11,6 +13,8 @@ export type Env = Readonly<Record<string, string | undefined>>
 /** The validated, frozen configuration every job shares (docs/reference.md, "Environment"). */
 export interface Config {
   readonly databaseUrl: string | undefined
+  /** PGSSLROOTCERT: a file of CA certificates for DATABASE_URL's `sslmode=verify-full` (its `sslrootcert` wins). */
+  readonly databaseRootCert: string | undefined
   readonly slackWebhookUrl: string | undefined
   readonly smtpUrl: string | undefined
   readonly alertEmailFrom: string
@@ -199,6 +203,7 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd(), read = 
       { variable: 'DATABASE_URL' },
     )
   }
+  const databaseRootCert = databaseTls(read, databaseUrl, cwd)
   const alertEmailTo = emails('ALERT_EMAIL_TO', [])
   const from = read.string('ALERT_EMAIL_FROM')
   if (from !== undefined && !singleAddress(from))
@@ -226,6 +231,7 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd(), read = 
     })
   const config: Config = {
     databaseUrl,
+    databaseRootCert,
     slackWebhookUrl: read.url('SLACK_WEBHOOK_URL', ['http', 'https']),
     smtpUrl: read.url('SMTP_URL', ['smtp', 'smtps']),
     alertEmailFrom,
@@ -257,6 +263,27 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd(), read = 
     secrets,
   }
   return deepFreeze(config)
+}
+
+/**
+ * Checks DATABASE_URL's sslmode and the CA file it will be verified against (its `sslrootcert`, else PGSSLROOTCERT),
+ * so a typo or a CA file the workflow did not write is a configuration error, not a failed connection. Returns
+ * PGSSLROOTCERT resolved against `cwd`.
+ */
+function databaseTls(read: EnvReader, databaseUrl: string | undefined, cwd: string): string | undefined {
+  const rootCert = read.string('PGSSLROOTCERT')
+  const resolved = rootCert && rootCert !== 'system' ? path.resolve(cwd, rootCert) : rootCert
+  if (!databaseUrl) return resolved
+  let request: TlsRequest
+  try {
+    request = readTlsRequest(databaseUrl)
+  } catch (err) {
+    throw new ConfigError(`DATABASE_URL: ${(err as Error).message}`, { variable: 'DATABASE_URL', cause: err })
+  }
+  const [variable, file] = request.sslrootcert ? ['DATABASE_URL', request.sslrootcert] : ['PGSSLROOTCERT', resolved]
+  if (file && file !== 'system' && !fs.existsSync(file))
+    throw new ConfigError(`${variable}: the CA certificate file ${file} does not exist`, { variable })
+  return resolved
 }
 
 function deepFreeze<T>(value: T): T {

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.ts'
 import type { Logger } from '../runtime/log.ts'
 import { pendingMigrations } from './migrate.ts'
 import { createGuardedSocket, type SocketGuards } from './socket.ts'
+import { certificateRefused, isCertificateError, readTlsRequest, sslOption, withRootCert } from './tls.ts'
 
 /** Which database a postgres:// URL names: host, port (default 5432) and database (default: the user's name). */
 export function databaseAddress(url: string): { host: string; port: string; database: string } {
@@ -105,7 +106,11 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
   }
   const sockets = new Set<Duplex>()
   let attempts = 0
-  const sql = postgres(url, {
+  // sslmode and sslrootcert as libpq reads them (tls.ts); postgres.js gets the URL without them.
+  const tls = readTlsRequest(url)
+  const ssl = sslOption(tls)
+  const sql = postgres(tls.url, {
+    ...(ssl === undefined ? {} : { ssl }),
     max: options.max ?? 5,
     connect_timeout: (options.connectTimeoutMs ?? 10_000) / 1000,
     idle_timeout: (options.idleTimeoutMs ?? 30_000) / 1000,
@@ -196,7 +201,8 @@ export async function isMigrated(sql: Sql): Promise<boolean> {
 }
 
 /**
- * Opens DATABASE_URL, or the shared embedded PostgreSQL when it is unset (parseConfig already refused that on CI).
+ * Opens DATABASE_URL (with PGSSLROOTCERT as its sslrootcert when the URL names none), or the shared embedded
+ * PostgreSQL when it is unset (parseConfig already refused that on CI).
  * Pending migrations are applied unless `migrate: false`.
  */
 export async function openDatabase(config: Config, options: OpenOptions): Promise<Database> {
@@ -204,7 +210,7 @@ export async function openDatabase(config: Config, options: OpenOptions): Promis
   const embedded = config.databaseUrl
     ? undefined
     : await (await import('./embedded.ts')).ensureEmbedded({ dataDir: config.dataDir, log: options.log })
-  const url = config.databaseUrl ?? embedded!.url
+  const url = config.databaseUrl ? withRootCert(config.databaseUrl, config.databaseRootCert) : embedded!.url
   const sql = connect(url, { ...options, statementTimeoutMs: options.statementTimeoutMs ?? 0 })
   try {
     // The first answer has a deadline; migrations (an index build on a big table) may take as long as they need.
@@ -225,7 +231,7 @@ export async function openDatabase(config: Config, options: OpenOptions): Promis
   } catch (err) {
     await sql.end({ timeout: 0 }).catch(() => {})
     await embedded?.release()
-    throw err
+    throw isCertificateError(err) ? certificateRefused(url, err as Error) : err
   }
   return {
     sql,

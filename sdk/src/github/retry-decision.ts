@@ -14,7 +14,10 @@ export interface CompletedRun {
   branch: string | undefined
 }
 
-/** Which runs may be re-run; defaults: 3 attempts in total, schedule and workflow_dispatch runs, 60 s base delay. */
+/**
+ * Which runs may be re-run; defaults: 3 attempts in total, schedule and workflow_dispatch runs, 60 s base delay, a
+ * wait of at most retryDelayLimitSeconds.
+ */
 export interface RetryPolicy {
   /** Workflow names marked retryable (the `on.workflow_run.workflows` list of retry.yml). */
   retryable: readonly string[]
@@ -24,8 +27,10 @@ export interface RetryPolicy {
   maxAttempts?: number
   /** Events whose runs may be re-run (default schedule and workflow_dispatch). */
   events?: readonly string[]
-  /** Wait before re-running attempt n+1 is `delaySeconds × n` (default 60). */
+  /** Wait before re-running attempt n+1 is `delaySeconds × n` (default 60), never more than `maxDelaySeconds`. */
   delaySeconds?: number
+  /** The longest wait (default retryDelayLimitSeconds). */
+  maxDelaySeconds?: number
 }
 
 /** The outcome of decideRetry: re-run (with the attempt it starts and how long to wait first) or not, and why. */
@@ -38,6 +43,12 @@ export const retryConclusions: readonly string[] = ['failure', 'timed_out']
 
 /** Default attempts in total (the first run plus two re-runs). */
 export const defaultMaxAttempts = 3
+
+/**
+ * The longest wait before a re-run, 300 s: retry.yml's job has 10 minutes for runner start, checkout, setup (an
+ * install on a cache miss), this wait and the API call with its own retries, so the wait must leave half of it.
+ */
+export const retryDelayLimitSeconds = 300
 
 /** Decides whether the failed jobs of a completed workflow run are re-run; pure, so every rule is unit-tested. */
 export function decideRetry(run: CompletedRun, policy: RetryPolicy): RetryDecision {
@@ -60,7 +71,7 @@ export function decideRetry(run: CompletedRun, policy: RetryPolicy): RetryDecisi
     retry: true,
     reason: `attempt ${run.attempt} of ${maxAttempts} ended with ${run.conclusion}: re-running its failed jobs as attempt ${nextAttempt}`,
     nextAttempt,
-    delaySeconds: (policy.delaySeconds ?? 60) * run.attempt,
+    delaySeconds: Math.min((policy.delaySeconds ?? 60) * run.attempt, policy.maxDelaySeconds ?? retryDelayLimitSeconds),
   }
 }
 

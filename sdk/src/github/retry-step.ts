@@ -4,7 +4,13 @@ import { createEnvReader, type Env } from '../config/config.ts'
 import { ConfigError, firstLine, toError } from '../runtime/errors.ts'
 import { repoRoot } from '../schedules/schedules.ts'
 import { createGitHubClient, type GitHubClient } from './client.ts'
-import { type CompletedRun, decideRetry, type RetryDecision, retryableWorkflows } from './retry-decision.ts'
+import {
+  type CompletedRun,
+  decideRetry,
+  type RetryDecision,
+  retryableWorkflows,
+  retryDelayLimitSeconds,
+} from './retry-decision.ts'
 
 /** What one invocation of the retry step did. */
 export interface RetryOutcome {
@@ -53,7 +59,7 @@ export async function runRetryStep(
     const decision = decideRetry(run, {
       retryable,
       defaultBranch: required('RETRY_DEFAULT_BRANCH'),
-      delaySeconds: read.integer('RETRY_DELAY_SECONDS', 60, { min: 0, max: 600 }),
+      delaySeconds: read.integer('RETRY_DELAY_SECONDS', 60, { min: 0, max: retryDelayLimitSeconds }),
     })
     outcome = { decision, run }
     const apiUrl = read.url('GITHUB_API_URL', ['https', 'http'])

@@ -5,6 +5,12 @@ import cronstrue from 'cronstrue'
 import { parse } from 'yaml'
 import { repoRoot } from '../project/root.ts'
 
+/** One entry of a workflow's `on.schedule`: a 5-field cron read in its own `timezone` (IANA; UTC when absent). */
+export interface ScheduleEntry {
+  cron: string
+  timezone?: string
+}
+
 /** One job's schedule, read from its workflow (the only place schedules live). */
 export interface JobSchedule {
   job: string
@@ -12,8 +18,22 @@ export interface JobSchedule {
   workflowName: string | undefined
   /** Cron expressions of `on.schedule` (empty when the workflow only runs by hand). */
   cron: string[]
-  /** The schedule's `timezone` (IANA), UTC when absent. */
+  /** The zone every entry shares (undefined: UTC, or entries in different zones; then read `entries`). */
   timezone: string | undefined
+  /** Each `on.schedule` entry with its own timezone: GitHub reads every entry's `timezone` apart. */
+  entries: ScheduleEntry[]
+}
+
+/**
+ * What the schedule functions read: `entries` when given (each cron in its own zone), else every `cron` in
+ * `timezone` (UTC when absent).
+ */
+export type ScheduleSpec = Pick<JobSchedule, 'cron' | 'timezone'> & { entries?: readonly ScheduleEntry[] }
+
+/** The entries of a schedule, each with the zone its cron is read in. */
+export function scheduleEntries(schedule: ScheduleSpec): ScheduleEntry[] {
+  if (schedule.entries) return [...schedule.entries]
+  return schedule.cron.map((cron) => (schedule.timezone ? { cron, timezone: schedule.timezone } : { cron }))
 }
 
 export { repoRoot } from '../project/root.ts'
@@ -36,35 +56,53 @@ export function loadSchedules(root = repoRoot(), only?: string): JobSchedule[] {
     const job = findJob(doc)
     if (!job || (only && job !== only)) continue
     const on = doc.on ?? doc.true // YAML 1.1 readers may turn `on` into true
-    const entries: { cron?: string; timezone?: string }[] = Array.isArray(on?.schedule) ? on.schedule : []
+    const entries = readEntries(on?.schedule)
+    const zones = new Set(entries.map((e) => e.timezone))
     schedules.push({
       job,
       workflowFile: path.join('.github', 'workflows', file),
       workflowName: typeof doc.name === 'string' ? doc.name : undefined,
-      cron: entries.map((e) => e.cron).filter((c): c is string => typeof c === 'string'),
-      timezone: entries.find((e) => typeof e.timezone === 'string')?.timezone,
+      cron: entries.map((e) => e.cron),
+      timezone: zones.size === 1 ? entries[0]!.timezone : undefined,
+      entries,
     })
   }
   return schedules
 }
 
-function findJob(doc: Record<string, any>): string | undefined {
+/** The `on.schedule` entries of a workflow document with a cron, each keeping its own `timezone`. */
+export function readEntries(schedule: unknown): ScheduleEntry[] {
+  if (!Array.isArray(schedule)) return []
+  return schedule
+    .filter((e): e is { cron: string; timezone?: unknown } => typeof e?.cron === 'string')
+    .map((e) => (typeof e.timezone === 'string' ? { cron: e.cron, timezone: e.timezone } : { cron: e.cron }))
+}
+
+/** Every job a workflow's `run:` steps run (`scripts/<area>/<job>.ts` or `pnpm jobs run <id>`), in step order. */
+export function workflowJobs(doc: Record<string, any>): string[] {
+  const jobs: string[] = []
   for (const job of Object.values(doc.jobs ?? {}) as { steps?: { run?: unknown }[] }[]) {
     for (const step of job?.steps ?? []) {
       if (typeof step.run !== 'string') continue
       const match = scriptPattern.exec(step.run) ?? cliPattern.exec(step.run)
-      if (match) return match[1]
+      if (match && !jobs.includes(match[1]!)) jobs.push(match[1]!)
     }
   }
-  return undefined
+  return jobs
 }
 
-function crons(schedule: Pick<JobSchedule, 'cron' | 'timezone'>): Cron[] {
-  return schedule.cron.map((c) => new Cron(c, { timezone: schedule.timezone, paused: true, mode: '5-part' }))
+// A workflow that runs several jobs is the shared runner (schedules/shared.ts), not any one job's workflow.
+function findJob(doc: Record<string, any>): string | undefined {
+  const jobs = workflowJobs(doc)
+  return jobs.length === 1 ? jobs[0] : undefined
+}
+
+function crons(schedule: ScheduleSpec): Cron[] {
+  return scheduleEntries(schedule).map((e) => new Cron(e.cron, { timezone: e.timezone, paused: true, mode: '5-part' }))
 }
 
 /** The next time any of the schedule's crons fires after `from` (undefined without a schedule). */
-export function nextRun(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, from = new Date()): Date | undefined {
+export function nextRun(schedule: ScheduleSpec, from = new Date()): Date | undefined {
   const times = crons(schedule)
     .map((c) => c.nextRun(from))
     .filter((d): d is Date => d !== null)
@@ -72,7 +110,7 @@ export function nextRun(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, from =
 }
 
 /** The latest time any of the schedule's crons fired at or before `before`. */
-export function previousRun(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, before = new Date()): Date | undefined {
+export function previousRun(schedule: ScheduleSpec, before = new Date()): Date | undefined {
   const times = crons(schedule)
     .map((c) => c.previousRuns(1, before)[0])
     .filter((d): d is Date => d !== undefined)
@@ -80,10 +118,7 @@ export function previousRun(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, be
 }
 
 /** The typical gap between runs, measured over the next 50 fire times (ms). */
-export function typicalInterval(
-  schedule: Pick<JobSchedule, 'cron' | 'timezone'>,
-  from = new Date(),
-): number | undefined {
+export function typicalInterval(schedule: ScheduleSpec, from = new Date()): number | undefined {
   const times = crons(schedule)
     .flatMap((c) => c.nextRuns(50, from))
     .map((d) => d.getTime())
@@ -94,7 +129,7 @@ export function typicalInterval(
 }
 
 /** Fire times within [from, to). */
-export function runsBetween(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, from: Date, to: Date): Date[] {
+export function runsBetween(schedule: ScheduleSpec, from: Date, to: Date): Date[] {
   const out: Date[] = []
   for (const cron of crons(schedule)) {
     let at = cron.nextRun(new Date(from.getTime() - 1))
@@ -107,10 +142,13 @@ export function runsBetween(schedule: Pick<JobSchedule, 'cron' | 'timezone'>, fr
 }
 
 /** The schedule in words: "At 03:00 (UTC)". */
-export function describeSchedule(schedule: Pick<JobSchedule, 'cron' | 'timezone'>): string {
-  if (schedule.cron.length === 0) return 'manual only'
-  const words = schedule.cron.map((c) => cronstrue.toString(c, { use24HourTimeFormat: true, verbose: false }))
-  return `${words.join('; ')} (${schedule.timezone ?? 'UTC'})`
+export function describeSchedule(schedule: ScheduleSpec): string {
+  const entries = scheduleEntries(schedule)
+  if (entries.length === 0) return 'manual only'
+  const words = (e: ScheduleEntry) => cronstrue.toString(e.cron, { use24HourTimeFormat: true, verbose: false })
+  const zones = new Set(entries.map((e) => e.timezone ?? 'UTC'))
+  if (zones.size === 1) return `${entries.map(words).join('; ')} (${[...zones][0]})`
+  return entries.map((e) => `${words(e)} (${e.timezone ?? 'UTC'})`).join('; ')
 }
 
 /**

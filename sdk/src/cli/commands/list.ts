@@ -1,7 +1,8 @@
 import { listJobIds, loadJob } from '../../project/registry.ts'
-import { estimateMonthlyMinutes, perRunMinutes } from '../../schedules/cost.ts'
+import { estimateUsage, isHostedRunner, type UsageLine } from '../../schedules/cost.ts'
 import { describeLateness, loadLateness, type ScheduleLateness } from '../../schedules/lateness.ts'
 import { describeSchedule, type JobSchedule, loadSchedules, nextRun } from '../../schedules/schedules.ts'
+import { loadSharedRunners, sharedRunnerOn } from '../../schedules/shared.ts'
 import { formatMs } from '../../text/duration.ts'
 import { type Command, databaseSettings, withDatabase } from './command.ts'
 import { table } from './history.ts'
@@ -21,16 +22,33 @@ interface MedianRun {
 /**
  * `pnpm jobs list [--json]`: every job with its schedule (cron and words), next run, last result and the estimated
  * GitHub Actions minutes per month (scheduled runs × billed minutes per run, from the median of the last 30 days'
- * successful runs, or 15 s for a job that has none).
+ * successful runs, or defaultJobMs (10 s) for a job that has none). Jobs the shared runner runs bill to it while
+ * ADMIN_JOBS_SHARED_RUNNER is not `false`; with ADMIN_JOBS_RUNNER naming a self-hosted runner nothing is billed.
  */
 const list: Command = {
   name: 'list',
   usage: 'list [--json]',
   description: 'jobs, schedule (cron + words), next run, last result',
   flags: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
-  settings: databaseSettings,
+  settings: [
+    ...databaseSettings,
+    {
+      name: 'ADMIN_JOBS_SHARED_RUNNER',
+      kind: 'true or false',
+      default: 'true',
+      description: 'whether the shared runner (frequent.yml) runs its jobs, as the repository variable says',
+    },
+    {
+      name: 'ADMIN_JOBS_RUNNER',
+      kind: 'label or JSON array of labels',
+      default: 'ubuntu-latest',
+      description: 'the runner, as the repository variable says (self-hosted: no minutes billed)',
+    },
+  ],
   async run({ flags }, io) {
-    const schedules = new Map(loadSchedules().map((s) => [s.job, s]))
+    const sharedOn = sharedRunnerOn(io.env)
+    const loaded = loadSchedules()
+    const schedules = new Map(loaded.map((s) => [s.job, s]))
     const ids = listJobIds()
     const jobs = await Promise.all(ids.map(async (id) => ({ id, job: await loadJob(id) })))
     const now = new Date()
@@ -59,6 +77,14 @@ const list: Command = {
     )
     const lastByJob = new Map(last.map((r) => [r.job, r]))
     const medianByJob = new Map(medians.map((r) => [r.job, r.median_ms]))
+    const usage = estimateUsage({
+      schedules: loaded,
+      sharedRunners: loadSharedRunners(),
+      sharedOn,
+      hosted: isHostedRunner(io.env.ADMIN_JOBS_RUNNER),
+      jobMs: (job) => medianByJob.get(job),
+    })
+    const usageOf = new Map(usage.jobs.map((u) => [u.name, u]))
     const rows = jobs.map(({ id, job }) => {
       const schedule: JobSchedule | undefined = schedules.get(id)
       const lastRun = lastByJob.get(id)
@@ -68,7 +94,12 @@ const list: Command = {
         critical: job.critical === true,
         workflow: schedule?.workflowFile ?? null,
         schedule: schedule
-          ? { cron: schedule.cron, timezone: schedule.timezone ?? 'UTC', words: describeSchedule(schedule) }
+          ? {
+              cron: schedule.cron,
+              timezone: schedule.timezone ?? (schedule.entries.some((e) => e.timezone) ? 'mixed' : 'UTC'),
+              entries: schedule.entries.map((e) => ({ cron: e.cron, timezone: e.timezone ?? 'UTC' })),
+              words: describeSchedule(schedule),
+            }
           : null,
         nextRun: schedule ? (nextRun(schedule, now)?.toISOString() ?? null) : null,
         lastRun: lastRun
@@ -79,7 +110,7 @@ const list: Command = {
             }
           : null,
         lateness: latenessJson(lateness.get(id)),
-        ...monthlyCost(schedule, medianByJob.get(id)),
+        ...monthlyCost(usageOf.get(id)),
       }
     })
     if (flags.json) {
@@ -100,12 +131,27 @@ const list: Command = {
             : 'never run',
           describeLateness(lateness.get(r.job), formatMs),
           r.runsPerMonth === null ? '-' : r.runsPerMonth.toLocaleString('en-US', { maximumFractionDigits: 1 }),
-          r.actionsMinutesPerMonth === null ? '-' : r.actionsMinutesPerMonth.toLocaleString('en-US'),
+          r.sharedRunner
+            ? `in ${r.sharedRunner.replace('.github/workflows/', '')}`
+            : r.actionsMinutesPerMonth === null
+              ? '-'
+              : r.actionsMinutesPerMonth.toLocaleString('en-US'),
         ]),
       ),
     )
-    const total = rows.reduce((sum, r) => sum + (r.actionsMinutesPerMonth ?? 0), 0)
-    io.stdout(`\n* critical: a failure alerts. Estimated Actions usage: ${total.toLocaleString('en-US')} min/month.`)
+    const count = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 })
+    for (const shared of usage.sharedRunners) {
+      io.stdout(
+        `\n${shared.workflowFile} (shared runner: one runner a tick for the jobs marked "in ${shared.workflowFile.replace('.github/workflows/', '')}"): ` +
+          `${count(shared.runsPerMonth)} runs/month, ${count(shared.minutesPerMonth)} min/month.`,
+      )
+    }
+    const where = usage.hosted
+      ? 'on GitHub-hosted runners'
+      : 'on a self-hosted runner (ADMIN_JOBS_RUNNER), which bills no minutes'
+    io.stdout(
+      `\n* critical: a failure alerts. Estimated Actions usage ${where}: ${count(usage.totalMinutesPerMonth)} min/month.`,
+    )
     return 0
   },
 }
@@ -123,11 +169,14 @@ export function latenessJson(l: ScheduleLateness | undefined) {
   }
 }
 
-/** Scheduled runs and estimated Actions minutes per month; a job's median run, else 15 s, sets the minutes per run. */
-function monthlyCost(schedule: JobSchedule | undefined, medianMs: number | undefined) {
-  if (!schedule) return { runsPerMonth: null, actionsMinutesPerMonth: null }
-  const cost = estimateMonthlyMinutes(schedule.cron, perRunMinutes(medianMs))
-  return { runsPerMonth: Math.round(cost.runsPerMonth * 10) / 10, actionsMinutesPerMonth: cost.minutesPerMonth }
+/** Scheduled runs and estimated Actions minutes per month of one job (its minutes are the shared runner's, if any). */
+function monthlyCost(usage: UsageLine | undefined) {
+  if (!usage) return { runsPerMonth: null, actionsMinutesPerMonth: null, sharedRunner: null }
+  return {
+    runsPerMonth: Math.round(usage.runsPerMonth * 10) / 10,
+    actionsMinutesPerMonth: usage.minutesPerMonth,
+    sharedRunner: usage.sharedBy ?? null,
+  }
 }
 
 export default list

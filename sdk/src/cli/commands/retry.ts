@@ -17,7 +17,7 @@ const retry: Command = {
     { name: 'RETRY_DEFAULT_BRANCH', kind: 'text', description: 'the repository’s default branch' },
     {
       name: 'RETRY_DELAY_SECONDS',
-      kind: 'whole number 0–600',
+      kind: 'whole number 0–300',
       default: '60',
       description: 'wait before re-running, times the attempt',
     },
