@@ -1,5 +1,6 @@
 import type { RunStatus } from '../records/runs.ts'
 import { formatMs } from '../text/duration.ts'
+import { markdownTable } from '../text/markdown.ts'
 import { firstLine } from './errors.ts'
 import type { Summary } from './types.ts'
 
@@ -47,16 +48,7 @@ export function createSummary(): Summary {
     parts,
     add: (markdown) => void parts.push(markdown),
     table(rows) {
-      const [head, ...body] = rows
-      if (!head) return
-      const cell = (v: string | number) => String(v).replace(/\|/g, '\\|').replace(/\n/g, ' ')
-      parts.push(
-        [
-          `| ${head.map(cell).join(' | ')} |`,
-          `| ${head.map(() => '---').join(' | ')} |`,
-          ...body.map((r) => `| ${r.map(cell).join(' | ')} |`),
-        ].join('\n'),
-      )
+      if (rows.length) parts.push(markdownTable(rows))
     },
   }
 }
