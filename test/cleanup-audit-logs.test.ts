@@ -160,19 +160,32 @@ describe('cleanup/audit-logs', () => {
     expect(await fs.readdir(dir)).toEqual([])
   })
 
-  it('refuses to archive more than 60% of audit_logs unless --max-fraction allows it', async () => {
+  it('archives a table mostly past retention without operator action, and honours an operator-set share', async () => {
     const { total } = await seed()
     const dir = await tempDir()
     const wide = env(dir, { AUDIT_LOG_RETENTION_DAYS: '30' })
-    const refused = await runScript('scripts/cleanup/audit-logs.ts', { env: wide })
-    expect(refused.code, refused.output).toBe(1)
-    expect(refused.output).toContain('safety rail: refusing to archive')
-    expect(refused.output).toContain('AUDIT_LOG_MAX_FRACTION')
+    const capped = await runScript('scripts/cleanup/audit-logs.ts', { env: { ...wide, AUDIT_LOG_MAX_FRACTION: '0.6' } })
+    expect(capped.code, capped.output).toBe(1)
+    expect(capped.output).toContain('refusing to archive')
+    expect(capped.output).toContain('AUDIT_LOG_MAX_FRACTION')
     const [{ n }] = await db.sql`select count(*)::int as n from audit_logs`
     expect(n).toBe(total)
-    const allowed = await runScript('scripts/cleanup/audit-logs.ts', { args: ['--max-fraction=0.9'], env: wide })
+    const allowed = await runScript('scripts/cleanup/audit-logs.ts', { env: wide })
     expect(allowed.code, allowed.output).toBe(0)
     await expectNothingLostOrDoubled(total)
+  })
+
+  it('refuses a retention shorter than a week before connecting, naming the setting', async () => {
+    const { total } = await seed()
+    const dir = await tempDir()
+    const result = await runScript('scripts/cleanup/audit-logs.ts', {
+      env: env(dir, { AUDIT_LOG_RETENTION_DAYS: '3' }),
+    })
+    expect(result.code, result.output).toBe(2)
+    expect(result.output).toContain('AUDIT_LOG_RETENTION_DAYS=3 would archive audit rows from the last 7 days')
+    const [{ n }] = await db.sql`select count(*)::int as n from audit_logs`
+    expect(n).toBe(total)
+    expect(await fs.readdir(dir)).toEqual([])
   })
 
   it('loses and doubles nothing when killed with SIGKILL at random points, and the next run completes the archive', async () => {

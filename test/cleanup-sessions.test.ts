@@ -143,29 +143,51 @@ describe('cleanup/sessions', () => {
     expect(stale).toBe(0)
   })
 
-  it('refuses to delete more than the allowed share of the table unless --max-fraction allows it', async () => {
+  it('cleans a table where nearly every row is expired without operator action', async () => {
     const removable = await seedBulk(2_000, 0.97)
-    const refused = await runScript('scripts/cleanup/sessions.ts', { env: env() })
+    const result = await runScript('scripts/cleanup/sessions.ts', { env: env() })
+    expect(result.code, result.output).toBe(0)
+    expect((await lastRun()).stats.deleted).toBe(removable)
+    const [{ n }] = await db.sql`select count(*)::int as n from sessions`
+    expect(n).toBe(2_000 - removable)
+  })
+
+  it('refuses more than an operator-set share (SESSIONS_MAX_FRACTION) unless --max-fraction allows it', async () => {
+    const removable = await seedBulk(2_000, 0.97)
+    const capped = { ...env(), SESSIONS_MAX_FRACTION: '90%' }
+    const refused = await runScript('scripts/cleanup/sessions.ts', { env: capped })
     expect(refused.code, refused.output).toBe(1)
-    expect(refused.output).toContain('safety rail')
+    expect(refused.output).toContain('refusing to delete')
     expect(refused.output).toContain('--max-fraction')
     expect(refused.output).toContain('SESSIONS_MAX_FRACTION')
     const [{ n }] = await db.sql`select count(*)::int as n from sessions`
     expect(n).toBe(2_000)
     expect((await lastRun()).status).toBe('failed')
 
-    const allowed = await runScript('scripts/cleanup/sessions.ts', { args: ['--max-fraction', '0.99'], env: env() })
+    const allowed = await runScript('scripts/cleanup/sessions.ts', { args: ['--max-fraction', '0.99'], env: capped })
     expect(allowed.code, allowed.output).toBe(0)
     expect((await lastRun()).stats.deleted).toBe(removable)
   })
 
-  it('takes the limit from SESSIONS_MAX_FRACTION and rejects a malformed one with exit 2', async () => {
+  it('rejects a malformed SESSIONS_MAX_FRACTION with exit 2', async () => {
     await seedBulk(2_000, 0.97)
     const bad = await runScript('scripts/cleanup/sessions.ts', { env: { ...env(), SESSIONS_MAX_FRACTION: '150%' } })
     expect(bad.code, bad.output).toBe(2)
     expect(bad.output).toContain('SESSIONS_MAX_FRACTION')
-    const ok = await runScript('scripts/cleanup/sessions.ts', { env: { ...env(), SESSIONS_MAX_FRACTION: '99%' } })
-    expect(ok.code, ok.output).toBe(0)
+    const [{ n }] = await db.sql`select count(*)::int as n from sessions`
+    expect(n).toBe(2_000)
+  })
+
+  it("measures expiry by the database's clock when nothing pins the clock", async () => {
+    await db.sql`truncate sessions`
+    // Relative to the database's now(): one expired a minute ago, one expiring in a minute.
+    await db.sql`
+      insert into sessions (user_id, expires_at)
+      values (1, now() - interval '1 minute'), (2, now() + interval '1 minute')`
+    const result = await runScript('scripts/cleanup/sessions.ts', { env: { DATABASE_URL: db.url } })
+    expect(result.code, result.output).toBe(0)
+    const rows = await db.sql<{ future: boolean }[]>`select expires_at > now() as future from sessions`
+    expect(rows).toEqual([{ future: true }])
   })
 
   it('lets only one of two concurrent runs purge, and together they delete each row once', async () => {

@@ -50,15 +50,25 @@ describe('cleanup/tokens', () => {
     })
   })
 
-  it('refuses a run that would remove almost the whole table', async () => {
-    await db.sql`truncate tokens`
-    await db.sql`
-      insert into tokens (kind, token_hash, expires_at)
-      select 'refresh', md5(g::text), ${now}::timestamptz - interval '1 day' from generate_series(1, 100) g`
+  it('empties a table whose every token has expired, and refuses it when TOKENS_MAX_FRACTION caps the share', async () => {
+    const seedExpired = async () => {
+      await db.sql`truncate tokens`
+      await db.sql`
+        insert into tokens (kind, token_hash, expires_at)
+        select 'refresh', md5(g::text), ${now}::timestamptz - interval '1 day' from generate_series(1, 100) g`
+    }
+    await seedExpired()
+    const capped = await runScript('scripts/cleanup/tokens.ts', {
+      env: { DATABASE_URL: db.url, ADMIN_JOBS_NOW: now, TOKENS_MAX_FRACTION: '95%' },
+    })
+    expect(capped.code, capped.output).toBe(1)
+    expect(capped.output).toContain('refusing to delete 100 of 100 rows of tokens')
+    const [{ n: kept }] = await db.sql`select count(*)::int as n from tokens`
+    expect(kept).toBe(100)
+
     const result = await runScript('scripts/cleanup/tokens.ts', { env: { DATABASE_URL: db.url, ADMIN_JOBS_NOW: now } })
-    expect(result.code, result.output).toBe(1)
-    expect(result.output).toContain('refusing to delete 100 of 100 rows of tokens')
+    expect(result.code, result.output).toBe(0)
     const [{ n }] = await db.sql`select count(*)::int as n from tokens`
-    expect(n).toBe(100)
+    expect(n).toBe(0)
   })
 })

@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { archiveAuditLogs, readMaxFraction } from './lib/index.ts'
+import { archiveAuditLogs, cleanupClock, minimumRetentionDays, readMaxFraction } from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 
@@ -11,21 +11,24 @@ export default defineJob({
     'max-fraction': {
       type: 'string',
       value: 'share',
-      description: 'safety rail: refuse to remove more than this share of the table (0.99 or 99%)',
+      description:
+        'optional limit: refuse to archive more than this share of the table (0.99 or 99%; default: no limit)',
     },
     rebuild: {
       type: 'boolean',
       description: 'rewrite every month file from the archive table (also AUDIT_LOG_REBUILD=true)',
     },
   },
-  settings: (read, _config, flags) => ({
-    maxFraction: readMaxFraction(read, flags, 'AUDIT_LOG_MAX_FRACTION', 0.6),
+  settings: (read, config, flags) => ({
+    maxFraction: readMaxFraction(read, flags, 'AUDIT_LOG_MAX_FRACTION', 1),
+    retentionDays: minimumRetentionDays(config.auditLogRetentionDays),
     rebuild: flags.rebuild === true || read.boolean('AUDIT_LOG_REBUILD', false),
     // Gentler (smaller) batches on a busy server; also lets tests interrupt a run between many batches.
     batchMs: read.integer('AUDIT_LOG_BATCH_MS', 100, { min: 5, max: 250 }),
   }),
-  async run({ sql, log, dryRun, signal, settings, config, now, summary }) {
-    const cutoff = new Date(now().getTime() - config.auditLogRetentionDays * day)
+  async run({ sql, log, dryRun, signal, settings, config, now, run, summary }) {
+    const { at } = await cleanupClock(sql, { now, pinned: run.clockPinned })
+    const cutoff = new Date(at.getTime() - settings.retentionDays * day)
     const result = await archiveAuditLogs(sql, {
       cutoff,
       archiveDir: config.archiveDir,

@@ -1,6 +1,7 @@
 export * from './archive.ts'
 export * from './archive-files.ts'
 export * from './batches.ts'
+export * from './clock.ts'
 export * from './progress.ts'
 export * from './purge.ts'
 export * from './removal-plan.ts'

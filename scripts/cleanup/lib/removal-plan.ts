@@ -56,12 +56,15 @@ export async function estimateRemoval(
     where c.oid = ${`public.${options.table}`}::regclass`
   const reltuples = stats?.reltuples ?? -1
   const stale = reltuples <= 0 || (stats?.modified ?? 0) > 0.2 * reltuples
+  // Without a limit there is nothing to guard, so fresh statistics are good enough near 100% too.
+  const limited = options.maxFraction < 1
   if (!stale) {
     const [plan] = await sql<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[]>`
       explain (format json) select 1 from ${table} where ${options.where}`
     const removable = Math.min(reltuples, plan?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? reltuples)
     const fraction = removable / reltuples
-    if (fraction < options.maxFraction - exactMargin) return { total: reltuples, removable, fraction, exact: false }
+    if (!limited || fraction < options.maxFraction - exactMargin)
+      return { total: reltuples, removable, fraction, exact: false }
   }
   const [row] = await sql<{ total: number; removable: number }[]>`
     select count(*)::float8 as total, count(*) filter (where ${options.where})::float8 as removable from ${table}`
@@ -71,20 +74,21 @@ export async function estimateRemoval(
 }
 
 /**
- * The safety rail: throws a NonRetryableError (exit 1) when the run would remove more than `maxFraction` of the table,
- * naming the flag and variable that allow it. A clock or retention mistake must not wipe a table.
+ * The optional share limit: throws a NonRetryableError (exit 1) when the run would remove more than `maxFraction` of
+ * the table, naming the flag and variable that allow it. The clock check (clock.ts) is what guards against a clock
+ * mistake; this is for operators who want a cap as well.
  */
 export function assertWithinLimit(
   estimate: RemovalEstimate,
   options: { table: string; maxFraction: number; variable: string; verb?: string },
 ): void {
-  if (estimate.fraction <= options.maxFraction) return
+  if (options.maxFraction >= 1 || estimate.fraction <= options.maxFraction) return
   const pct = (f: number) => `${(f * 100).toFixed(1).replace(/\.0$/, '')}%`
   const n = (v: number) => Math.round(v).toLocaleString('en-US')
   throw new NonRetryableError(
     `safety rail: refusing to ${options.verb ?? 'delete'} ${n(estimate.removable)} of ${n(estimate.total)} rows of ` +
       `${options.table} (${pct(estimate.fraction)}${estimate.exact ? '' : ', estimated'}), more than the limit of ` +
-      `${pct(options.maxFraction)}. Check the clock and the retention settings; if this is intended, run again with ` +
+      `${pct(options.maxFraction)}. If this is intended, run again with ` +
       `--max-fraction ${Math.min(1, Math.ceil(estimate.fraction * 100 + 1) / 100)} or set ${options.variable}.`,
   )
 }

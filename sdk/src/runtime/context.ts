@@ -62,6 +62,7 @@ export function buildContext(run: StartedRun): JobContext<unknown> {
       url: run.runUrl,
       startedAt: run.startedAt,
       deadline: run.deadline.at,
+      clockPinned: !!run.env.ADMIN_JOBS_NOW,
     },
     now: run.now,
   }

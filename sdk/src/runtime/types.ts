@@ -32,6 +32,8 @@ export interface RunInfo {
   readonly startedAt: Date
   /** When the job's timeout fires (ms since epoch). */
   readonly deadline: number
+  /** True when ADMIN_JOBS_NOW pins the run's clock (`now()`): tests and replays of a past day. */
+  readonly clockPinned: boolean
 }
 
 /** The database a run works on, for jobs that need more than `sql` (pg_dump, a fresh probe connection). */
