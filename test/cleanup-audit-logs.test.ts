@@ -124,6 +124,34 @@ describe('cleanup/audit-logs', () => {
     })
   })
 
+  it('sets aside rows at -infinity or BC, reports them once with their ids, and archives every other row', async () => {
+    const { total, past } = await seed()
+    const poison = await db.sql<{ id: string }[]>`
+      insert into audit_logs (occurred_at, action, metadata) values
+        ('-infinity', 'poison.minus_infinity', '{}'),
+        ('0044-03-15 12:00:00+00 BC', 'poison.bc', '{}'),
+        ('infinity', 'poison.plus_infinity', '{}')
+      returning id::text as id`
+    const dir = await tempDir()
+    const first = await runScript('scripts/cleanup/audit-logs.ts', { env: env(dir) })
+    expect(first.code, first.output).toBe(0)
+    const run = await lastRun()
+    expect(run.stats).toMatchObject({ archived: past, fileRows: past, setAside: 2 })
+    expect(first.output).toContain(`set aside 2 audit_logs rows whose occurred_at is -infinity or before year 1`)
+    expect(first.output).toContain(`ids ${poison[0]!.id}, ${poison[1]!.id})`)
+    // The poison rows stay hot; everything else past retention is in exactly one file.
+    const hot = await db.sql`select action from audit_logs where action like 'poison.%' order by id`
+    expect(hot.map((r) => r.action)).toEqual(['poison.minus_infinity', 'poison.bc', 'poison.plus_infinity'])
+    await expectNothingLostOrDoubled(total + 3)
+    await expectFilesMatchArchive(dir)
+
+    const second = await runScript('scripts/cleanup/audit-logs.ts', { env: env(dir) })
+    expect(second.code, second.output).toBe(0)
+    expect(second.output).not.toContain('set aside 2')
+    expect(second.output).toContain('rows still set aside')
+    expect((await lastRun()).stats.setAside).toBe(2)
+  })
+
   it('leaves files alone when nothing changed and rebuilds them byte for byte', async () => {
     await seed()
     const dir = await tempDir()

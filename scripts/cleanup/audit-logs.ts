@@ -1,5 +1,5 @@
-import { defineJob } from '@admin-jobs/sdk'
-import { archiveAuditLogs, cleanupClock, minimumRetentionDays, readMaxFraction } from './lib/index.ts'
+import { defineJob, type JobContext } from '@admin-jobs/sdk'
+import { archiveAuditLogs, cleanupClock, minimumRetentionDays, readMaxFraction, type SetAside } from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 
@@ -26,7 +26,7 @@ export default defineJob({
     // Gentler (smaller) batches on a busy server; also lets tests interrupt a run between many batches.
     batchMs: read.integer('AUDIT_LOG_BATCH_MS', 100, { min: 5, max: 250 }),
   }),
-  async run({ sql, log, dryRun, signal, settings, config, now, run, summary }) {
+  async run({ sql, log, dryRun, signal, settings, config, now, run, state, summary }) {
     const { at } = await cleanupClock(sql, { now, pinned: run.clockPinned })
     const cutoff = new Date(at.getTime() - settings.retentionDays * day)
     const result = await archiveAuditLogs(sql, {
@@ -41,6 +41,30 @@ export default defineJob({
       log,
     })
     if (result.files.length) summary.table([['month file'], ...result.files.map((f) => [f])])
-    return result
+    await reportSetAside(result.setAside, { log, state, summary })
+    return { ...result, setAside: result.setAside.count }
   },
 })
+
+/**
+ * Rows no month file can hold stay in audit_logs: warned about, with their ids, the first time they are seen (and
+ * when more appear), then counted quietly in the run's stats until someone fixes or deletes them.
+ */
+async function reportSetAside(
+  setAside: SetAside,
+  { log, state, summary }: Pick<JobContext, 'log' | 'state' | 'summary'>,
+): Promise<void> {
+  const reported = (await state.get<number>('set-aside-reported')) ?? 0
+  if (setAside.count > reported) {
+    const more = setAside.count > setAside.ids.length ? ` and ${setAside.count - setAside.ids.length} more` : ''
+    const text =
+      `set aside ${setAside.count} audit_logs rows whose occurred_at is -infinity or before year 1 (ids ` +
+      `${setAside.ids.join(', ')}${more}): no month file can hold them, so they stay in audit_logs while every other ` +
+      'row is archived; correct their occurred_at or delete them'
+    log.warn(text)
+    summary.add(text)
+  } else if (setAside.count > 0) {
+    log.info('rows still set aside (reported before)', { count: setAside.count })
+  }
+  if (setAside.count !== reported) await state.set('set-aside-reported', setAside.count)
+}

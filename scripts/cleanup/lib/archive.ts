@@ -6,7 +6,7 @@ import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
 import { assertWithinLimit, estimateRemoval } from './removal-plan.ts'
 
 /**
- * Options of archiveAuditLogs. Defaults: maxFraction 0.6, heap ranges from an estimated 10% past retention, ~100 ms
+ * Options of archiveAuditLogs. Defaults: no share cap, heap ranges from an estimated 10% past retention, ~100 ms
  * batches, a progress line every 5 s.
  */
 export interface ArchiveOptions {
@@ -43,7 +43,33 @@ export interface ArchiveResult {
   /** Month files written by this run. */
   files: string[]
   fileRows: number
+  /** Rows past retention that no month file can hold (see `firstArchivable`): left in audit_logs. */
+  setAside: SetAside
   durationMs: number
+}
+
+/** Audit rows archival leaves where they are, and the first of their ids. */
+export interface SetAside {
+  count: number
+  ids: string[]
+}
+
+/**
+ * The first instant a month file can hold. Rows before it — `-infinity`, or dates BC, which `YYYY-MM` cannot name —
+ * are set aside in audit_logs (reported with their ids) so that they never block the rows beside them, and no row
+ * reaches the archive table without a month file to hold it.
+ */
+export const firstArchivable = new Date('0001-01-01T00:00:00.000Z')
+
+/** How many set-aside ids a run reports. */
+const setAsideIdsShown = 20
+
+async function findSetAside(sql: Sql): Promise<SetAside> {
+  const [row] = await sql<{ count: number; ids: string[] | null }[]>`
+    select count(*)::int as count,
+           (array_agg(id::text order by id))[1:${setAsideIdsShown}] as ids
+    from audit_logs where occurred_at < ${firstArchivable}`
+  return { count: row?.count ?? 0, ids: row?.ids ?? [] }
 }
 
 /**
@@ -54,8 +80,8 @@ export interface ArchiveResult {
  */
 export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promise<ArchiveResult> {
   const started = performance.now()
-  const where = sql`occurred_at < ${options.cutoff}`
-  const maxFraction = options.maxFraction ?? 0.6
+  const where = sql`occurred_at < ${options.cutoff} and occurred_at >= ${firstArchivable}`
+  const maxFraction = options.maxFraction ?? 1
   const rail = {
     table: 'audit_logs',
     maxFraction,
@@ -84,6 +110,7 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
   }
   const files = await buildFiles(sql, options)
   const written = files.filter((f) => f.written)
+  const setAside = await findSetAside(sql)
   return {
     archived: moved.rows,
     tableRows: Math.round(estimate.total),
@@ -94,6 +121,7 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
     cappedBatches: moved.capped ?? 0,
     files: written.map((f) => f.file),
     fileRows: written.reduce((n, f) => n + f.rows, 0),
+    setAside,
     durationMs: Math.round(performance.now() - started),
   }
 }
@@ -184,13 +212,13 @@ async function preview(
 ): Promise<ArchiveResult> {
   const [totals] = await sql<{ total: number; past: number; oldest: Date | null; newest: Date | null }[]>`
     select count(*)::float8 as total,
-           count(*) filter (where occurred_at < ${options.cutoff})::float8 as past,
-           min(occurred_at) filter (where occurred_at < ${options.cutoff}) as oldest,
+           count(*) filter (where occurred_at < ${options.cutoff} and occurred_at >= ${firstArchivable})::float8 as past,
+           min(occurred_at) filter (where occurred_at < ${options.cutoff} and occurred_at >= ${firstArchivable}) as oldest,
            max(occurred_at) filter (where occurred_at < ${options.cutoff}) as newest
     from audit_logs`
   const months = await sql<{ month: string; n: number }[]>`
     select to_char(occurred_at at time zone 'UTC', 'YYYY-MM') as month, count(*)::int as n
-    from audit_logs where occurred_at < ${options.cutoff} group by 1 order by 1`
+    from audit_logs where occurred_at < ${options.cutoff} and occurred_at >= ${firstArchivable} group by 1 order by 1`
   const pending = await sql<{ month: string }[]>`
     select month from jobs.audit_logs_archive_months where dirty or ${options.rebuild ?? false} order by month`
   const total = totals?.total ?? 0
@@ -225,6 +253,7 @@ async function preview(
     longestTransactionMs: 0,
     files: [],
     fileRows: 0,
+    setAside: await findSetAside(sql),
     durationMs: Math.round(performance.now() - started),
   }
 }
