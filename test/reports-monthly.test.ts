@@ -112,6 +112,19 @@ describe('reports/monthly', () => {
     expect(daily).toEqual({ job: 'reports/daily', runs: 28, failed: 1, failureRate: 3.6, expected: 30, missed: 2 })
   })
 
+  it('ignores audit rows at -infinity or dated BC for the retention check instead of failing', async () => {
+    const poison = await db.sql`
+      insert into audit_logs (occurred_at, action, metadata)
+      values ('-infinity', 'poison.minus_infinity', '{}'), ('0044-03-15 12:00:00+00 BC', 'poison.bc', '{}')
+      returning id`
+    try {
+      const doc = await buildMonthlyReport(db.sql, await november(), { retentionDays: 90, now })
+      expect(doc.data.retention).toMatchObject({ oldestHotRow: '2026-07-01T00:00:00.000Z', oldestAgeDays: 153 })
+    } finally {
+      await db.sql`delete from audit_logs where id in ${db.sql(poison.map((p) => p.id))}`
+    }
+  })
+
   it('ends with a checklist of the findings that need action', async () => {
     const doc = await buildMonthlyReport(db.sql, await november(), { retentionDays: 90, now })
     const findings = doc.findings!.map((f) => `${f.severity}: ${f.text}`)

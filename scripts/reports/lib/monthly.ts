@@ -132,7 +132,10 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
         and occurred_at >= ${from} and occurred_at < ${to}
       order by at nulls last, kind, customer limit 500`,
     summariseBackups(db, from, to),
-    db<{ oldest: Date | null }[]>`select min(occurred_at) as oldest from audit_logs`,
+    // Rows at -infinity or dated BC are set aside by cleanup/audit-logs (no month file can hold them): they are not
+    // the oldest row the retention check is about, and -infinity is no date at all.
+    db<{ oldest: Date | null }[]>`
+      select min(occurred_at) as oldest from audit_logs where occurred_at >= '0001-01-01T00:00:00Z'`,
     jobReliability(db, from, to, options.now),
   ]).finally(() => db.release())
   const figure = (action: string, day?: string) =>
