@@ -8,6 +8,7 @@ import { connect, databaseAddress } from '../database/client.ts'
 import { pendingMigrations } from '../database/migrate.ts'
 import { createGitHubClient, type GitHubWorkflow } from '../github/client.ts'
 import { listJobIds } from '../project/registry.ts'
+import { medianDurations } from '../records/runs.ts'
 import { ConfigError, firstLine, toError } from '../runtime/errors.ts'
 import { createLogger } from '../runtime/log.ts'
 import { estimateMonthlyMinutes, perRunMinutes } from '../schedules/cost.ts'
@@ -307,11 +308,7 @@ async function checkMinutes(
 ): Promise<DoctorCheck> {
   const medians = new Map<string, number>()
   if (sql) {
-    const rows = await sql<{ job: string; ms: number }[]>`
-      select job, percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000)::float8 as ms
-      from jobs.runs where status = 'succeeded' and finished_at is not null and started_at > now() - interval '30 days'
-      group by job`.catch(() => [])
-    for (const r of rows) medians.set(r.job, r.ms)
+    for (const [job, ms] of await medianDurations(sql, 30).catch(() => new Map<string, number>())) medians.set(job, ms)
   }
   const total = schedules
     .filter((s) => s.cron.length > 0)

@@ -261,3 +261,47 @@ export async function recentRunTimings(
   }
   return byJob
 }
+
+/** One finished run, newest first, as the failure-streak check reads it. */
+export interface FinishedRun {
+  status: string
+  startedAt: Date
+  error: string | null
+}
+
+/** The latest real (not dry-run) run start of every job. */
+export async function latestRuns(sql: Sql): Promise<Map<string, Date>> {
+  const rows = await sql<{ job: string; started_at: Date }[]>`
+    select job, max(started_at) as started_at from jobs.runs where not dry_run group by job`
+  return new Map(rows.map((r) => [r.job, r.started_at]))
+}
+
+/** The newest `limit` finished real runs of every job (skipped runs left out), newest first. */
+export async function recentFinishedRuns(sql: Sql, limit: number): Promise<Map<string, FinishedRun[]>> {
+  const rows = await sql<{ job: string; status: string; started_at: Date; error: string | null }[]>`
+    select job, status, started_at, error from (
+      select job, status, started_at, error,
+             row_number() over (partition by job order by started_at desc, id desc) as n
+      from jobs.runs
+      where not dry_run and status not in ('running', 'skipped')
+    ) r
+    where n <= ${limit}
+    order by job, started_at desc`
+  const byJob = new Map<string, FinishedRun[]>()
+  for (const r of rows) {
+    const list = byJob.get(r.job) ?? []
+    list.push({ status: r.status, startedAt: r.started_at, error: r.error })
+    byJob.set(r.job, list)
+  }
+  return byJob
+}
+
+/** The median duration in ms of every job's succeeded runs that started in the last `days` days. */
+export async function medianDurations(sql: Sql, days: number): Promise<Map<string, number>> {
+  const rows = await sql<{ job: string; ms: number }[]>`
+    select job, percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000)::float8 as ms
+    from jobs.runs
+    where status = 'succeeded' and finished_at is not null and started_at > now() - make_interval(days => ${days})
+    group by job`
+  return new Map(rows.map((r) => [r.job, r.ms]))
+}
