@@ -1,5 +1,12 @@
 import { defineJob, type JobContext } from '@admin-jobs/sdk'
-import { archiveAuditLogs, cleanupClock, minimumRetentionDays, readMaxFraction, type SetAside } from './lib/index.ts'
+import {
+  archiveAuditLogs,
+  cleanupClock,
+  maxFractionFlag,
+  minimumRetentionDays,
+  readMaxFraction,
+  type SetAside,
+} from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 
@@ -8,12 +15,7 @@ export default defineJob({
   critical: true,
   timeout: '2h',
   flags: {
-    'max-fraction': {
-      type: 'string',
-      value: 'share',
-      description:
-        'optional limit: refuse to archive more than this share of the table (0.99 or 99%; default: no limit)',
-    },
+    'max-fraction': maxFractionFlag('archive'),
     rebuild: {
       type: 'boolean',
       description: 'rewrite every month file from the archive table (also AUDIT_LOG_REBUILD=true)',

@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { cleanupClock, purgeInBatches, readMaxFraction } from './lib/index.ts'
+import { cleanupClock, maxFractionFlag, purgeInBatches, readMaxFraction } from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 
@@ -7,12 +7,7 @@ export default defineJob({
   description: 'Delete expired sessions and sessions revoked more than 24 hours ago',
   timeout: '15m',
   flags: {
-    'max-fraction': {
-      type: 'string',
-      value: 'share',
-      description:
-        'optional limit: refuse to remove more than this share of the table (0.99 or 99%; default: no limit)',
-    },
+    'max-fraction': maxFractionFlag('delete'),
   },
   settings: (read, _config, flags) => ({
     maxFraction: readMaxFraction(read, flags, 'SESSIONS_MAX_FRACTION', 1),

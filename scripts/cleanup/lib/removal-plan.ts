@@ -93,6 +93,15 @@ export function assertWithinLimit(
   )
 }
 
+/** The `--max-fraction` flag of a cleanup job; `verb` says what the job does to rows (delete, archive). */
+export function maxFractionFlag(verb: 'delete' | 'archive') {
+  return {
+    type: 'string',
+    value: 'share',
+    description: `optional limit: refuse to ${verb} more than this share of the table (0.99 or 99%; default: no limit)`,
+  } as const
+}
+
 /** The safety-rail limit of a job: `--max-fraction`, else the variable `variable`, else `fallback`. */
 export function readMaxFraction(
   read: { string(name: string, fallback: string): string },
