@@ -130,7 +130,50 @@ export async function watch(ctx: JobContext<WatchdogSettings>) {
  * the workflows of a public repository alive, and reports failure streaks and disabled workflows.
  */
 export async function watchSchedules(input: WatchInput) {
-  const { sql, log, settings, dryRun, now, github } = input
+  const pass = await gather(input)
+  const github = await checkWorkflows(input, pass)
+  const stats = {
+    checked: 0,
+    late: 0,
+    stopped: 0,
+    caughtUp: 0,
+    failing: 0,
+    paused: 0,
+    reenabled: 0,
+    disabledManually: 0,
+  }
+  const table = createTable()
+  const { catchUps, judged, scheduleErrors } = await judgeAll(input, pass, github, stats, table)
+  const dispatched = await catchUp(input, catchUps, github.workflows, github.ref)
+  for (const { view, verdict } of judged) {
+    const refused = dispatched.get(view.job)
+    const final: Verdict =
+      refused?.outcome === 'refused'
+        ? { kind: 'stopped', expectedAt: undefined, reason: `GitHub refused its catch-up dispatch: ${refused.detail}` }
+        : verdict
+    await report(input, view, final, pass.resolve, stats)
+    const failing = await reportFailing(input, view, pass, stats)
+    table.row(view, failing && final.kind === 'on-time' ? 'failing' : stateOf(final), noteOf(final, refused))
+  }
+  await reportGitHubLate(input, pass.lateGitHub)
+  input.summary.table(table.rows)
+  const githubLate = pass.lateGitHub !== undefined
+  input.log.info('watchdog checked every scheduled job', { ...stats, githubLate })
+  if (github.error) throw github.error
+  if (scheduleErrors.length) throw new Error(`cannot read schedules: ${scheduleErrors.join('; ')}`)
+  return { ...stats, githubLate, staleClosed: pass.staleClosed.length }
+}
+
+type Stats = Record<
+  'checked' | 'late' | 'stopped' | 'caughtUp' | 'failing' | 'paused' | 'reenabled' | 'disabledManually',
+  number
+>
+type Pass = Awaited<ReturnType<typeof gather>>
+type WorkflowCheck = Awaited<ReturnType<typeof checkWorkflows>>
+
+/** Everything a pass judges from: the schedules, the jobs' history, pauses, dispatches and open incidents. */
+async function gather(input: WatchInput) {
+  const { sql, log, settings, dryRun, now } = input
   const all = loadSchedules(settings.root).filter((s) => s.cron.length > 0)
   const schedules = all.filter((s) => s.job !== input.self)
   const infos = new Map((input.infos ?? (await loadJobInfos(settings.root))).map((j) => [j.id, j]))
@@ -160,38 +203,6 @@ export async function watchSchedules(input: WatchInput) {
   const claimsOf = new Map<string, DispatchClaim[]>()
   for (const c of claims) claimsOf.set(c.job, [...(claimsOf.get(c.job) ?? []), c])
 
-  let workflows: WorkflowState[] = []
-  let githubError: Error | undefined
-  let ref: string | undefined
-  if (github) {
-    try {
-      const [listed, repo] = await Promise.all([github.listWorkflows(), github.repository()])
-      ref = repo.defaultBranch
-      workflows = await reconcileWorkflows({ client: github, workflows: listed, schedules, dryRun, log })
-      const keptAt = (await input.state.get<Record<string, string>>('keptAlive')) ?? {}
-      const kept = await keepWorkflowsAlive({
-        client: github,
-        visibility: repo.visibility,
-        workflows: listed,
-        // The shared runner's workflow ticks on its own schedule: the inactivity disable would stop it too.
-        scheduledFiles: new Set(
-          [...all.map((s) => s.workflowFile), ...loadSharedRunners(settings.root).map((r) => r.workflowFile)].map((f) =>
-            f.replace(/\\/g, '/'),
-          ),
-        ),
-        keptAt,
-        now,
-        dryRun,
-        log,
-      })
-      if (kept.length) await input.state.set('keptAlive', keptAt)
-    } catch (err) {
-      // Missed-run detection must still happen; the error fails the run once the checks are done.
-      githubError = new Error(`could not read or repair workflow state: ${firstLine(toError(err))}`, { cause: err })
-    }
-  }
-  const workflowOf = new Map(workflows.map((w) => [w.job, w]))
-
   const views: JobView[] = schedules.map((schedule) => {
     const exempt = infos.get(schedule.job)?.exemptFromPauseAll !== undefined
     const history = timings.get(schedule.job) ?? []
@@ -212,22 +223,55 @@ export async function watchSchedules(input: WatchInput) {
     }
   })
   const lateGitHub = githubLateness(views, now, settings.githubLateMs)
-  const rules = {
-    ...defaultVerdictRules,
-    dispatchStartMs: settings.dispatchStartMs,
-    canDispatch: !!github && !githubError,
-  }
+  return { all, schedules, infos, staleClosed, pauses, recent, resolve, views, lateGitHub }
+}
 
-  const stats = {
-    checked: 0,
-    late: 0,
-    stopped: 0,
-    caughtUp: 0,
-    failing: 0,
-    paused: 0,
-    reenabled: 0,
-    disabledManually: 0,
+/**
+ * The workflows' state on GitHub: re-enables those GitHub disabled for inactivity and keeps a public repository's
+ * schedules alive. A failure is kept for the end of the run, so missed-run detection still happens.
+ */
+async function checkWorkflows(input: WatchInput, pass: Pass) {
+  const { github, dryRun, log, now, settings } = input
+  let workflows: WorkflowState[] = []
+  let error: Error | undefined
+  let ref: string | undefined
+  if (github) {
+    try {
+      const [listed, repo] = await Promise.all([github.listWorkflows(), github.repository()])
+      ref = repo.defaultBranch
+      workflows = await reconcileWorkflows({
+        client: github,
+        workflows: listed,
+        schedules: pass.schedules,
+        dryRun,
+        log,
+      })
+      const keptAt = (await input.state.get<Record<string, string>>('keptAlive')) ?? {}
+      const kept = await keepWorkflowsAlive({
+        client: github,
+        visibility: repo.visibility,
+        workflows: listed,
+        // The shared runner's workflow ticks on its own schedule: the inactivity disable would stop it too.
+        scheduledFiles: new Set(
+          [...pass.all.map((s) => s.workflowFile), ...loadSharedRunners(settings.root).map((r) => r.workflowFile)].map(
+            (f) => f.replace(/\\/g, '/'),
+          ),
+        ),
+        keptAt,
+        now,
+        dryRun,
+        log,
+      })
+      if (kept.length) await input.state.set('keptAlive', keptAt)
+    } catch (err) {
+      error = new Error(`could not read or repair workflow state: ${firstLine(toError(err))}`, { cause: err })
+    }
   }
+  return { workflows, byJob: new Map(workflows.map((w) => [w.job, w])), error, ref }
+}
+
+/** The job summary's table, one row per job. */
+function createTable() {
   const rows: string[][] = [['job', 'state', 'last run', 'lateness p90', 'allowance', 'note']]
   const row = (v: JobView, state: string, note: string) =>
     rows.push([
@@ -238,13 +282,34 @@ export async function watchSchedules(input: WatchInput) {
       formatMs(v.lateness.allowanceMs),
       note,
     ])
+  return { rows, row }
+}
+
+/**
+ * Judges every job: a re-enabled or hand-disabled workflow and a paused job are settled here (with their row); the
+ * others get a verdict, and those past their allowance a catch-up. An unreadable schedule is kept for the end.
+ */
+async function judgeAll(
+  input: WatchInput,
+  pass: Pass,
+  github: WorkflowCheck,
+  stats: Stats,
+  table: ReturnType<typeof createTable>,
+) {
+  const { sql, dryRun, now, settings } = input
+  const rules = {
+    ...defaultVerdictRules,
+    dispatchStartMs: settings.dispatchStartMs,
+    canDispatch: !!input.github && !github.error,
+  }
+  const githubLate = pass.lateGitHub !== undefined
   const catchUps: { view: JobView; verdict: Verdict }[] = []
   const judged: { view: JobView; verdict: Verdict }[] = []
   const scheduleErrors: string[] = []
-  for (const view of views) {
+  for (const view of pass.views) {
     const { job, schedule } = view
     stats.checked++
-    const workflow = workflowOf.get(job)
+    const workflow = github.byJob.get(job)
     const disabledKey = `watchdog:disabled:${schedule.workflowFile}`
     if (workflow?.action === 'reenabled') {
       stats.reenabled++
@@ -260,7 +325,7 @@ export async function watchSchedules(input: WatchInput) {
         fields: { job, workflow: schedule.workflowFile },
       })
       catchUps.push({ view, verdict: { kind: 'on-time' } })
-      row(view, 're-enabled', 'catch-up dispatched')
+      table.row(view, 're-enabled', 'catch-up dispatched')
       continue
     }
     if (workflow?.action === 'left-alone') {
@@ -272,80 +337,72 @@ export async function watchSchedules(input: WatchInput) {
         fields: { job, workflow: schedule.workflowFile, state: workflow.state },
         dedupeKey: disabledKey,
       })
-      row(view, workflow.state, 'left alone')
+      table.row(view, workflow.state, 'left alone')
       continue
     }
     if (workflow?.state === 'active')
-      await resolve(disabledKey, {
+      await pass.resolve(disabledKey, {
         title: `${schedule.workflowFile} is enabled again`,
         text: `${job} runs on its schedule again.`,
       })
-    const pause = pauseFor(job, pauses, infos.get(job)?.exemptFromPauseAll !== undefined)
+    const pause = pauseFor(job, pass.pauses, pass.infos.get(job)?.exemptFromPauseAll !== undefined)
     if (pause) {
       // Paused jobs are quiet: neither alerts nor recoveries until the pause ends.
       stats.paused++
-      row(view, 'paused', `until ${iso(pause.until)}: ${pause.reason}`)
+      table.row(view, 'paused', `until ${iso(pause.until)}: ${pause.reason}`)
       continue
     }
     let verdict: Verdict
     try {
-      verdict = judge(view, now, rules, { githubLate: lateGitHub !== undefined })
-      if (verdict.kind === 'late' && github && workflow?.id !== undefined) {
+      verdict = judge(view, now, rules, { githubLate })
+      if (verdict.kind === 'late' && input.github && workflow?.id !== undefined) {
         // Before a catch-up or a stop: did GitHub run it without it reaching the database?
-        const githubRuns = await github.listWorkflowRuns(workflow.id, { perPage: 10 }).catch(() => undefined)
-        if (githubRuns) verdict = judge(view, now, rules, { githubLate: lateGitHub !== undefined, githubRuns })
+        const githubRuns = await input.github.listWorkflowRuns(workflow.id, { perPage: 10 }).catch(() => undefined)
+        if (githubRuns) verdict = judge(view, now, rules, { githubLate, githubRuns })
       }
     } catch (err) {
       // A cron or timezone croner cannot read: check the other jobs, then fail the run naming the workflow.
       scheduleErrors.push(`${schedule.workflowFile}: ${firstLine(toError(err))}`)
-      row(view, 'unreadable schedule', schedule.cron.join(', '))
+      table.row(view, 'unreadable schedule', schedule.cron.join(', '))
       continue
     }
     if (verdict.kind === 'late' && verdict.action === 'catch-up') catchUps.push({ view, verdict })
     judged.push({ view, verdict })
   }
+  return { catchUps, judged, scheduleErrors }
+}
 
-  const dispatched = await catchUp(input, catchUps, workflows, ref)
-  for (const { view, verdict } of judged) {
-    const refused = dispatched.get(view.job)
-    const final: Verdict =
-      refused?.outcome === 'refused'
-        ? { kind: 'stopped', expectedAt: undefined, reason: `GitHub refused its catch-up dispatch: ${refused.detail}` }
-        : verdict
-    await report(input, view, final, resolve, stats)
-    const failing = checkFailing(view.job, recent.get(view.job) ?? [], settings.failureThreshold)
-    const failingKey = `watchdog:failing:${view.job}`
-    if (failing) {
-      stats.failing++
-      await input.alert({
-        severity: view.critical ? 'critical' : 'warning',
-        title: `${view.job} keeps failing`,
-        text: `The last ${failing.failures} runs of ${view.job} failed (since ${iso(failing.since)}). Latest error: ${failing.lastError ?? 'unknown'}`,
-        fields: { job: view.job, failures: failing.failures, since: iso(failing.since) },
-        dedupeKey: failingKey,
-      })
-    } else {
-      await resolve(failingKey, { title: `${view.job} succeeds again`, text: `${view.job} is no longer failing.` })
-    }
-    row(view, failing && final.kind === 'on-time' ? 'failing' : stateOf(final), noteOf(final, refused))
+/** Alerts on a job whose newest runs all failed (critical for a critical job), or resolves the streak's incident. */
+async function reportFailing(input: WatchInput, view: JobView, pass: Pass, stats: Stats) {
+  const failing = checkFailing(view.job, pass.recent.get(view.job) ?? [], input.settings.failureThreshold)
+  const key = `watchdog:failing:${view.job}`
+  if (!failing) {
+    await pass.resolve(key, { title: `${view.job} succeeds again`, text: `${view.job} is no longer failing.` })
+    return undefined
   }
-  if (lateGitHub) {
-    const worst = Math.max(...lateGitHub.late.map((l) => l.behindMs))
-    // One warning per episode: the incident continues while late, and ends by itself after 6 quiet hours.
-    await input.alert({
-      severity: 'warning',
-      title: 'GitHub is running scheduled workflows late',
-      text: `GitHub's cron is more than ${formatMs(settings.githubLateMs)} behind for ${lateGitHub.late.length} of ${lateGitHub.due} jobs due (up to ${formatMs(worst)}): ${lateGitHub.late.map((l) => l.job).join(', ')}. Jobs are caught up by dispatch where a token allows; a job that does not start when dispatched is reported as stopped.`,
-      fields: { behind: formatMs(worst), jobs: lateGitHub.late.length },
-      dedupeKey: 'watchdog:github-late',
-      quietAfter: '6h',
-    })
-  }
-  input.summary.table(rows)
-  log.info('watchdog checked every scheduled job', { ...stats, githubLate: lateGitHub !== undefined })
-  if (githubError) throw githubError
-  if (scheduleErrors.length) throw new Error(`cannot read schedules: ${scheduleErrors.join('; ')}`)
-  return { ...stats, githubLate: lateGitHub !== undefined, staleClosed: staleClosed.length }
+  stats.failing++
+  await input.alert({
+    severity: view.critical ? 'critical' : 'warning',
+    title: `${view.job} keeps failing`,
+    text: `The last ${failing.failures} runs of ${view.job} failed (since ${iso(failing.since)}). Latest error: ${failing.lastError ?? 'unknown'}`,
+    fields: { job: view.job, failures: failing.failures, since: iso(failing.since) },
+    dedupeKey: key,
+  })
+  return failing
+}
+
+/** One warning per episode of GitHub's cron running late: the incident continues while late, ends after 6 quiet hours. */
+async function reportGitHubLate(input: WatchInput, late: Pass['lateGitHub']) {
+  if (!late) return
+  const worst = Math.max(...late.late.map((l) => l.behindMs))
+  await input.alert({
+    severity: 'warning',
+    title: 'GitHub is running scheduled workflows late',
+    text: `GitHub's cron is more than ${formatMs(input.settings.githubLateMs)} behind for ${late.late.length} of ${late.due} jobs due (up to ${formatMs(worst)}): ${late.late.map((l) => l.job).join(', ')}. Jobs are caught up by dispatch where a token allows; a job that does not start when dispatched is reported as stopped.`,
+    fields: { behind: formatMs(worst), jobs: late.late.length },
+    dedupeKey: 'watchdog:github-late',
+    quietAfter: '6h',
+  })
 }
 
 /** Sends the catch-up dispatches of jobs past their allowance (and of re-enabled workflows), each slot at most once. */
