@@ -204,8 +204,8 @@ describe('a job script’s --help', () => {
 
   it('names every setting each job of this repository reads, with its default', async () => {
     const sessions = renderJobHelp(await loadJob('cleanup/sessions'), 'cleanup/sessions')
-    expect(sessions).toMatch(/SESSIONS_MAX_FRACTION +text, default 0\.95/)
-    expect(sessions).toMatch(/--max-fraction <share> +safety rail/)
+    expect(sessions).toMatch(/SESSIONS_MAX_FRACTION +text, default 1\b/)
+    expect(sessions).toMatch(/--max-fraction <share> +optional limit/)
     const backups = renderJobHelp(await loadJob('backups/database'), 'backups/database')
     expect(backups).toMatch(/BACKUP_KEEP_DAILY +whole number 1–3660, default 7/)
     expect(backups).toMatch(/--verify <file\|latest>/)
