@@ -25,7 +25,7 @@ function runTitle(run: StatusRun): string {
 
 /** The run-outcome strip: one square per run, oldest left, coloured by outcome, with a tooltip. */
 export function outcomeStrip(runs: readonly StatusRun[]): string {
-  const size = 10
+  const size = 8
   const gap = 2
   const width = Math.max(1, runs.length * (size + gap))
   const cells = runs
@@ -40,8 +40,8 @@ export function outcomeStrip(runs: readonly StatusRun[]): string {
 /** The duration chart: one bar per finished run, height by duration (scaled to the slowest), coloured by outcome. */
 export function durationChart(runs: readonly StatusRun[]): string {
   const height = 40
-  const bar = 6
-  const gap = 2
+  const bar = 4
+  const gap = 1
   const finished = runs.filter((r) => r.durationMs !== null && r.status !== 'skipped')
   const width = Math.max(1, finished.length * (bar + gap))
   const max = Math.max(1, ...finished.map((r) => r.durationMs!))
@@ -85,6 +85,14 @@ h2 { font-size: 16px; margin: 24px 0 8px; }
 .runs-chart svg { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 .table-wrap { overflow-x: auto; }
 .exempt { color: var(--muted); font-size: 12px; display: block; }
+td.last, td.next { white-space: nowrap; }
+.incident .since { color: var(--muted); font-size: 12px; margin-left: 6px; white-space: nowrap; }
+.incident .since time { display: none; }
+.incident .since .rel { display: inline; font-size: 12px; }
+@media (max-width: 700px) {
+  body { margin: 12px; }
+  th.wide, td.lateness, td.rate, td.median, td.chart { display: none; }
+}
 `
 
 // Keeps every "3 h ago" current in the reader's clock, with the very function the server wrote them with; the static
@@ -114,7 +122,7 @@ const kindWords: Record<OpenIncident['kind'], string> = {
 function incidentItem(i: OpenIncident, time: (at: Date) => string): string {
   return `<li class="incident ${e(i.severity)}" data-kind="${e(i.kind)}" data-key="${e(i.key)}">
 <span class="kind">${e(kindWords[i.kind])} · ${e(i.severity)}</span><span class="title">${e(i.title)}</span>${
-    i.since ? ` <span class="since">since ${time(i.since)}</span>` : ''
+    i.since ? ` <span class="since" title="${e(utcMinute(i.since))}">since ${time(i.since)}</span>` : ''
   }${i.detail ? `<span class="detail">${e(i.detail)}</span>` : ''}</li>`
 }
 
@@ -195,7 +203,7 @@ ${attention}
 <h2>Jobs</h2>
 <div class="table-wrap">
 <table class="jobs">
-<thead><tr><th>Job</th><th>Last result</th><th>Next run</th><th>Lateness (14 days)</th><th>Success (30 days)</th><th>Median</th><th>Recent runs</th><th>Durations</th></tr></thead>
+<thead><tr><th>Job</th><th>Last result</th><th>Next run</th><th class="wide">Lateness (14 days)</th><th class="wide">Success (30 days)</th><th class="wide">Median</th><th>Recent runs</th><th class="wide">Durations</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>

@@ -52,9 +52,12 @@ const psql: Command = {
       if (!config.databaseUrl) {
         const db = await openCommandDatabase(config, log)
         await db.close()
-        throw new ConfigError(
-          `psql is not installed (not on PATH); ${psqlInstallHint}.\nThe embedded database: ${db.url}\n(it runs only while a command uses it: with psql installed, \`pnpm jobs psql\` keeps it up for the session)`,
+        // Printed here, not thrown: an error's text has every URL password masked, and this one is local and ours.
+        io.stderr(`error: psql is not installed (not on PATH); ${psqlInstallHint}.`)
+        io.stdout(
+          `The embedded database: ${db.url}\n(it runs only while a command uses it: with psql installed, \`pnpm jobs psql\` keeps it up for the session)`,
         )
+        return 2
       }
       throw new ConfigError(
         `psql is not installed (not on PATH); ${psqlInstallHint}.\nThe database: ${redactUrl(config.databaseUrl)}`,

@@ -95,7 +95,7 @@ const status: Command = {
     { name: 'ADMIN_JOBS_ROOT', kind: 'directory', description: 'repository to read when --root is not given' },
     { name: 'COLUMNS', kind: 'number', description: 'the width the table fits (default: the terminal’s)' },
   ],
-  exitCodes: [{ code: '0', meaning: 'done (with --serve: stopped by SIGINT or SIGTERM)' }],
+  notes: ['With --serve it runs until SIGINT or SIGTERM, then stops serving and exits 0.'],
   async run({ flags }, io) {
     const root = path.resolve((flags.root as string | undefined) ?? io.env.ADMIN_JOBS_ROOT ?? repoRoot())
     if (flags.port !== undefined && !flags.serve) throw new ConfigError('--port goes with --serve')
@@ -109,9 +109,11 @@ const status: Command = {
       return withDatabase(
         io,
         async (sql) => {
+          // Listening for the signals before saying where it serves: a stop right after that line must be clean.
+          const stop = waitForStop(io)
           const server = await serveStatus(() => loadStatusReport(sql, inputAt(new Date())), { port, json: statusJson })
           io.stdout(`serving the status page on ${server.url} (JSON: ${server.url}status.json); Ctrl-C stops`)
-          const signal = await waitForStop(io)
+          const signal = await stop
           await server.close()
           io.stdout(`${signal}: stopped serving`)
           return 0
