@@ -97,11 +97,13 @@ describe('pnpm jobs status --serve', () => {
         await page.goto(url)
         const first = page.locator('#attention li.incident').first()
         await expect(first.getAttribute('data-kind')).resolves.toBe('security')
-        expect(await first.innerText()).toContain('Brute force: 120 failed logins from 198.51.100.7')
-        expect(await page.locator('#attention li[data-kind="paused"]').innerText()).toContain('demo/held paused until')
+        expect((await first.textContent()) ?? '').toContain('Brute force: 120 failed logins from 198.51.100.7')
+        expect(await page.locator('#attention li[data-kind="paused"]').textContent()).toContain(
+          'demo/held paused until',
+        )
         const held = page.locator('tr[data-job="demo/held"]')
         expect(await held.getAttribute('data-paused')).toBe('true')
-        expect(await held.innerText()).toContain('vendor maintenance window')
+        expect(await held.textContent()).toContain('vendor maintenance window')
         // The inline script kept every relative time current; the incidents come before the jobs.
         expect(Number(await page.locator('body').getAttribute('data-rendered'))).toBeGreaterThan(3)
         const attentionTop = (await page.locator('#attention').boundingBox())!.y

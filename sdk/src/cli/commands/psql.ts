@@ -40,8 +40,12 @@ const psql: Command = {
     'Without psql on PATH it says how to install it and prints the URL (its password redacted, unless embedded).',
   ],
   exitCodes: [
-    { code: 'psql’s', meaning: 'psql ran: its own exit code' },
-    { code: '2', meaning: 'psql is not installed (the message says how to install it), or a setting is malformed' },
+    {
+      code: '2',
+      meaning:
+        'usage or configuration error: a malformed setting, or psql not installed (the message says how to get it)',
+    },
+    { code: 'other', meaning: 'psql ran: its own exit code' },
   ],
   async run({ positional: args }, io) {
     const config = parseConfig(io.env)

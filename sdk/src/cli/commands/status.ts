@@ -15,7 +15,6 @@ import {
   percent,
   relativeTime,
   type StatusReport,
-  utcMinute,
 } from '../../status/status.ts'
 import { formatMs } from '../../text/duration.ts'
 import { cut, textTable } from '../../text/table.ts'
