@@ -25,7 +25,7 @@ function runTitle(run: StatusRun): string {
 
 /** The run-outcome strip: one square per run, oldest left, coloured by outcome, with a tooltip. */
 export function outcomeStrip(runs: readonly StatusRun[]): string {
-  const size = 8
+  const size = 7
   const gap = 2
   const width = Math.max(1, runs.length * (size + gap))
   const cells = runs
@@ -85,7 +85,8 @@ h2 { font-size: 16px; margin: 24px 0 8px; }
 .runs-chart svg { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 .table-wrap { overflow-x: auto; }
 .exempt { color: var(--muted); font-size: 12px; display: block; }
-td.last, td.next { white-space: nowrap; }
+time, .badge { white-space: nowrap; }
+td.last .badge { display: block; width: fit-content; margin-bottom: 2px; }
 .incident .since { color: var(--muted); font-size: 12px; margin-left: 6px; white-space: nowrap; }
 .incident .since time { display: none; }
 .incident .since .rel { display: inline; font-size: 12px; }
