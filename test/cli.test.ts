@@ -111,7 +111,12 @@ describe('pnpm jobs', () => {
     expect(history.stderr).toContain('DATABASE_URL has no admin-jobs tables yet')
     const status = await runScript(cli, { args: ['status', '--json'], env })
     expect(status.code, status.output).toBe(0)
-    const jobs = JSON.parse(status.stdout) as { job: string; lastRun?: unknown; finishedRuns: number }[]
+    const report = JSON.parse(status.stdout) as {
+      openIncidents: unknown[]
+      jobs: { job: string; lastRun?: unknown; finishedRuns: number }[]
+    }
+    expect(report.openIncidents).toEqual([])
+    const jobs = report.jobs
     expect(jobs.map((j) => j.job)).toContain('backups/database')
     expect(jobs.every((j) => j.lastRun === undefined && j.finishedRuns === 0)).toBe(true)
     const list = await runScript(cli, { args: ['list', '--json'], env })

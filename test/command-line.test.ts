@@ -99,7 +99,7 @@ async function cli(argv: string[]) {
 }
 
 describe('pnpm jobs … --help', () => {
-  const commands = ['list', 'run', 'history', 'migrate', 'seed-demo', 'pause', 'resume', 'schedule', 'status']
+  const commands = ['list', 'run', 'history', 'migrate', 'seed-demo', 'pause', 'resume', 'schedule', 'status', 'psql']
 
   it('answers on every command with exit 0: what it does, its flags, its settings and the exit codes', async () => {
     for (const name of commands) {

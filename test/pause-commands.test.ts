@@ -53,11 +53,14 @@ describe('maintenance mode', () => {
     expect(n).toBe(9)
   })
 
-  it('pauses every job under all, says which keep running, and resume without arguments ends it', async () => {
+  it('pauses every job under all, names the exempt ones with their reason, and resume without arguments ends it', async () => {
     const paused = await jobs(['pause', 'all', '--until', '2026-12-31T00:00Z', '--reason', 'migration'])
     expect(paused.code, paused.output).toBe(0)
-    expect(paused.stdout).toMatch(/backups\/database keeps running \(exempt from pause all: .+\); pause it by name/)
-    expect(paused.stdout).toMatch(/notifications\/security-alerts keeps running \(exempt from pause all: .+\)/)
+    expect(paused.stdout).toMatch(
+      /backups\/database is exempt from pause all \(.+\): it keeps running; to stop it too: pnpm jobs pause backups\/database/,
+    )
+    expect(paused.stdout).toMatch(/notifications\/security-alerts is exempt from pause all \(.+\): it keeps running/)
+    expect(paused.stdout).not.toContain('is running now')
     await sessions()
     expect((await lastRun()).note).toContain('paused (all jobs) until 2026-12-31T00:00:00.000Z: migration')
 

@@ -49,7 +49,7 @@ describe('pnpm jobs schedule', () => {
     const afterSignal = output.slice(output.indexOf('SIGTERM: no new starts'))
     expect(afterSignal).toMatch(/draining: waiting for (demo\/quick, )?demo\/slow to finish/)
     expect(afterSignal).not.toMatch(/started demo/)
-    expect(afterSignal).toMatch(/demo\/slow succeeded in \d/)
+    expect(afterSignal).toMatch(/demo\/slow succeeded exit=0 process=\d/)
     expect(afterSignal).toContain('scheduler stopped')
     expect(output).not.toContain('demo/manual')
 

@@ -50,16 +50,20 @@ const jobs = (args: string[]) =>
   runScript(cliScript, { args: [...args, '--root', ops.dir], env: { DATABASE_URL: db.url } })
 
 describe('pnpm jobs status', () => {
-  it('prints last result, next run, 30-day success rate and median duration per job', async () => {
+  it('prints open incidents, then last result, next run, lateness, 30-day success rate and median duration per job', async () => {
     const result = await jobs(['status'])
     expect(result.code, result.output).toBe(0)
-    const row = (job: string) => result.stdout.split('\n').find((l) => l.startsWith(job))!
-    expect(row('demo/alpha *')).toMatch(/failed\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC \(1h 0\dm ago\)/)
-    expect(row('demo/alpha *')).toMatch(/90% of 10\s+5\.0s$/)
-    expect(row('demo/alpha *')).toMatch(/:07 UTC \(in /)
-    expect(row('demo/beta')).toContain('paused: vendor outage')
-    expect(row('demo/beta')).toMatch(/100% of 1\s+3\.0s$/)
-    expect(row('demo/gamma')).toMatch(/never run\s+-\s+\d{4}-.* UTC \(in .*\)\s+-\s+-$/)
+    const lines = result.stdout.split('\n')
+    expect(lines[0]).toBe('Open incidents (1):')
+    expect(lines[1]).toMatch(
+      /^ {2}- {2}paused {3}demo\/beta paused until \d{4}-\d\d-\d\d \d\d:\d\d UTC: vendor outage$/,
+    )
+    const row = (job: string) => lines.find((l) => l.startsWith(job))!
+    expect(row('demo/alpha *')).toMatch(
+      /^demo\/alpha \* +failed +1 h ago +in \d+ (min|h \d+ min|h) +- +90% of 10 +5\.0s$/,
+    )
+    expect(row('demo/beta')).toMatch(/succeeded +24 h ago +paused +- +100% of 1 +3\.0s$/)
+    expect(row('demo/gamma')).toMatch(/never run +- +in \d+ (days?|h)\b.* +- +- +-$/)
   })
 
   it('writes one self-contained HTML page with no external assets', async () => {
@@ -88,13 +92,13 @@ describe('pnpm jobs status', () => {
         maxBuffer: 20_000_000,
       })
       const doc = new DOMParserLite(dom)
-      // The inline script ran: every <time> got a relative label in the browser.
-      expect(Number(/data-rendered="(\d+)"/.exec(dom)?.[1])).toBe(5)
+      // The inline script ran: every <time> got a relative label in the browser (the pause's start among them).
+      expect(Number(/data-rendered="(\d+)"/.exec(dom)?.[1])).toBe(6)
       expect(doc.rows()).toEqual(['demo/alpha', 'demo/beta', 'demo/gamma'])
       const alpha = doc.row('demo/alpha')
       expect(alpha).toContain('data-last-status="failed"')
       expect(alpha).toContain('critical')
-      expect(alpha).toMatch(/<span class="rel">1h 0\dm ago<\/span>/)
+      expect(alpha).toMatch(/<span class="rel">1 h ago<\/span>/)
       expect(alpha.match(/<rect class="run /g)).toHaveLength(11)
       expect(alpha.match(/data-status="failed"/g)).toHaveLength(2)
       expect(alpha.match(/<rect class="bar"/g)).toHaveLength(11)
@@ -106,7 +110,8 @@ describe('pnpm jobs status', () => {
       expect(doc.row('demo/beta')).toContain('vendor outage')
       expect(doc.row('demo/beta').match(/<rect class="run /g)).toHaveLength(1)
       expect(doc.row('demo/gamma')).toContain('never run')
-      expect(dom).toContain('3 jobs, 1 failing, 1 paused')
+      expect(dom).toContain('1 open, 3 jobs, 1 failing, 1 paused')
+      expect(dom).toMatch(/<li class="incident info" data-kind="paused" data-key="paused:demo\/beta">/)
 
       const shot = path.join(profile, 'status.png')
       await promisify(execFile)(

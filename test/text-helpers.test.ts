@@ -1,5 +1,5 @@
 import { escapeHtml, markdownTable, median, parseDuration, percentile, toMs } from '@admin-jobs/sdk'
-import { createEnvReader, parseUntil } from '@admin-jobs/sdk/platform'
+import { createEnvReader, parseUntil, relativeTime, terminalWidth, textTable, wrap } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
 
 describe('escapeHtml', () => {
@@ -70,5 +70,67 @@ describe('durations', () => {
     expect(parseUntil('2h', now).toISOString()).toBe('2026-11-28T14:00:00.000Z')
     expect(parseUntil('2026-11-28 18:00', now).toISOString()).toBe('2026-11-28T18:00:00.000Z')
     expect(() => parseUntil('90', now)).toThrow('--until must be a time')
+  })
+})
+
+describe('relativeTime', () => {
+  const now = new Date('2026-12-02T12:00:00Z')
+  const at = (ms: number) => new Date(now.getTime() + ms)
+  const minute = 60_000
+
+  it('says how far a time is in words a person says, in either direction', () => {
+    expect(relativeTime(at(20_000), now)).toBe('just now')
+    expect(relativeTime(at(-5 * minute), now)).toBe('5 min ago')
+    expect(relativeTime(at(59 * minute), now)).toBe('in 59 min')
+    expect(relativeTime(at(-3 * 60 * minute), now)).toBe('3 h ago')
+    expect(relativeTime(at(134 * minute), now)).toBe('in 2 h 14 min')
+    expect(relativeTime(at(-20 * 60 * minute - 10 * minute), now)).toBe('20 h ago')
+    expect(relativeTime(at((717 * 60 + 51) * minute), now)).toBe('in 30 days')
+    expect(relativeTime(at(-40 * 60 * minute), now)).toBe('2 days ago')
+    expect(relativeTime(at(-(36 * 60 - 1) * minute), now)).toBe('36 h ago')
+  })
+
+  it('runs on its own, as the status page runs it in the browser', () => {
+    const copy = new Function(`return (${relativeTime.toString()})`)() as typeof relativeTime
+    expect(copy(at(-3 * 60 * minute), now)).toBe('3 h ago')
+  })
+})
+
+describe('textTable', () => {
+  const rows = [
+    ['notifications/security-alerts', 'succeeded', 'findings=13 alerted=13 events=862', 'x'.repeat(40)],
+    ['cleanup/sessions', 'failed', 'deleted=3', 'short'],
+  ]
+  const columns = [
+    { head: 'job', min: Number.POSITIVE_INFINITY },
+    { head: 'status', min: 9 },
+    { head: 'result', min: 12 },
+    { head: 'extra', drop: 1 },
+  ]
+
+  it('aligns columns at their natural width when there is no limit', () => {
+    const text = textTable(columns, rows)
+    expect(text.split('\n')[2]).toBe(`${rows[0]!.join('  ')}`)
+    expect(text.split('\n')[1]).toMatch(/^-{29} {2}-{9} {2}-{33} {2}-{40}$/)
+  })
+
+  it('cuts the widest columns with … and leaves out droppable ones to fit the width', () => {
+    const text = textTable(columns, rows, 60)
+    const lines = text.split('\n')
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(60)
+    expect(lines[0]).not.toContain('extra')
+    expect(lines[2]).toMatch(/^notifications\/security-alerts {2}succeeded {2}findings=13 .*…$/)
+    expect(textTable(columns, rows, 100).split('\n')[0]).toContain('extra')
+  })
+
+  it('takes COLUMNS over the terminal’s width, and no width for a pipe', () => {
+    expect(terminalWidth({ COLUMNS: '80' }, 200)).toBe(80)
+    expect(terminalWidth({}, 132)).toBe(132)
+    expect(terminalWidth({ COLUMNS: 'wide' })).toBeUndefined()
+  })
+
+  it('wraps prose at spaces within the width', () => {
+    expect(wrap('one two three four', 9)).toBe('one two\nthree\nfour')
+    expect(wrap('one two', undefined)).toBe('one two')
   })
 })

@@ -3,8 +3,9 @@ import { createMasker } from '../config/redact.ts'
 import { parseCommandLine, wantsHelp } from '../runtime/args.ts'
 import { isMainModule } from '../runtime/entry.ts'
 import { ConfigError, toError } from '../runtime/errors.ts'
+import { errorWithCauses } from '../runtime/finish.ts'
 import { tolerateClosedOutput } from '../runtime/log.ts'
-import { type Command, type CommandIO, renderCommandHelp } from './commands/command.ts'
+import { type Command, type CommandIO, DatabaseUnreachableError, renderCommandHelp } from './commands/command.ts'
 import dispatch from './commands/dispatch.ts'
 import doctor from './commands/doctor.ts'
 import due from './commands/due.ts'
@@ -12,6 +13,7 @@ import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
 import pause from './commands/pause.ts'
+import psql from './commands/psql.ts'
 import resume from './commands/resume.ts'
 import retry from './commands/retry.ts'
 import run from './commands/run.ts'
@@ -34,6 +36,7 @@ const commands: Command[] = [
   dispatch,
   doctor,
   due,
+  psql,
 ]
 
 function usage(): string {
@@ -47,7 +50,10 @@ function usage(): string {
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: CommandIO): Promise<number> {
-  const [name, ...args] = argv
+  // --verbose (any command, before `--`): errors with their stack and causes, not only their message.
+  const end = argv.indexOf('--')
+  const verbose = argv.slice(0, end < 0 ? argv.length : end).includes('--verbose')
+  const [name, ...args] = verbose ? argv.filter((a, i) => a !== '--verbose' || (end >= 0 && i > end)) : argv
   if (!name || name === '--help' || name === 'help' || name === '-h') {
     const topic = name === 'help' ? commands.find((c) => c.name === args[0]) : undefined
     io.stdout(topic ? renderCommandHelp(topic) : usage())
@@ -76,9 +82,18 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
       io.stderr(`error: ${mask(error.message)}`)
       return 2
     }
-    io.stderr(`error: ${mask(error.stack ?? error.message)}`)
+    if (verbose) io.stderr(`error: ${mask(errorWithCauses(error))}`)
+    else
+      io.stderr(
+        `error: ${mask(oneLine(error))}${error instanceof DatabaseUnreachableError ? '' : ' (--verbose: the stack)'}`,
+      )
     return 1
   }
+}
+
+/** An error's message on one line (its first line; a bare error code gets its cause's message). */
+function oneLine(error: Error): string {
+  return (error.message || String(error.cause ?? error.name)).split('\n')[0]!
 }
 
 if (isMainModule(import.meta.url)) {
@@ -88,6 +103,7 @@ if (isMainModule(import.meta.url)) {
     env: process.env,
     stdout: (s) => process.stdout.write(`${s}\n`),
     stderr: (s) => process.stderr.write(`${s}\n`),
+    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
   })
   process.exitCode = code
 }

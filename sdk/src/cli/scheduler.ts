@@ -80,13 +80,12 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       if (reported) return
       reported = true
       running.delete(job)
-      const took = formatMs(Date.now() - startedAt)
+      // The run's duration is its completion line's (history's); this is the whole process, start-up included, so
+      // it is named as such rather than passed off as the run's.
+      const fields = { exit: code ?? signal ?? undefined, process: formatMs(Date.now() - startedAt) }
       if (error) log.error(`${job} could not start: ${error.message}`)
-      else if (code === 0) log.info(`${job} succeeded in ${took}`, { exit: 0 })
-      else
-        log.error(`${job} ${code === null ? `killed by ${signal}` : (outcomes[code] ?? 'failed')} in ${took}`, {
-          exit: code ?? signal,
-        })
+      else if (code === 0) log.info(`${job} succeeded`, fields)
+      else log.error(`${job} ${code === null ? `killed by ${signal}` : (outcomes[code] ?? 'failed')}`, fields)
       for (const notify of finished) notify()
     }
     child.once('error', (err) => done(null, null, err))

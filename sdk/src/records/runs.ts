@@ -93,13 +93,28 @@ export async function finishRun(
   id: number,
   outcome: { status: Exclude<RunStatus, 'running'>; stats?: unknown; error?: string; note?: string },
 ): Promise<{ durationMs: number } | undefined> {
-  const [row] = await sql<{ ms: number }[]>`
+  const [row] = await sql<{ started_at: Date; finished_at: Date }[]>`
     update jobs.runs set status = ${outcome.status}, finished_at = clock_timestamp(),
       stats = ${outcome.stats === undefined ? null : sql.json(outcome.stats as never)},
       error = ${outcome.error ?? null}, note = coalesce(${outcome.note ?? null}, note)
     where id = ${id} and status = 'running'
-    returning extract(epoch from finished_at - started_at) * 1000 as ms`
-  return row ? { durationMs: Math.round(Number(row.ms)) } : undefined
+    returning started_at, finished_at`
+  return row ? { durationMs: runDurationMs(row.started_at, row.finished_at)! } : undefined
+}
+
+/**
+ * A run's duration, the one measure the completion line, history, status and alerts all show: its row's
+ * `finished_at - started_at` (both the database's clock) in whole milliseconds; null while it runs.
+ */
+export function runDurationMs(startedAt: Date, finishedAt: Date | null): number | null {
+  return finishedAt ? Math.max(0, finishedAt.getTime() - startedAt.getTime()) : null
+}
+
+/** The recorded duration of run `id` (null while it runs, undefined when there is no such run). */
+export async function recordedDuration(sql: Sql | TransactionSql, id: number): Promise<number | null | undefined> {
+  const [row] = await sql<{ started_at: Date; finished_at: Date | null }[]>`
+    select started_at, finished_at from jobs.runs where id = ${id}`
+  return row ? runDurationMs(row.started_at, row.finished_at) : undefined
 }
 
 /** Marks the run alive; false when its row is no longer `running` (another run closed it as dead). */
@@ -159,42 +174,52 @@ export async function closeStaleRuns(sql: Sql, staleSeconds = 300): Promise<numb
   return rows.map((r) => Number(r.id))
 }
 
+interface RunRow {
+  id: string
+  job: string
+  status: RunStatus
+  trigger: string
+  attempt: number
+  started_at: Date
+  finished_at: Date | null
+  dry_run: boolean
+  stats: Record<string, unknown> | null
+  error: string | null
+  run_url: string | null
+}
+
+const toRecord = (r: RunRow): RunRecord => ({
+  id: Number(r.id),
+  job: r.job,
+  status: r.status,
+  trigger: r.trigger,
+  attempt: r.attempt,
+  startedAt: r.started_at.toISOString(),
+  finishedAt: r.finished_at?.toISOString() ?? null,
+  durationMs: runDurationMs(r.started_at, r.finished_at),
+  dryRun: r.dry_run,
+  stats: r.stats,
+  error: r.error,
+  runUrl: r.run_url,
+})
+
 /** Reads history newest first, optionally for one job. */
 export async function listRuns(sql: Sql, options: { job?: string; limit?: number } = {}): Promise<RunRecord[]> {
-  const rows = await sql<
-    {
-      id: string
-      job: string
-      status: RunStatus
-      trigger: string
-      attempt: number
-      started_at: Date
-      finished_at: Date | null
-      dry_run: boolean
-      stats: Record<string, unknown> | null
-      error: string | null
-      run_url: string | null
-    }[]
-  >`
+  const rows = await sql<RunRow[]>`
     select id, job, status, trigger, attempt, started_at, finished_at, dry_run, stats, error, run_url
     from jobs.runs
     ${options.job ? sql`where job = ${options.job}` : sql``}
     order by started_at desc, id desc
     limit ${options.limit ?? 20}`
-  return rows.map((r) => ({
-    id: Number(r.id),
-    job: r.job,
-    status: r.status,
-    trigger: r.trigger,
-    attempt: r.attempt,
-    startedAt: r.started_at.toISOString(),
-    finishedAt: r.finished_at?.toISOString() ?? null,
-    durationMs: r.finished_at ? r.finished_at.getTime() - r.started_at.getTime() : null,
-    dryRun: r.dry_run,
-    stats: r.stats,
-    error: r.error,
-    runUrl: r.run_url,
-  }))
+  return rows.map(toRecord)
+}
+
+/** One run of history with its note (why it was skipped or closed), or undefined when there is no such run. */
+export async function getRun(sql: Sql, id: number): Promise<(RunRecord & { note: string | null }) | undefined> {
+  const [row] = await sql<(RunRow & { note: string | null })[]>`
+    select id, job, status, trigger, attempt, started_at, finished_at, dry_run, stats, error, run_url, note
+    from jobs.runs where id = ${id}`
+  return row ? { ...toRecord(row), note: row.note } : undefined
 }
 
 /** The status a run's row holds now (undefined when there is no such run). */
@@ -304,4 +329,13 @@ export async function medianDurations(sql: Sql, days: number): Promise<Map<strin
     where status = 'succeeded' and finished_at is not null and started_at > now() - make_interval(days => ${days})
     group by job`
   return new Map(rows.map((r) => [r.job, r.ms]))
+}
+
+/** The runs under way now: `running` rows whose heartbeat is fresher than `staleAfterMs`, oldest first. */
+export async function liveRuns(sql: Sql): Promise<{ id: number; job: string; startedAt: Date }[]> {
+  const rows = await sql<{ id: string; job: string; started_at: Date }[]>`
+    select id, job, started_at from jobs.runs
+    where status = 'running' and coalesce(heartbeat_at, started_at) > now() - make_interval(secs => ${staleAfterMs / 1000})
+    order by started_at, id`
+  return rows.map((r) => ({ id: Number(r.id), job: r.job, startedAt: r.started_at }))
 }

@@ -1,7 +1,7 @@
 import type { Sql, TransactionSql } from 'postgres'
 import { deliverDue } from '../alerting/outbox.ts'
 import { withFreshConnection } from '../database/client.ts'
-import { finishRun, runStatus } from '../records/runs.ts'
+import { finishRun, recordedDuration, runStatus } from '../records/runs.ts'
 import { formatMs } from '../text/duration.ts'
 import { within } from './deadline.ts'
 import { ConfigError, firstLine, toError } from './errors.ts'
@@ -32,7 +32,8 @@ export async function record(run: StartedRun, outcome: Outcome): Promise<Outcome
   }
   const withHooks = run.control.begin(async (tx) => {
     const done = await finishRun(tx, run.runId, fields)
-    if (done) for (const hook of run.hooks) await recordingHook(run, hook, outcome, tx)
+    // The hooks (an alert's "duration" field) see the duration history records, not the runner's own clock.
+    if (done) for (const hook of run.hooks) await recordingHook(run, hook, { ...outcome, ...done }, tx)
     return done ?? 'closed'
   })
   let result = await within(withHooks, recordBudgetMs, 'late' as const).catch((err: unknown) => toError(err))
@@ -45,7 +46,8 @@ export async function record(run: StartedRun, outcome: Outcome): Promise<Outcome
       if (done) return done
       // The first attempt may have committed after all: then the row already holds this outcome.
       const status = await runStatus(fresh, run.runId)
-      return status === fields.status ? { durationMs: outcome.durationMs } : ('closed' as const)
+      if (status !== fields.status) return 'closed' as const
+      return { durationMs: (await recordedDuration(fresh, run.runId)) ?? outcome.durationMs }
     }
     result = await withFreshConnection(
       run.db.url,

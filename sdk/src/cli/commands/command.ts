@@ -1,17 +1,77 @@
 import type { Sql } from 'postgres'
-import { type Env, parseConfig } from '../../config/config.ts'
-import { openDatabase } from '../../database/client.ts'
+import { type Config, type Env, parseConfig } from '../../config/config.ts'
+import { redactUrl } from '../../config/redact.ts'
+import { type Database, databaseAddress, openDatabase } from '../../database/client.ts'
 import { pendingMigrations } from '../../database/migrate.ts'
 import type { CommandLine, FlagSpecs } from '../../runtime/args.ts'
 import { ConfigError } from '../../runtime/errors.ts'
 import { type ExitCodeDoc, renderHelp, type SettingDoc } from '../../runtime/help.ts'
-import { createLogger } from '../../runtime/log.ts'
+import { createLogger, type Logger } from '../../runtime/log.ts'
+import { terminalWidth } from '../../text/table.ts'
 
 /** Where a command reads its environment and writes its output (tests pass their own). */
 export interface CommandIO {
   env: Env
   stdout(text: string): void
   stderr(text: string): void
+  /** The terminal's width when stdout is one (tables fit it, or COLUMNS). */
+  columns?: number
+  /** Ends a long-running command (`status --serve`) as SIGINT/SIGTERM do; tests abort it instead of signalling. */
+  signal?: AbortSignal
+}
+
+/** The width tables are fitted to: COLUMNS, else the terminal's; undefined when output goes to a pipe or file. */
+export function outputWidth(io: CommandIO): number | undefined {
+  return terminalWidth(io.env, io.columns)
+}
+
+/** Resolves with the name of the first SIGINT or SIGTERM (or `stopped` when io.signal aborts). */
+export function waitForStop(io: CommandIO): Promise<string> {
+  return new Promise((resolve) => {
+    const done = (name: string) => {
+      process.off('SIGINT', onInt)
+      process.off('SIGTERM', onTerm)
+      io.signal?.removeEventListener('abort', onAbort)
+      resolve(name)
+    }
+    const onInt = () => done('SIGINT')
+    const onTerm = () => done('SIGTERM')
+    const onAbort = () => done('stopped')
+    process.once('SIGINT', onInt)
+    process.once('SIGTERM', onTerm)
+    if (io.signal?.aborted) done('stopped')
+    else io.signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** The database could not be opened: one line naming where it was sought (main prints it without a stack). */
+export class DatabaseUnreachableError extends Error {}
+
+/** Which database a command uses, in words: `127.0.0.1:5432 (DATABASE_URL=postgres://u:***@…/db)` or the embedded one. */
+export function describeDatabase(config: Config): string {
+  if (!config.databaseUrl) return `the embedded PostgreSQL (DATABASE_URL is unset; data in ${config.dataDir})`
+  const { host, port } = databaseAddress(config.databaseUrl)
+  return `${host}:${port} (DATABASE_URL=${redactUrl(config.databaseUrl)})`
+}
+
+/**
+ * Opens the configured database as a command does (the embedded server started or adopted when DATABASE_URL is
+ * unset); a failure to reach it becomes one DatabaseUnreachableError naming host and port (the original as cause).
+ */
+export async function openCommandDatabase(
+  config: Config,
+  log: Logger,
+  options: { migrate?: boolean } = {},
+): Promise<Database> {
+  try {
+    return await openDatabase(config, { log, applicationName: 'admin-jobs-cli', migrate: options.migrate })
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    const reason = err instanceof Error ? err.message : String(err)
+    throw new DatabaseUnreachableError(`cannot open the database at ${describeDatabase(config)}: ${reason}`, {
+      cause: err,
+    })
+  }
 }
 
 /** One `pnpm jobs` command: what `--help` shows of it, and how it runs. */
@@ -66,7 +126,10 @@ export function renderCommandHelp(command: Command): string {
     usage: [`pnpm jobs ${command.usage}`],
     flags: command.flags,
     settings: [{ heading: 'settings (environment variables)', items: command.settings ?? [] }],
-    notes: command.notes,
+    notes: [
+      ...(command.notes ?? []),
+      'Every command takes --verbose: an error is then printed with its stack and causes.',
+    ],
     exitCodes: [...codes.values()],
   })
 }
@@ -101,11 +164,7 @@ export async function withDatabase<T>(
   const config = parseConfig(io.env)
   const log = createLogger({ scope: 'jobs', secrets: config.secrets, write: (_s, line) => io.stderr(line) })
   const readOnly = config.databaseUrl ? options.readOnly : undefined
-  const db = await openDatabase(config, {
-    log,
-    applicationName: 'admin-jobs-cli',
-    migrate: readOnly ? false : options.migrate,
-  })
+  const db = await openCommandDatabase(config, log, { migrate: readOnly ? false : options.migrate })
   try {
     if (!readOnly) return await fn(db.sql)
     const { created, pending } = await pendingMigrations(db.sql)

@@ -1,11 +1,13 @@
 import { listJobIds, loadJob } from '../../project/registry.ts'
+import { activePauses, type Pause, pauseFor } from '../../records/pauses.ts'
 import { estimateUsage, isHostedRunner, type UsageLine } from '../../schedules/cost.ts'
 import { describeLateness, loadLateness, type ScheduleLateness } from '../../schedules/lateness.ts'
 import { describeSchedule, type JobSchedule, loadSchedules, nextRun } from '../../schedules/schedules.ts'
 import { loadSharedRunners, sharedRunnerOn } from '../../schedules/shared.ts'
 import { formatMs } from '../../text/duration.ts'
-import { type Command, databaseSettings, withDatabase } from './command.ts'
-import { table } from './history.ts'
+import { relativeTime } from '../../text/relative.ts'
+import { textTable, wrap } from '../../text/table.ts'
+import { type Command, databaseSettings, outputWidth, withDatabase } from './command.ts'
 
 interface LastRun {
   job: string
@@ -52,7 +54,7 @@ const list: Command = {
     const ids = listJobIds()
     const jobs = await Promise.all(ids.map(async (id) => ({ id, job: await loadJob(id) })))
     const now = new Date()
-    const [last, medians, lateness] = await withDatabase(
+    const [last, medians, lateness, pauses] = await withDatabase(
       io,
       (sql) =>
         Promise.all([
@@ -68,10 +70,11 @@ const list: Command = {
         where status = 'succeeded' and finished_at is not null and started_at > now() - interval '30 days'
         group by job`,
           loadLateness(sql, [...schedules.values()], now),
+          activePauses(sql),
         ]),
       {
         readOnly: {
-          empty: () => [[], [], new Map()] as [LastRun[], MedianRun[], Map<string, ScheduleLateness>],
+          empty: () => [[], [], new Map(), []] as [LastRun[], MedianRun[], Map<string, ScheduleLateness>, Pause[]],
         },
       },
     )
@@ -88,6 +91,7 @@ const list: Command = {
     const rows = jobs.map(({ id, job }) => {
       const schedule: JobSchedule | undefined = schedules.get(id)
       const lastRun = lastByJob.get(id)
+      const paused = pauseFor(id, pauses, job.exemptFromPauseAll !== undefined)
       return {
         job: id,
         description: job.description,
@@ -110,6 +114,10 @@ const list: Command = {
             }
           : null,
         lateness: latenessJson(lateness.get(id)),
+        paused: paused
+          ? { target: paused.target, reason: paused.reason, until: paused.until.toISOString(), by: paused.createdBy }
+          : null,
+        exemptFromPauseAll: job.exemptFromPauseAll ?? null,
         ...monthlyCost(usageOf.get(id)),
       }
     })
@@ -117,15 +125,28 @@ const list: Command = {
       io.stdout(JSON.stringify(rows, null, 2))
       return 0
     }
+    const width = outputWidth(io)
+    const say = (text: string) => io.stdout(wrap(text, width))
     io.stdout(
-      table(
-        ['job', 'schedule', 'next run (UTC)', 'last result', 'lateness', 'runs/month', 'Actions min/month'],
+      textTable(
+        [
+          { head: 'job', min: Number.POSITIVE_INFINITY },
+          { head: 'cron', min: Number.POSITIVE_INFINITY },
+          { head: 'schedule', min: 14, drop: 0 },
+          { head: 'next run (UTC)', min: 16 },
+          { head: 'last result', min: 20, drop: 3 },
+          { head: 'lateness', min: 10, drop: 1 },
+          { head: 'runs/month', drop: 2 },
+          { head: 'Actions min/month', min: 17, drop: 2 },
+        ],
         rows.map((r) => [
           r.job + (r.critical ? ' *' : ''),
-          r.schedule ? `${r.schedule.cron.join(', ')}  ${r.schedule.words}` : 'no workflow',
-          r.nextRun ? r.nextRun.replace('T', ' ').slice(0, 16) : '-',
+          r.schedule ? r.schedule.cron.join(', ') : 'no workflow',
+          r.schedule?.words ?? '',
+          // The pause's end and reason follow the table.
+          r.paused ? 'paused' : r.nextRun ? r.nextRun.replace('T', ' ').slice(0, 16) : '-',
           r.lastRun
-            ? `${r.lastRun.status} ${r.lastRun.startedAt.replace('T', ' ').slice(0, 16)}${
+            ? `${r.lastRun.status} ${relativeTime(new Date(r.lastRun.startedAt), now)}${
                 r.lastRun.durationMs === null ? '' : ` (${formatMs(r.lastRun.durationMs)})`
               }`
             : 'never run',
@@ -137,11 +158,23 @@ const list: Command = {
               ? '-'
               : r.actionsMinutesPerMonth.toLocaleString('en-US'),
         ]),
+        width,
       ),
     )
+    for (const p of pauses)
+      say(
+        `\npaused: ${p.target === 'all' ? 'all jobs' : p.target} until ${p.until.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${p.reason}${
+          p.target === 'all'
+            ? ` (exempt, still running: ${rows
+                .filter((r) => r.exemptFromPauseAll !== null)
+                .map((r) => r.job)
+                .join(', ')})`
+            : ''
+        }`,
+      )
     const count = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 })
     for (const shared of usage.sharedRunners) {
-      io.stdout(
+      say(
         `\n${shared.workflowFile} (shared runner: one runner a tick for the jobs marked "in ${shared.workflowFile.replace('.github/workflows/', '')}"): ` +
           `${count(shared.runsPerMonth)} runs/month, ${count(shared.minutesPerMonth)} min/month.`,
       )
@@ -149,7 +182,7 @@ const list: Command = {
     const where = usage.hosted
       ? 'on GitHub-hosted runners'
       : 'on a self-hosted runner (ADMIN_JOBS_RUNNER), which bills no minutes'
-    io.stdout(
+    say(
       `\n* critical: a failure alerts. Estimated Actions usage ${where}: ${count(usage.totalMinutesPerMonth)} min/month.`,
     )
     return 0

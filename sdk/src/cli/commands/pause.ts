@@ -1,15 +1,23 @@
 import { jobScript, loadJobInfos } from '../../project/registry.ts'
 import { activePauses, type Pause, parseUntil, pauseJobs } from '../../records/pauses.ts'
+import { liveRuns } from '../../records/runs.ts'
 import { ConfigError } from '../../runtime/errors.ts'
-import { type Command, databaseSettings, withDatabase } from './command.ts'
-import { table } from './history.ts'
+import { relativeTime } from '../../text/relative.ts'
+import { textTable } from '../../text/table.ts'
+import { type Command, databaseSettings, outputWidth, withDatabase } from './command.ts'
 
 /** Renders pauses as a table (or a line saying there are none). */
-export function pauseTable(pauses: readonly Pause[]): string {
+export function pauseTable(pauses: readonly Pause[], width?: number): string {
   if (pauses.length === 0) return 'no job is paused'
-  return table(
-    ['paused', 'until (UTC)', 'reason', 'by'],
+  return textTable(
+    [
+      { head: 'paused', min: Number.POSITIVE_INFINITY },
+      { head: 'until (UTC)', min: 16 },
+      { head: 'reason', min: 12 },
+      'by',
+    ],
     pauses.map((p) => [p.target, p.until.toISOString().slice(0, 16).replace('T', ' '), p.reason, p.createdBy ?? '-']),
+    width,
   )
 }
 
@@ -37,7 +45,7 @@ const pause: Command = {
     if (!target) {
       if (flags.until || flags.reason)
         throw new ConfigError('usage: pnpm jobs pause <job-id|all> --until <time> --reason <text>')
-      io.stdout(pauseTable(await withDatabase(io, activePauses, { readOnly: { empty: () => [] } })))
+      io.stdout(pauseTable(await withDatabase(io, activePauses, { readOnly: { empty: () => [] } }), outputWidth(io)))
       return 0
     }
     if (extra) throw new ConfigError(`unexpected argument "${extra}"`)
@@ -46,19 +54,26 @@ const pause: Command = {
     if (typeof flags.reason !== 'string' || !flags.reason.trim()) throw new ConfigError('--reason is required')
     const until = parseUntil(flags.until)
     const by = io.env.GITHUB_ACTOR ?? io.env.USER ?? io.env.LOGNAME
-    const created = await withDatabase(io, (sql) =>
-      pauseJobs(sql, { target, until, reason: flags.reason as string, by }),
+    const [created, running] = await withDatabase(
+      io,
+      async (sql) =>
+        [await pauseJobs(sql, { target, until, reason: flags.reason as string, by }), await liveRuns(sql)] as const,
     )
     io.stdout(
       `paused ${target === 'all' ? 'all jobs' : target} until ${created.until.toISOString()}: ${created.reason}`,
     )
-    if (target === 'all') {
-      const exempt = (await loadJobInfos()).filter((j) => j.exemptFromPauseAll !== undefined)
-      for (const j of exempt)
-        io.stdout(
-          `  ${j.id} keeps running (exempt from pause all: ${j.exemptFromPauseAll}); pause it by name to stop it`,
-        )
-    }
+    const now = new Date()
+    const exempt = target === 'all' ? (await loadJobInfos()).filter((j) => j.exemptFromPauseAll !== undefined) : []
+    for (const j of exempt)
+      io.stdout(
+        `  ${j.id} is exempt from pause all (${j.exemptFromPauseAll}): it keeps running; to stop it too: pnpm jobs pause ${j.id} --until ${flags.until} --reason ${JSON.stringify(flags.reason)}`,
+      )
+    // A run already under way finishes (a pause holds runs at their start); its next run is skipped.
+    const held = running.filter((r) => (target === 'all' ? !exempt.some((j) => j.id === r.job) : r.job === target))
+    for (const r of held)
+      io.stdout(
+        `  ${r.job} is running now (run ${r.id}, started ${relativeTime(r.startedAt, now)}): it finishes that run; the next one is skipped`,
+      )
     return 0
   },
 }
