@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript, startScript } from './support/run.ts'
+import { runJobScript as runScript, startScript } from './support/run.ts'
 import { type SmtpCapture, startSmtp } from './support/servers.ts'
 
 const script = 'scripts/billing/licenses.ts'

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runJobScript, runScript } from './support/run.ts'
 
 const ok = 'test/fixtures/scripts/test/ok.ts'
 const password = 'S3cretPw-never-printed'
@@ -56,7 +56,7 @@ const cases: [string, Record<string, string>, string, RegExp][] = [
 describe('a malformed environment', () => {
   it.each(cases)('refuses %s with exit 2, naming the variable, writing nothing', async (_, env, name, problem) => {
     const before = await runCount()
-    const result = await runScript(ok, {
+    const result = await runJobScript(ok, {
       // The password rides along in SMTP_URL so that every case also proves it is never printed.
       env: { DATABASE_URL: db.url, SMTP_URL: `smtp://mailer:${password}@127.0.0.1:25`, ...env },
     })
@@ -69,7 +69,7 @@ describe('a malformed environment', () => {
   })
 
   it('refuses a job setting that is malformed, naming the variable', async () => {
-    const result = await runScript('test/fixtures/scripts/test/tx.ts', {
+    const result = await runJobScript('test/fixtures/scripts/test/tx.ts', {
       env: { DATABASE_URL: db.url, FIXTURE_HOLD_MS: '5s' },
     })
     expect(result.code, result.output).toBe(2)
@@ -86,7 +86,7 @@ describe('a malformed environment', () => {
 
   it('reports a configuration error before trying to connect', async () => {
     // Nothing listens on port 1: a connection attempt would fail with exit 1, not 2.
-    const result = await runScript(ok, {
+    const result = await runJobScript(ok, {
       env: { DATABASE_URL: `postgres://admin:${password}@127.0.0.1:1/app`, EXPIRY_NOTICE_DAYS: '-1' },
     })
     expect(result.code, result.output).toBe(2)

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { answer, checkAgainstOpenApi, type GitHubExchange } from './support/github.ts'
 import { createOpsRoot, type OpsRoot } from './support/ops-root.ts'
-import { cliScript, runScript } from './support/run.ts'
+import { runCli } from './support/run.ts'
 import { type CapturedRequest, type HttpCapture, startHttp } from './support/servers.ts'
 
 let db: TestDatabase
@@ -140,17 +140,14 @@ describe('pnpm jobs dispatch', () => {
   })
 
   it('runs one tick with --once and exits 0, saying what it dispatched', async () => {
-    const result = await runScript(cliScript, {
-      args: ['dispatch', '--once'],
-      env: env({ ADMIN_JOBS_NOW: '2026-11-28T13:02:10Z' }),
-    })
+    const result = await runCli(['dispatch', '--once'], { env: env({ ADMIN_JOBS_NOW: '2026-11-28T13:02:10Z' }) })
     expect(result.code, result.output).toBe(0)
     expect(result.stdout).toContain('monitoring/health-check slot 2026-11-28T13:02:00.000Z: dispatched')
     expect(result.output).not.toContain(token)
   })
 
   it('refuses to start without a token (exit 2)', async () => {
-    const result = await runScript(cliScript, { args: ['dispatch', '--once'], env: env({ GITHUB_TOKEN: '' }) })
+    const result = await runCli(['dispatch', '--once'], { env: env({ GITHUB_TOKEN: '' }) })
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('GITHUB_TOKEN')
   })

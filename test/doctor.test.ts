@@ -3,7 +3,7 @@ import { loadSchedules, runDoctor } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { answer, checkAgainstOpenApi, type GitHubExchange } from './support/github.ts'
-import { cliScript, root, runScript } from './support/run.ts'
+import { root, runCli } from './support/run.ts'
 import { type CapturedRequest, type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
 
 let db: TestDatabase
@@ -108,12 +108,12 @@ describe('pnpm jobs doctor', () => {
   })
 
   it('prints one line per check and exits 1 when one fails (no token), as JSON with --json', async () => {
-    const result = await runScript(cliScript, { args: ['doctor', '--json'], env: env({ GITHUB_TOKEN: '' }) })
+    const result = await runCli(['doctor', '--json'], { env: env({ GITHUB_TOKEN: '' }) })
     expect(result.code, result.stderr).toBe(1)
     const report = JSON.parse(result.stdout)
     expect(report.ok).toBe(false)
     expect(report.checks.find((c: { name: string }) => c.name === 'GitHub token')).toMatchObject({ ok: false })
-    const text = await runScript(cliScript, { args: ['doctor'], env: env({ GITHUB_TOKEN: '' }) })
+    const text = await runCli(['doctor'], { env: env({ GITHUB_TOKEN: '' }) })
     expect(text.stdout).toMatch(/^✓ configuration/m)
     expect(text.stdout).toMatch(/^✗ GitHub token .*\(fix: set GITHUB_TOKEN/m)
   })

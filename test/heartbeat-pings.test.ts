@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runJobScript as runScript } from './support/run.ts'
 import { type HttpCapture, startHttp } from './support/servers.ts'
 
 let db: TestDatabase

@@ -5,7 +5,7 @@ import { checksumOf, createLogger, loadMigrations, migrate } from '@admin-jobs/s
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createTestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runJobScript as runScript } from './support/run.ts'
 
 const pools: postgres.Sql[] = []
 afterAll(async () => {

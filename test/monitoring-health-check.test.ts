@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { probeAll, probeUrl } from '#monitoring'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript, startScript } from './support/run.ts'
+import { runJobScript, runScript, startScript } from './support/run.ts'
 import { type HttpCapture, startHttp } from './support/servers.ts'
 
 const script = 'scripts/monitoring/health-check.ts'
@@ -199,7 +199,7 @@ describe('monitoring/health-check', () => {
       insert into jobs.health_samples (checked_at, target, kind, up)
       values (${new Date(now.getTime() - 31 * 86_400_000)}, 'http://old.example/', 'http', true),
              (${new Date(now.getTime() - 29 * 86_400_000)}, 'http://recent.example/', 'http', true)`
-    const result = await runScript(script, {
+    const result = await runJobScript(script, {
       env: {
         DATABASE_URL: db.url,
         ADMIN_JOBS_DATA_DIR: path.join(tmp, 'data-prune'),
@@ -253,7 +253,7 @@ describe('monitoring/health-check', () => {
       res.end()
     })
     closers.push(hook.close, broken.close)
-    const result = await runScript(script, {
+    const result = await runJobScript(script, {
       args: ['--dry-run'],
       env: {
         DATABASE_URL: db.url,

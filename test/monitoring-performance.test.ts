@@ -4,7 +4,7 @@ import path from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runJobScript, runScript } from './support/run.ts'
 import { type HttpCapture, startHttp } from './support/servers.ts'
 
 const script = 'scripts/monitoring/performance.ts'
@@ -154,7 +154,7 @@ describe('monitoring/performance', () => {
       if (row && row.n > 0) break
       await delay(50)
     }
-    const result = await runScript(script, { env: { DATABASE_URL: db.url, ADMIN_JOBS_DATA_DIR: tmp } })
+    const result = await runJobScript(script, { env: { DATABASE_URL: db.url, ADMIN_JOBS_DATA_DIR: tmp } })
     expect(result.code, result.output).toBe(0)
     const rows = await db.sql<{ subject: string; value: number }[]>`
       select subject, value from jobs.metric_samples where metric = 'db.dead_tuples' order by sampled_at desc, value desc`

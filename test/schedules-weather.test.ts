@@ -241,10 +241,11 @@ async function simulate(options: { dispatcher: boolean; seed: number }): Promise
   const latenessOf = (s: JobSchedule, at: number) => {
     const cached = learned.get(s.job)
     if (cached && at - cached.at < hour) return cached.lateness
-    const runs = ledger
-      .get(s.job)!
-      .filter((r) => r.startedAt.getTime() > at - 14 * day)
-      .slice(-30)
+    // The ledger is in time order: its newest 30 runs of the last 14 days are at its end.
+    const all = ledger.get(s.job)!
+    let first = all.length
+    while (first > 0 && all.length - first < 30 && all[first - 1]!.startedAt.getTime() > at - 14 * day) first--
+    const runs = all.slice(first)
     const lateness = measureLateness(s, runs, new Date(at), { intervalMs: intervals.get(s.job) })
     learned.set(s.job, { at, lateness })
     return lateness

@@ -2,7 +2,7 @@ import { ConfigError } from '@admin-jobs/sdk'
 import { createRandom, type SeedCounts, seedDemo } from '@admin-jobs/sdk/platform'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { cliScript, runScript } from './support/run.ts'
+import { runCli } from './support/run.ts'
 
 const now = new Date('2026-11-28T12:00:00Z')
 const tables = ['users', 'sessions', 'tokens', 'audit_logs', 'credentials', 'licenses', 'subscriptions'] as const
@@ -166,9 +166,9 @@ describe('seed-demo', () => {
     await db.sql`insert into audit_logs (action) values ('auth.login')`
     await expect(seedDemo(db.sql, { seed: 1, now, users: 20 })).rejects.toThrow(/no demo users.*--force/)
     expect(await one(db.sql`select count(*)::int from audit_logs`)).toBe(1)
-    const refused = await runScript(cliScript, { args: ['seed-demo'], env: { DATABASE_URL: db.url } })
+    const refused = await runCli(['seed-demo'], { env: { DATABASE_URL: db.url } })
     expect(refused.code, refused.output).toBe(2)
-    const forced = await runScript(cliScript, { args: ['seed-demo', '--force'], env: { DATABASE_URL: db.url } })
+    const forced = await runCli(['seed-demo', '--force'], { env: { DATABASE_URL: db.url } })
     expect(forced.code, forced.output).toBe(0)
     expect(await one(db.sql`select count(*)::int from users`)).toBeGreaterThan(100)
   })

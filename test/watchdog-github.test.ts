@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { answer, checkAgainstOpenApi, type GitHubExchange } from './support/github.ts'
 import { createOpsRoot, type OpsRoot } from './support/ops-root.ts'
-import { runScript } from './support/run.ts'
+import { runJobScript as runScript } from './support/run.ts'
 import { type CapturedRequest, type HttpCapture, type SmtpCapture, startHttp, startSmtp } from './support/servers.ts'
 
 let db: TestDatabase

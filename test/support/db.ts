@@ -34,15 +34,19 @@ afterAll(async () => {
   }
 })
 
-/** Creates a database named after `label` (plus random suffix), migrates it, and drops it after the file. */
+/**
+ * Creates a database named after `label` (plus random suffix), migrated (a copy of the suite's migrated template) or
+ * empty (`migrate: false`), and drops it after the file.
+ */
 export async function createTestDatabase(label = 'test', options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `aj_${label.replace(/\W/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`.toLowerCase()
+  const template = options.migrate === false ? undefined : inject('templateDatabase')
   const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database ${name}`)
+  await admin.unsafe(template ? `create database ${name} template ${template}` : `create database ${name}`)
   await admin.end()
   const url = withDatabase(serverUrl(), name)
   const sql = postgres(url, { max: 4, onnotice: () => {} })
   created.push({ name, sql })
-  if (options.migrate !== false) await migrate(sql)
+  if (options.migrate !== false && !template) await migrate(sql)
   return { url, sql, name }
 }

@@ -113,3 +113,29 @@ export async function runJobScript(
   const result = await runScriptInProcess(path.resolve(root, script), { argv: options.args, env: jobEnv(options.env) })
   return { ...result, signal: null }
 }
+
+/**
+ * Runs `pnpm jobs <args>` in this process (the CLI's `main`), with the environment a spawned CLI would see (jobEnv),
+ * and the same result shape as runScript (`signal` is always null): use it unless the process itself is under test.
+ */
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined> } = {},
+): Promise<ScriptResult> {
+  const { main } = await import('@admin-jobs/sdk/cli')
+  let stdout = ''
+  let stderr = ''
+  let output = ''
+  const code = await main(args, {
+    env: jobEnv(options.env),
+    stdout: (s) => {
+      stdout += `${s}\n`
+      output += `${s}\n`
+    },
+    stderr: (s) => {
+      stderr += `${s}\n`
+      output += `${s}\n`
+    },
+  })
+  return { code, signal: null, stdout, stderr, output }
+}

@@ -4,8 +4,8 @@ import { createMasker } from '../config/redact.ts'
 import type { Logger } from '../runtime/log.ts'
 import { type Duration, formatMs, toMs } from '../text/duration.ts'
 import { adminRoutes, enqueue, type Queries } from './outbox.ts'
-import { decide, defaultRule, type PolicyAction, type PolicyState } from './policy.ts'
-import { type AlertFields, renderIncidentNotice, type Severity } from './templates.ts'
+import type { PolicyAction, PolicyState } from './policy.ts'
+import type { AlertFields, Severity } from './templates.ts'
 
 /** One alert. With a dedupeKey it opens (or continues) that incident: only its first alert is sent, plus reminders. */
 export interface AlertInput {
@@ -170,6 +170,8 @@ export function createIncidents(options: IncidentOptions): Incidents {
     kind: 'alert' | 'reminder' | 'recovery',
     check: { key?: string; severity: Severity; title: string; text: string; fields?: AlertFields; at: Date },
   ) => {
+    // Templates load only when a notice is queued: a healthy run never renders one.
+    const { renderIncidentNotice } = await import('./templates.ts')
     const rendered = renderIncidentNotice({
       kind,
       severity: check.severity,
@@ -207,6 +209,8 @@ export function createIncidents(options: IncidentOptions): Incidents {
 
   const observe = async (check: Check, tx?: TransactionSql): Promise<Decision> => {
     const at = check.at ?? now()
+    // The policy loads only when a check is observed: a healthy run's recovery check stops before it.
+    const { decide, defaultRule } = await import('./policy.ts')
     const rule = {
       failuresToAlert: check.failuresToAlert ?? defaultRule.failuresToAlert,
       remindEvery: check.remindEvery === undefined ? defaultRule.remindEvery : check.remindEvery,
@@ -270,6 +274,7 @@ export function createIncidents(options: IncidentOptions): Incidents {
     } else if (decision.action === 'alert' || decision.action === 'reminder') {
       const { state } = decision
       const failingFor = state.firstFailureAt ? formatMs(at.getTime() - state.firstFailureAt.getTime()) : undefined
+      const { defaultRule } = await import('./policy.ts')
       const streak = (check.failuresToAlert ?? defaultRule.failuresToAlert) > 1
       await queueNotice(tx, decision.action, {
         key: check.key,

@@ -4,15 +4,7 @@ import type { Config } from '../config/config.ts'
 import { untilStopped } from '../runtime/deadline.ts'
 import type { Logger } from '../runtime/log.ts'
 import { backoffDelay, sleep } from '../runtime/retry.ts'
-import {
-  type channelTimeouts,
-  DeliveryError,
-  type EmailChannel,
-  type EmailMessage,
-  openEmail,
-  postSlack,
-  type SlackMessage,
-} from './channels.ts'
+import type { channelTimeouts, DeliveryError, EmailChannel, EmailMessage, SlackMessage } from './channels.ts'
 
 /** Something that runs queries: a pool or an open transaction. */
 export type Queries = Sql | TransactionSql
@@ -178,6 +170,8 @@ async function deliverChannel(
   options: DeliveryOptions & { until: number; report: DeliveryReport },
 ) {
   const { log, report } = options
+  // The channels (and their mail and Slack clients) load only when there is something to send.
+  const channels = await import('./channels.ts')
   let email: EmailChannel | undefined
   try {
     const { signal } = options
@@ -186,10 +180,11 @@ async function deliverChannel(
       try {
         const send = async () => {
           if (channel === 'email') {
-            email ??= await openEmail(options.config, options.timeouts)
+            email ??= await channels.openEmail(options.config, options.timeouts)
             await email.send(toEmail(row), row.recipients)
           } else {
             await postSlackWithRetry(
+              channels,
               options.config,
               row.slack ?? { text: row.subject },
               options.until,
@@ -205,7 +200,8 @@ async function deliverChannel(
       } catch (err) {
         // Stopped mid-send: nothing says the channel took it, so it goes back as it was, for the next run.
         if (signal?.aborted) return await release(sql, rows.slice(i))
-        const failure = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message, 'transient')
+        const failure =
+          err instanceof channels.DeliveryError ? err : new channels.DeliveryError((err as Error).message, 'transient')
         const tooOld = Date.now() - row.created_at.getTime() > (options.giveUpAfterMs ?? 86_400_000)
         if (failure.kind === 'permanent' || tooOld) {
           await sql`
@@ -241,13 +237,24 @@ async function deliverChannel(
 }
 
 /** Slack answers 429/5xx now and then: two quick retries within the round, then the message waits for the next. */
-async function postSlackWithRetry(config: Config, message: SlackMessage, until: number, timeoutMs?: number) {
+async function postSlackWithRetry(
+  channels: typeof import('./channels.ts'),
+  config: Config,
+  message: SlackMessage,
+  until: number,
+  timeoutMs?: number,
+) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await postSlack(config, message, timeoutMs)
+      return await channels.postSlack(config, message, timeoutMs)
     } catch (err) {
       const delay = backoffDelay(attempt, 500, 2_000)
-      if (!(err instanceof DeliveryError) || err.kind !== 'transient' || attempt >= 3 || Date.now() + delay > until)
+      if (
+        !(err instanceof channels.DeliveryError) ||
+        err.kind !== 'transient' ||
+        attempt >= 3 ||
+        Date.now() + delay > until
+      )
         throw err
       await sleep(delay)
     }

@@ -1,9 +1,16 @@
 import { createIncidents } from '../alerting/incidents.ts'
-import { createNotifier } from '../alerting/notices.ts'
 import { connect, databaseAddress } from '../database/client.ts'
-import { createState } from '../records/state.ts'
 import type { StartedRun } from './run.ts'
-import type { DatabaseInfo, JobContext } from './types.ts'
+import type { DatabaseInfo, JobContext, JobState } from './types.ts'
+
+/** `load()` once, on first use: what a job never calls costs nothing at start-up. */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined
+  return () => {
+    loaded ??= load()
+    return loaded
+  }
+}
 
 /** The incidents of a run, written on the runner's pool (a stopped job's cancelled queries must not take them). */
 export function incidentsOf(run: StartedRun) {
@@ -23,6 +30,21 @@ export function incidentsOf(run: StartedRun) {
 export function buildContext(run: StartedRun): JobContext<unknown> {
   const { log, dryRun, config } = run
   const incidents = incidentsOf(run)
+  const notifier = once(async () =>
+    (await import('../alerting/notices.ts')).createNotifier({
+      sql: run.control,
+      config,
+      log,
+      job: run.id,
+      runId: run.runId,
+      dryRun,
+    }),
+  )
+  const state = once(async () => (await import('../records/state.ts')).createState(run.db.sql, run.id, dryRun))
+  const jobState: JobState = {
+    get: async (key) => (await state()).get(key),
+    set: async (key, value, tx) => (await state()).set(key, value, tx),
+  }
   return {
     job: run.id,
     sql: run.db.sql,
@@ -47,13 +69,13 @@ export function buildContext(run: StartedRun): JobContext<unknown> {
         },
       }),
     incidents: { get: incidents.get, open: incidents.open, retire: incidents.retire },
-    notify: createNotifier({ sql: run.control, config, log, job: run.id, runId: run.runId, dryRun }),
+    notify: async (notice, tx) => (await notifier())(notice, tx),
     signal: run.deadline.signal,
     dryRun,
     config,
     settings: run.settings,
     flags: run.flags,
-    state: createState(run.db.sql, run.id, dryRun),
+    state: jobState,
     summary: run.summary,
     run: {
       id: run.runId,

@@ -6,7 +6,6 @@ import { ConfigError, firstLine, toError } from './errors.ts'
 import { execute } from './execute.ts'
 import { exitCodes } from './exit-codes.ts'
 import { deliver, exitCodeOf, record, release, summarise } from './finish.ts'
-import { renderJobHelp } from './help.ts'
 import { heartbeatHook } from './hooks/heartbeat.ts'
 import { outageHook } from './hooks/outage.ts'
 import { outcomeHook } from './hooks/outcome.ts'
@@ -70,6 +69,7 @@ export function defaultHooks(): RunHook[] {
  */
 export async function runJob(job: Job, options: RunOptions): Promise<number> {
   if (wantsHelp(options.argv ?? process.argv.slice(2))) {
+    const { renderJobHelp } = await import('./help.ts')
     ;(options.output ?? ((_s, line) => process.stdout.write(`${line}\n`)))('out', renderJobHelp(job, options.id))
     return exitCodes.succeeded
   }

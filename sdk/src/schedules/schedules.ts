@@ -97,8 +97,21 @@ function findJob(doc: Record<string, any>): string | undefined {
   return jobs.length === 1 ? jobs[0] : undefined
 }
 
+// Parsed crons by expression and zone: parsing costs far more than finding a fire time, and the watchdog and the
+// dispatcher ask the same few schedules again and again. A paused Cron asked with an explicit time keeps no state.
+const parsed = new Map<string, Cron>()
+
 function crons(schedule: ScheduleSpec): Cron[] {
-  return scheduleEntries(schedule).map((e) => new Cron(e.cron, { timezone: e.timezone, paused: true, mode: '5-part' }))
+  return scheduleEntries(schedule).map((e) => {
+    const key = `${e.timezone ?? ''} ${e.cron}`
+    let cron = parsed.get(key)
+    if (!cron) {
+      cron = new Cron(e.cron, { timezone: e.timezone, paused: true, mode: '5-part' })
+      if (parsed.size >= 1_000) parsed.clear()
+      parsed.set(key, cron)
+    }
+    return cron
+  })
 }
 
 /** The next time any of the schedule's crons fires after `from` (undefined without a schedule). */

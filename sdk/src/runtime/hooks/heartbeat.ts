@@ -1,5 +1,13 @@
-import { pingHeartbeat } from '../../alerting/heartbeat.ts'
+import type { HeartbeatEvent } from '../../alerting/heartbeat.ts'
 import type { RunHook } from '../hooks.ts'
+import type { Logger } from '../log.ts'
+
+/** Pings when HEARTBEAT_URL is set; the ping code loads only then. */
+async function ping(base: string | undefined, job: string, event: HeartbeatEvent, log: Logger, body?: string) {
+  if (!base) return
+  const { pingHeartbeat } = await import('../../alerting/heartbeat.ts')
+  await pingHeartbeat(base, job, event, log, body)
+}
 
 /**
  * HEARTBEAT_URL pings (healthchecks.io protocol): `/start` when the job starts, success or `/fail` when it ends, and
@@ -13,16 +21,16 @@ export function heartbeatHook(): RunHook {
   return {
     name: 'heartbeat',
     async skipped(run, note) {
-      if (note.startsWith('paused')) await pingHeartbeat(base(run), run.id, 'success', run.log, `skipped: ${note}`)
+      if (note.startsWith('paused')) await ping(base(run), run.id, 'success', run.log, `skipped: ${note}`)
     },
     async started(run) {
-      startPing = pingHeartbeat(base(run), run.id, 'start', run.log)
+      startPing = ping(base(run), run.id, 'start', run.log)
     },
     async finished(run, outcome) {
       await startPing
       const ok = outcome.status === 'succeeded'
       const body = outcome.error ? run.mask(outcome.error.message) : undefined
-      await pingHeartbeat(base(run), run.id, ok ? 'success' : 'fail', run.log, body)
+      await ping(base(run), run.id, ok ? 'success' : 'fail', run.log, body)
     },
   }
 }
