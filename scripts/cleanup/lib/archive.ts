@@ -4,6 +4,7 @@ import type { PendingQuery, Row, Sql } from 'postgres'
 import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
 import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
 import { assertWithinLimit, estimateRemoval } from './removal-plan.ts'
+import { readTableLayout } from './table-layout.ts'
 
 /**
  * Options of archiveAuditLogs. Defaults: no share cap, heap ranges from an estimated 10% past retention, ~100 ms
@@ -88,6 +89,8 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
     variable: options.maxFractionVariable ?? 'AUDIT_LOG_MAX_FRACTION',
     verb: 'archive',
   }
+  // Before anything else, dry run included: a layout the moves cannot cover in full fails the run.
+  await readTableLayout(sql, 'audit_logs')
   if (options.dryRun) return preview(sql, options, rail, started)
 
   const estimate = await estimateRemoval(sql, { table: 'audit_logs', where, maxFraction })
