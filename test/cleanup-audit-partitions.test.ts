@@ -1,9 +1,11 @@
 import fs from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { gunzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
+import { verifyArchiveDir } from '#cleanup'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { runScript } from './support/run.ts'
+import { runScript, startScript } from './support/run.ts'
 
 const now = '2026-06-15T12:00:00.000Z'
 
@@ -114,4 +116,292 @@ describe('cleanup/audit-logs on a layout it does not handle', () => {
       expect(await fs.readdir(dir)).toEqual([])
     })
   }
+})
+
+// AUDIT_LOG_RETENTION_DAYS=90 from `now`.
+const cutoff = '2026-03-17T12:00:00.000Z'
+const months = [
+  '2025-09',
+  '2025-10',
+  '2025-11',
+  '2025-12',
+  '2026-01',
+  '2026-02',
+  '2026-03',
+  '2026-04',
+  '2026-05',
+  '2026-06',
+  '2026-07',
+]
+
+/** audit_logs as an admin server keeps years of it: range-partitioned by UTC month, with a default partition. */
+function monthlyLayout(): string[] {
+  const next = (m: string) => months[months.indexOf(m) + 1] ?? '2026-08'
+  return [
+    `create table audit_logs (${columns}, primary key (id, occurred_at)) partition by range (occurred_at)`,
+    ...months.map(
+      (m) =>
+        `create table audit_logs_${m.replace('-', '_')} partition of audit_logs
+         for values from ('${m}-01 00:00:00+00') to ('${next(m)}-01 00:00:00+00')`,
+    ),
+    'create table audit_logs_default partition of audit_logs default',
+  ]
+}
+
+/** One row every 2 hours from 2025-09-01 to `now` (6 whole months past retention), old rows in the default partition. */
+async function fillMonthly(db: TestDatabase): Promise<{ total: number; past: number }> {
+  await db.sql`
+    insert into audit_logs (occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata)
+    select ${now}::timestamptz - g * interval '2 hours', g % 10, (array['auth.login', 'auth.logout', 'data.export'])[1 + g % 3],
+      'user', (g % 50)::text, ('10.3.' || (g % 200) || '.1')::inet, 'agent/' || (g % 3), jsonb_build_object('n', g)
+    from generate_series(0, 3440) g`
+  await db.sql`
+    insert into audit_logs (occurred_at, action, metadata) values
+      ('2025-08-20T10:00:00Z', 'old.default', '{}'),
+      ('2025-01-02T03:04:05.678901Z', 'old.default', '{"quote": "\\"", "e": "é"}'),
+      (${cutoff}::timestamptz, 'edge.at_cutoff', '{}'),
+      (${cutoff}::timestamptz - interval '1 microsecond', 'edge.just_before', '{}'),
+      ('2026-02-28T23:59:59.999999Z', 'edge.partition_end', '{}'),
+      ('2026-01-01T00:00:00Z', 'edge.partition_start', '{}')`
+  const [row] = await db.sql`
+    select count(*)::int as total, count(*) filter (where occurred_at < ${cutoff}::timestamptz)::int as past from audit_logs`
+  return { total: row.total, past: row.past }
+}
+
+/** Every id of the rows past retention, per UTC month, in (occurred_at, id) order. */
+async function expectedMonths(db: TestDatabase): Promise<Map<string, string[]>> {
+  const rows = await db.sql`
+    select to_char(occurred_at at time zone 'UTC', 'YYYY-MM') as month, array_agg(id::text order by occurred_at, id) as ids
+    from audit_logs where occurred_at < ${cutoff}::timestamptz group by 1 order by 1`
+  return new Map(rows.map((r) => [r.month as string, r.ids as string[]]))
+}
+
+async function fileIds(dir: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>()
+  for (const name of (await fs.readdir(dir)).sort()) {
+    const match = /^audit-logs-(\d{4}-\d{2})\.ndjson\.gz$/.exec(name)
+    if (!match) continue
+    const lines = gunzipSync(await fs.readFile(path.join(dir, name)))
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+    out.set(
+      match[1]!,
+      lines.map((l) => String(JSON.parse(l).id)),
+    )
+  }
+  return out
+}
+
+/**
+ * Every row is in exactly one place of the database (audit_logs, the archive table, a detached partition awaiting
+ * export) or, once its partition is dropped, in a month file; no file holds a row twice. Returns the places.
+ */
+async function expectEachRowOnce(db: TestDatabase, dir: string, ids: readonly string[]) {
+  const places = new Map<string, string[]>()
+  const add = (id: string, where: string) => places.set(id, [...(places.get(id) ?? []), where])
+  for (const r of await db.sql`select id::text from audit_logs`) add(r.id, 'hot')
+  for (const r of await db.sql`select id::text from jobs.audit_logs_archive`) add(r.id, 'archive')
+  for (const { relation } of await db.sql`select relation from jobs.audit_logs_detached`)
+    for (const r of await db.sql`select id::text from ${db.sql(relation)}`) add(r.id, 'detached')
+  const inFiles = new Set<string>()
+  for (const list of (await fileIds(dir)).values()) {
+    expect(new Set(list).size).toBe(list.length)
+    for (const id of list) inFiles.add(id)
+  }
+  for (const id of ids) {
+    const where = places.get(id) ?? []
+    expect([id, where.length], `row ${id} in ${where.join('+') || 'no table'}`).toEqual([id, where.length ? 1 : 0])
+    if (!where.length) expect([id, inFiles.has(id)]).toEqual([id, true])
+  }
+  expect(places.size).toBeLessThanOrEqual(ids.length)
+}
+
+async function lastStats(db: TestDatabase) {
+  const [run] =
+    await db.sql`select status, stats from jobs.runs where job = 'cleanup/audit-logs' order by id desc limit 1`
+  return run
+}
+
+describe('cleanup/audit-logs on a range-partitioned audit_logs', () => {
+  it('leaves a partitioned audit_logs created before the migrations as it is, and migrating again changes nothing', async () => {
+    const db = await databaseWith('parts_migrate', monthlyLayout())
+    const [rel] = await db.sql`select relkind::text as kind from pg_class where oid = 'public.audit_logs'::regclass`
+    expect(rel.kind).toBe('p')
+    const indexes = await db.sql`
+      select c.relname::text as name, c.relkind::text as kind from pg_index i join pg_class c on c.oid = i.indexrelid
+      where i.indrelid = 'public.audit_logs'::regclass order by 1`
+    expect(indexes.map((i) => i.name)).toEqual(
+      expect.arrayContaining(['audit_logs_occurred_at_idx', 'audit_logs_action_occurred_idx', 'audit_logs_pkey']),
+    )
+    expect(indexes.every((i) => i.kind === 'I')).toBe(true)
+    const [{ n: onLeaf }] = await db.sql`
+      select count(*)::int as n from pg_index where indrelid = 'public.audit_logs_2026_01'::regclass`
+    expect(onLeaf).toBe(indexes.length)
+    const { migrate } = await import('@admin-jobs/sdk/platform')
+    expect(await migrate(db.sql)).toEqual([])
+  })
+
+  it('exports whole partitions past retention to month files, drops them, and moves the straddling one row by row', async () => {
+    const db = await databaseWith('parts_archive', monthlyLayout())
+    const { total, past } = await fillMonthly(db)
+    const expected = await expectedMonths(db)
+    const ids = (await db.sql`select id::text from audit_logs`).map((r) => r.id as string)
+    const dir = await tempDir()
+    const env = { DATABASE_URL: db.url, ADMIN_JOBS_NOW: now, ARCHIVE_DIR: dir }
+
+    const dry = await runScript('scripts/cleanup/audit-logs.ts', { args: ['--dry-run', '--max-fraction=0.9'], env })
+    expect(dry.code, dry.output).toBe(0)
+    expect((await lastStats(db)).stats).toMatchObject({
+      wouldArchive: past,
+      wholePartitions: months.slice(0, 6).map((m) => `public.audit_logs_${m.replace('-', '_')}`),
+    })
+
+    const result = await runScript('scripts/cleanup/audit-logs.ts', { args: ['--max-fraction=0.9'], env })
+    expect(result.code, result.output).toBe(0)
+    const run = await lastStats(db)
+    expect(run.status).toBe('succeeded')
+    expect(run.stats).toMatchObject({ archived: past, fileRows: past, strategy: 'partitions', partitions: 6 })
+    expect(run.stats.partitionRows).toBe(
+      [...expected].filter(([m]) => m >= '2025-09' && m <= '2026-02').reduce((n, [, l]) => n + l.length, 0),
+    )
+    const left = await db.sql`
+      select c.relname::text as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'public.audit_logs'::regclass order by 1`
+    expect(left.map((l) => l.name)).toEqual([
+      'audit_logs_2026_03',
+      'audit_logs_2026_04',
+      'audit_logs_2026_05',
+      'audit_logs_2026_06',
+      'audit_logs_2026_07',
+      'audit_logs_default',
+    ])
+    const [{ n: gone }] =
+      await db.sql`select count(*)::int as n from pg_class where relname like 'audit_logs_2025%' or relname in ('audit_logs_2026_01', 'audit_logs_2026_02')`
+    expect(gone).toBe(0)
+    const [{ n: hot }] = await db.sql`select count(*)::int as n from audit_logs`
+    expect(hot).toBe(total - past)
+    const [{ n: stale }] =
+      await db.sql`select count(*)::int as n from audit_logs where occurred_at < ${cutoff}::timestamptz`
+    expect(stale).toBe(0)
+    // Each month file is exactly that month's rows in order: whole partitions, the straddling one, the default's.
+    expect(await fileIds(dir)).toEqual(expected)
+    await expectEachRowOnce(db, dir, ids)
+    const verified = await verifyArchiveDir(dir)
+    expect(verified).toEqual({ checked: expected.size, problems: [] })
+    const manifest = JSON.parse(await fs.readFile(path.join(dir, 'audit-logs-manifest.json'), 'utf8'))
+    expect(manifest.files.map((f: { month: string; rows: number }) => [f.month, f.rows])).toEqual(
+      [...expected].map(([m, l]) => [m, l.length]),
+    )
+    const sealed = await db.sql`select month from jobs.audit_logs_archive_months where sealed order by 1`
+    expect(sealed.map((s) => s.month)).toEqual(months.slice(0, 6))
+    const january = gunzipSync(await fs.readFile(path.join(dir, 'audit-logs-2026-01.ndjson.gz'))).toString()
+    const firstTwo = january
+      .split('\n')
+      .slice(0, 2)
+      .map((l) => JSON.parse(l))
+    expect(firstTwo.map((l) => l.occurred_at)).toEqual(['2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'])
+    expect(firstTwo.map((l) => l.action)).toContain('edge.partition_start')
+
+    // A late row of a dropped month lands in the default partition; the next run merges it into the sealed file.
+    await db.sql`insert into audit_logs (occurred_at, action) values ('2025-10-15T08:00:00.5Z', 'late.row')`
+    const [{ id: lateId }] = await db.sql`select id::text from audit_logs where action = 'late.row'`
+    const again = await runScript('scripts/cleanup/audit-logs.ts', { env })
+    expect(again.code, again.output).toBe(0)
+    expect((await lastStats(db)).stats).toMatchObject({ archived: 1, files: ['audit-logs-2025-10.ndjson.gz'] })
+    const october = (await fileIds(dir)).get('2025-10')!
+    expect(october.length).toBe(expected.get('2025-10')!.length + 1)
+    expect(october.filter((id) => id === lateId)).toEqual([lateId])
+    expect((await verifyArchiveDir(dir)).problems).toEqual([])
+
+    // --rebuild elsewhere rewrites what the archive table holds and keeps sealed months as they are.
+    const elsewhere = await tempDir()
+    const rebuilt = await runScript('scripts/cleanup/audit-logs.ts', {
+      args: ['--rebuild'],
+      env: { ...env, ARCHIVE_DIR: elsewhere },
+    })
+    expect(rebuilt.code, rebuilt.output).toBe(0)
+    expect([...(await fileIds(elsewhere)).keys()]).toEqual(['2025-01', '2025-08', '2026-03'])
+    for (const m of ['2025-01', '2025-08', '2026-03'])
+      expect(await fs.readFile(path.join(elsewhere, `audit-logs-${m}.ndjson.gz`))).toEqual(
+        await fs.readFile(path.join(dir, `audit-logs-${m}.ndjson.gz`)),
+      )
+
+    // New rows of a sealed month whose file is not at hand: the run fails, names the file, and keeps the rows.
+    await db.sql`insert into audit_logs (occurred_at, action) values ('2025-11-02T00:00:00Z', 'late.row')`
+    const missing = await runScript('scripts/cleanup/audit-logs.ts', { env: { ...env, ARCHIVE_DIR: elsewhere } })
+    expect(missing.code, missing.output).toBe(1)
+    expect(missing.output).toContain(
+      'audit-logs-2025-11.ndjson.gz holds archived rows of dropped partitions and is not in ARCHIVE_DIR',
+    )
+    const [{ n: kept }] = await db.sql`select count(*)::int as n from jobs.audit_logs_archive where action = 'late.row'`
+    expect(kept).toBe(2)
+    const fixed = await runScript('scripts/cleanup/audit-logs.ts', { env })
+    expect(fixed.code, fixed.output).toBe(0)
+    expect((await fileIds(dir)).get('2025-11')!.length).toBe(expected.get('2025-11')!.length + 1)
+  })
+
+  it('loses and doubles nothing when killed with SIGKILL in the moves, between detaches, mid-export and between drops', async () => {
+    const db = await databaseWith('parts_kills', monthlyLayout())
+    // A large straddling partition, so its row-by-row move spans many batches.
+    await db.sql`
+      insert into audit_logs (occurred_at, action, metadata)
+      select '2026-03-01T00:00:00Z'::timestamptz + g * interval '1 minute', 'bulk', jsonb_build_object('g', g)
+      from generate_series(0, 23000) g`
+    const { past } = await fillMonthly(db)
+    const expected = await expectedMonths(db)
+    const ids = (await db.sql`select id::text from audit_logs`).map((r) => r.id as string)
+    const dir = await tempDir()
+    const env = {
+      DATABASE_URL: db.url,
+      ADMIN_JOBS_NOW: now,
+      ARCHIVE_DIR: dir,
+      AUDIT_LOG_BATCH_MS: '5',
+      AUDIT_LOG_MAX_FRACTION: '1',
+    }
+    const archived = async () => (await db.sql`select count(*)::int as n from jobs.audit_logs_archive`)[0]!.n as number
+    const seen = { midMove: 0, detachedPending: 0, someDropped: 0 }
+    for (const point of [
+      'archiving audit logs',
+      'partition detached',
+      'month file written',
+      'partition archived and dropped',
+      'starting',
+    ]) {
+      const child = startScript('scripts/cleanup/audit-logs.ts', { env })
+      await child.waitFor(point).catch(() => {})
+      if (point === 'archiving audit logs') {
+        const before = await archived()
+        for (let i = 0; i < 400 && (await archived()) === before; i++) await new Promise((r) => setTimeout(r, 5))
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 20))
+      child.child.kill('SIGKILL')
+      const done = await child.done
+      expect(done.signal ?? done.code, done.output).not.toBe(1)
+      await expectEachRowOnce(db, dir, ids)
+      const n = await archived()
+      const [{ pending }] = await db.sql`select count(*)::int as pending from jobs.audit_logs_detached`
+      const [{ dropped }] =
+        await db.sql`select count(*)::int as dropped from jobs.audit_logs_archive_months where sealed`
+      if (done.signal === 'SIGKILL' && point === 'archiving audit logs' && n > 0 && pending === 0) seen.midMove++
+      if (done.signal === 'SIGKILL' && pending > 0) seen.detachedPending++
+      if (done.signal === 'SIGKILL' && pending > 0 && dropped > 0) seen.someDropped++
+    }
+    // The kills must have landed inside a move, with partitions detached but not exported, and between drops.
+    expect(seen.midMove).toBeGreaterThan(0)
+    expect(seen.detachedPending).toBeGreaterThan(0)
+    expect(seen.someDropped).toBeGreaterThan(0)
+    const final = await runScript('scripts/cleanup/audit-logs.ts', { env })
+    expect(final.code, final.output).toBe(0)
+    await expectEachRowOnce(db, dir, ids)
+    const [{ pending }] = await db.sql`select count(*)::int as pending from jobs.audit_logs_detached`
+    expect(pending).toBe(0)
+    const [{ n: stale }] =
+      await db.sql`select count(*)::int as n from audit_logs where occurred_at < ${cutoff}::timestamptz`
+    expect(stale).toBe(0)
+    expect(await fileIds(dir)).toEqual(expected)
+    expect([...expected.values()].reduce((a, l) => a + l.length, 0)).toBe(past)
+    expect(await verifyArchiveDir(dir)).toEqual({ checked: expected.size, problems: [] })
+    expect((await fs.readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([])
+  })
 })
