@@ -404,4 +404,50 @@ describe('cleanup/audit-logs on a range-partitioned audit_logs', () => {
     expect(await verifyArchiveDir(dir)).toEqual({ checked: expected.size, problems: [] })
     expect((await fs.readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([])
   })
+
+  it('converts a plain audit_logs with the SQL of docs/cleanup.md, keeping every row and id, and then archives it', async () => {
+    const doc = await fs.readFile(path.join(import.meta.dirname, '../docs/cleanup.md'), 'utf8')
+    const block = /### Converting a plain audit_logs[\s\S]*?```sql\n([\s\S]*?)```/.exec(doc)?.[1]
+    expect(block).toBeDefined()
+    const statements = block!
+      .split('\n')
+      .filter((l) => !l.trim().startsWith('--'))
+      .join('\n')
+      .split(/;\s*\n/)
+      .map((x) => x.trim())
+      .filter(Boolean)
+    expect(statements.length).toBeGreaterThan(15)
+    const db = await createTestDatabase('parts_convert')
+    await fill(db)
+    const before = await db.sql`select id::text, occurred_at, action, metadata from audit_logs order by id`
+    const conn = await db.sql.reserve()
+    try {
+      for (const statement of statements) await conn.unsafe(statement)
+    } finally {
+      conn.release()
+    }
+    const [rel] = await db.sql`select relkind::text as kind from pg_class where oid = 'public.audit_logs'::regclass`
+    expect(rel.kind).toBe('p')
+    expect(await db.sql`select id::text, occurred_at, action, metadata from audit_logs order by id`).toEqual(before)
+    const [{ id }] =
+      await db.sql`insert into audit_logs (occurred_at, action) values (${now}, 'after.switch') returning id::text`
+    expect(BigInt(id)).toBe(before.reduce((m, r) => (BigInt(r.id) > m ? BigInt(r.id) : m), 0n) + 1n)
+    const indexes = await db.sql`
+      select c.relname::text as name from pg_index i join pg_class c on c.oid = i.indexrelid
+      where i.indrelid = 'public.audit_logs_before_2026_07'::regclass order by 1`
+    expect(indexes.map((i) => i.name)).toEqual(
+      expect.arrayContaining(['audit_logs_before_2026_07_occurred_at_idx', 'audit_logs_id_occurred_at_key']),
+    )
+
+    const dir = await tempDir()
+    const env = { DATABASE_URL: db.url, ADMIN_JOBS_NOW: now, ARCHIVE_DIR: dir, AUDIT_LOG_RETENTION_DAYS: '30' }
+    const result = await runScript('scripts/cleanup/audit-logs.ts', { args: ['--max-fraction=0.9'], env })
+    expect(result.code, result.output).toBe(0)
+    const past = before.filter((r) => r.occurred_at < new Date(Date.parse(now) - 30 * 86_400_000))
+    expect((await lastStats(db)).stats).toMatchObject({ archived: past.length, strategy: 'partitions' })
+    const [{ n: hot }] = await db.sql`select count(*)::int as n from audit_logs`
+    expect(hot).toBe(before.length + 1 - past.length)
+    const archivedIds = [...(await fileIds(dir)).values()].flat().sort()
+    expect(archivedIds).toEqual(past.map((r) => r.id).sort())
+  })
 })
