@@ -129,7 +129,7 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
       moved = await moveRows(sql, options, where, strategy, estimate.removable, 'audit_logs')
     }
   } else {
-    const plan = await planPartitions(sql, layout.partitions, options.cutoff, maxFraction)
+    const plan = await planPartitions(sql, layout.partitions, options.cutoff, maxFraction, firstArchivable)
     estimate = plan
     assertWithinLimit(plan, rail)
     strategy = 'partitions'

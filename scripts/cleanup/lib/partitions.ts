@@ -29,7 +29,7 @@ export interface DetachedPartition {
 const exactMargin = 0.15
 
 /**
- * Splits the partitions at `cutoff` and works out the removable share from planner statistics (a partition never
+ * Splits the partitions at `cutoff` (rows before `floor` are never removable) and works out the removable share from planner statistics (a partition never
  * analysed is counted), counting every partition exactly when the share comes within 15 points of `maxFraction`.
  */
 export async function planPartitions(
@@ -37,8 +37,18 @@ export async function planPartitions(
   partitions: readonly RangePartition[],
   cutoff: Date,
   maxFraction: number,
+  floor: Date,
 ): Promise<PartitionPlan> {
-  const whole = partitions.filter((p) => !p.isDefault && p.to !== null && p.to <= cutoff)
+  const whole: RangePartition[] = []
+  for (const p of partitions.filter((p) => !p.isDefault && p.to !== null && p.to <= cutoff)) {
+    // Rows before `floor` (-infinity, BC) fit no month file: such a partition moves row by row, setting them aside.
+    if (p.from === null || p.from < floor) {
+      const [low] = await sql<{ found: boolean }[]>`
+        select exists (select 1 from ${sql(p.name)} where occurred_at < ${floor}) as found`
+      if (low?.found) continue
+    }
+    whole.push(p)
+  }
   const reaching = partitions.filter((p) => p.isDefault || ((p.from === null || p.from < cutoff) && !whole.includes(p)))
   const later = partitions.filter((p) => !whole.includes(p) && !reaching.includes(p))
   const count = async (p: RangePartition) => {
@@ -54,7 +64,8 @@ export async function planPartitions(
   const straddling: StraddlingPartition[] = []
   for (const p of reaching) {
     const [row] = await sql<{ rows: number; removable: number }[]>`
-      select count(*)::float8 as rows, count(*) filter (where occurred_at < ${cutoff})::float8 as removable
+      select count(*)::float8 as rows,
+        count(*) filter (where occurred_at < ${cutoff} and occurred_at >= ${floor})::float8 as removable
       from ${sql(p.name)}`
     straddling.push({ ...p, rows: row!.rows, removable: row!.removable })
   }
