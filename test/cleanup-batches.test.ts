@@ -95,3 +95,31 @@ describe('batch engines', () => {
     }
   })
 })
+
+describe('batch engines on a table they cannot sweep in full', () => {
+  it('refuse a partitioned table or an inheritance parent instead of reporting nothing to do', async () => {
+    const db = await createTestDatabase('batches_layout')
+    await db.sql`create table parted (at timestamptz not null) partition by range (at)`
+    await db.sql`create table parted_all partition of parted for values from (minvalue) to (maxvalue)`
+    await db.sql`create table parent (at timestamptz not null)`
+    await db.sql`create table child () inherits (parent)`
+    await db.sql`insert into parted select now() - g * interval '1 hour' from generate_series(1, 100) g`
+    await db.sql`insert into child select now() - g * interval '1 hour' from generate_series(1, 100) g`
+    const conn = await db.sql.reserve()
+    try {
+      const options = { signal: new AbortController().signal }
+      const remove = (table: string) => (selection: PendingQuery<Row[]>) =>
+        conn`delete from ${conn(table)} where ${selection}`
+      await expect(sweepHeap(conn, { ...options, table: 'parted' }, remove('parted'))).rejects.toThrow(
+        /public\.parted is partitioned by range \(at\)/,
+      )
+      await expect(
+        walkIndex(conn, { ...options, table: 'parent', column: 'at', before: new Date() }, remove('parent')),
+      ).rejects.toThrow(/public\.parent is a parent of inheritance children \(child\)/)
+      expect((await db.sql`select count(*)::int as n from parted`)[0]!.n).toBe(100)
+      expect((await db.sql`select count(*)::int as n from parent`)[0]!.n).toBe(100)
+    } finally {
+      conn.release()
+    }
+  })
+})

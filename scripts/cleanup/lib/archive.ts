@@ -3,7 +3,15 @@ import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, Row, Sql } from 'postgres'
 import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
 import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
-import { assertWithinLimit, estimateRemoval } from './removal-plan.ts'
+import {
+  type DetachedPartition,
+  detachedPartitions,
+  detachPartitions,
+  dropDetached,
+  planPartitions,
+} from './partitions.ts'
+import { assertWithinLimit, estimateRemoval, type RemovalEstimate } from './removal-plan.ts'
+import { readTableLayout, type TableLayout } from './table-layout.ts'
 
 /**
  * Options of archiveAuditLogs. Defaults: no share cap, heap ranges from an estimated 10% past retention, ~100 ms
@@ -35,11 +43,17 @@ export interface ArchiveResult {
   byMonth?: Record<string, number>
   tableRows: number
   fraction: number
-  strategy: 'heap' | 'index' | 'none' | 'dry-run'
+  strategy: 'heap' | 'index' | 'partitions' | 'none' | 'dry-run'
   batches: number
   longestTransactionMs: number
   /** Batches rolled back at the per-statement cap and tried again smaller. */
   cappedBatches?: number
+  /** Range-partitioned audit_logs: partitions exported whole and dropped, their rows, and their lock time. */
+  partitions?: number
+  partitionRows?: number
+  partitionLockMs?: number
+  /** Partitions a real run would export whole (dry run). */
+  wholePartitions?: string[]
   /** Month files written by this run. */
   files: string[]
   fileRows: number
@@ -77,6 +91,11 @@ async function findSetAside(sql: Sql): Promise<SetAside> {
  * batch, so a row is in exactly one of the two tables at every commit — and marks their months dirty in the same
  * transaction. Then rewrites each dirty month's file from the archive table (deterministic, temp + rename), clears the
  * flag, and writes the manifests last. A run killed anywhere is completed by the next one.
+ *
+ * A range-partitioned audit_logs (on occurred_at): the default partition and any partition reaching over the cutoff
+ * move row by row as above; each partition entirely before it is detached (recorded in jobs.audit_logs_detached in the
+ * same transaction), its rows are written into their month files, the months are recorded as sealed (the file is
+ * their only copy from then on), and only then is the partition dropped.
  */
 export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promise<ArchiveResult> {
   const started = performance.now()
@@ -88,42 +107,77 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
     variable: options.maxFractionVariable ?? 'AUDIT_LOG_MAX_FRACTION',
     verb: 'archive',
   }
-  if (options.dryRun) return preview(sql, options, rail, started)
+  // Before anything else, dry run included: a layout the moves cannot cover in full fails the run.
+  const layout = await readTableLayout(sql, 'audit_logs', 'occurred_at')
+  if (options.dryRun) return preview(sql, options, rail, started, layout)
 
-  const estimate = await estimateRemoval(sql, { table: 'audit_logs', where, maxFraction })
-  assertWithinLimit(estimate, rail)
-  const strategy =
-    estimate.exact && estimate.removable === 0
-      ? 'none'
-      : estimate.fraction >= (options.heapThreshold ?? 0.1)
-        ? 'heap'
-        : 'index'
   let moved: BatchTotals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
-  if (strategy !== 'none') {
+  let estimate: RemovalEstimate
+  let strategy: ArchiveResult['strategy']
+  const lockMs: number[] = []
+  if (layout.kind === 'plain') {
+    estimate = await estimateRemoval(sql, { table: 'audit_logs', where, maxFraction })
+    assertWithinLimit(estimate, rail)
+    strategy = estimate.exact && estimate.removable === 0 ? 'none' : pick(estimate.fraction, options)
+    if (strategy !== 'none') {
+      options.log?.info('archiving audit logs', {
+        strategy,
+        before: options.cutoff.toISOString(),
+        estimated: Math.round(estimate.removable),
+        of: Math.round(estimate.total),
+      })
+      moved = await moveRows(sql, options, where, strategy, estimate.removable, 'audit_logs')
+    }
+  } else {
+    const plan = await planPartitions(sql, layout.partitions, options.cutoff, maxFraction, firstArchivable)
+    estimate = plan
+    assertWithinLimit(plan, rail)
+    strategy = 'partitions'
     options.log?.info('archiving audit logs', {
       strategy,
       before: options.cutoff.toISOString(),
-      estimated: Math.round(estimate.removable),
-      of: Math.round(estimate.total),
+      estimated: Math.round(plan.removable),
+      of: Math.round(plan.total),
+      wholePartitions: plan.whole.length,
     })
-    moved = await moveRows(sql, options, where, strategy, estimate.removable)
+    for (const p of plan.straddling.filter((s) => s.removable > 0)) {
+      const part = await moveRows(sql, options, where, pick(p.removable / p.rows, options), p.removable, p.name)
+      moved = {
+        rows: moved.rows + part.rows,
+        batches: moved.batches + part.batches,
+        longestTransactionMs: Math.max(moved.longestTransactionMs, part.longestTransactionMs),
+        capped: (moved.capped ?? 0) + (part.capped ?? 0),
+      }
+    }
+    lockMs.push(...(await detachPartitions(sql, plan.whole, options)))
   }
-  const files = await buildFiles(sql, options)
+  // Partitions detached by this run, or by a killed one, reach their month files and are dropped only then.
+  const detached = await detachedPartitions(sql, options.log)
+  const files = await buildFiles(sql, options, detached)
+  lockMs.push(...(await dropDetached(sql, detached, options)))
+  const partitionRows = detached.reduce((n, p) => n + p.rows, 0)
   const written = files.filter((f) => f.written)
   const setAside = await findSetAside(sql)
   return {
-    archived: moved.rows,
+    archived: moved.rows + partitionRows,
     tableRows: Math.round(estimate.total),
     fraction: Math.round(estimate.fraction * 10_000) / 10_000,
     strategy,
     batches: moved.batches,
-    longestTransactionMs: moved.longestTransactionMs,
+    longestTransactionMs: Math.max(moved.longestTransactionMs, Math.round(Math.max(0, ...lockMs) * 10) / 10),
     cappedBatches: moved.capped ?? 0,
+    ...(layout.kind === 'partitioned'
+      ? { partitions: detached.length, partitionRows, partitionLockMs: Math.round(lockMs.reduce((a, b) => a + b, 0)) }
+      : {}),
     files: written.map((f) => f.file),
     fileRows: written.reduce((n, f) => n + f.rows, 0),
     setAside,
     durationMs: Math.round(performance.now() - started),
   }
+}
+
+function pick(fraction: number, options: ArchiveOptions): 'heap' | 'index' {
+  return fraction >= (options.heapThreshold ?? 0.1) ? 'heap' : 'index'
 }
 
 async function moveRows(
@@ -132,6 +186,7 @@ async function moveRows(
   where: PendingQuery<Row[]>,
   strategy: 'heap' | 'index',
   expectedRows: number,
+  relation: string,
 ): Promise<BatchTotals> {
   const conn = await sql.reserve()
   try {
@@ -141,7 +196,7 @@ async function moveRows(
     await conn`set lock_timeout = '200ms'`
     const move = (selection: PendingQuery<Row[]>) => conn`
       with moved as (
-        delete from audit_logs where ${selection} and ${where}
+        delete from ${conn(relation)} where ${selection} and ${where}
         returning id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata
       ), kept as (
         insert into jobs.audit_logs_archive (id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata)
@@ -154,7 +209,7 @@ async function moveRows(
       )
       select count(*)::int as n from kept`
     const batch = {
-      table: 'audit_logs',
+      table: relation,
       signal: options.signal,
       log: options.log,
       targetBatchMs: options.targetBatchMs,
@@ -171,23 +226,50 @@ async function moveRows(
   }
 }
 
-async function buildFiles(sql: Sql, options: ArchiveOptions): Promise<(MonthFile & { written: boolean })[]> {
+async function buildFiles(
+  sql: Sql,
+  options: ArchiveOptions,
+  detached: readonly DetachedPartition[],
+): Promise<(MonthFile & { written: boolean })[]> {
   await fs.mkdir(options.archiveDir, { recursive: true })
   await removeStaleTempFiles(options.archiveDir, options.log)
-  if (options.rebuild) await sql`update jobs.audit_logs_archive_months set dirty = true`
+  // A sealed month's file is the only copy of its dropped partitions' rows: it is merged into, never rebuilt.
+  if (options.rebuild) await sql`update jobs.audit_logs_archive_months set dirty = true where not sealed`
   // A synchronous commit: every asynchronously committed move before it is durable before files are built from it.
   await sql`select pg_current_xact_id()`
   const dirty = await sql<{ month: string }[]>`
     select month from jobs.audit_logs_archive_months where dirty order by month`
+  const months = [...new Set([...dirty.map((d) => d.month), ...detached.flatMap((p) => p.months)])].sort()
   const written = new Map<string, MonthFile>()
-  for (const { month } of dirty) {
-    const file = await writeMonthFile(sql, { archiveDir: options.archiveDir, month, signal: options.signal })
+  for (const month of months) {
+    const [known] = await sql<{ sealed: boolean; sha256: string | null; pending: string | null }[]>`
+      select sealed, sha256, pending_sha256 as pending from jobs.audit_logs_archive_months where month = ${month}`
+    const partitions = detached.filter((p) => p.months.includes(month)).map((p) => p.relation)
+    const sealed = known?.sealed ?? false
+    const file = await writeMonthFile(sql, {
+      archiveDir: options.archiveDir,
+      month,
+      signal: options.signal,
+      partitions,
+      previous: sealed ? [known?.sha256, known?.pending].filter((x): x is string => !!x) : undefined,
+      beforeReplace: sealed
+        ? async (sha256) => {
+            await sql`update jobs.audit_logs_archive_months set pending_sha256 = ${sha256} where month = ${month}`
+          }
+        : undefined,
+    })
     await sql`
-      update jobs.audit_logs_archive_months
-      set dirty = false, rows = ${file.rows}, bytes = ${file.bytes}, sha256 = ${file.sha256}, built_at = now()
-      where month = ${month}`
+      insert into jobs.audit_logs_archive_months (month, dirty, rows, bytes, sha256, sealed, pending_sha256, built_at)
+      values (${month}, false, ${file.rows}, ${file.bytes}, ${file.sha256}, ${sealed || partitions.length > 0}, null, now())
+      on conflict (month) do update set dirty = false, rows = excluded.rows, bytes = excluded.bytes,
+        sha256 = excluded.sha256, sealed = excluded.sealed, pending_sha256 = null, built_at = excluded.built_at`
     written.set(month, file)
-    options.log?.info('month file written', { file: file.file, rows: file.rows, sha256: file.sha256.slice(0, 12) })
+    options.log?.info('month file written', {
+      file: file.file,
+      rows: file.rows,
+      sha256: file.sha256.slice(0, 12),
+      ...(partitions.length ? { partitions: partitions.join(',') } : {}),
+    })
   }
   const all = await sql<{ month: string; rows: string; bytes: string; sha256: string }[]>`
     select month, rows::text, bytes::text, sha256 from jobs.audit_logs_archive_months
@@ -209,6 +291,7 @@ async function preview(
   options: ArchiveOptions,
   rail: { table: string; maxFraction: number; variable: string; verb: string },
   started: number,
+  layout: TableLayout,
 ): Promise<ArchiveResult> {
   const [totals] = await sql<{ total: number; past: number; oldest: Date | null; newest: Date | null }[]>`
     select count(*)::float8 as total,
@@ -220,7 +303,14 @@ async function preview(
     select to_char(occurred_at at time zone 'UTC', 'YYYY-MM') as month, count(*)::int as n
     from audit_logs where occurred_at < ${options.cutoff} and occurred_at >= ${firstArchivable} group by 1 order by 1`
   const pending = await sql<{ month: string }[]>`
-    select month from jobs.audit_logs_archive_months where dirty or ${options.rebuild ?? false} order by month`
+    select month from jobs.audit_logs_archive_months
+    where dirty or (${options.rebuild ?? false} and not sealed) order by month`
+  const whole =
+    layout.kind === 'partitioned'
+      ? layout.partitions.filter((p) => !p.isDefault && p.to !== null && p.to <= options.cutoff).map((p) => p.name)
+      : []
+  if (whole.length)
+    options.log?.info('dry run: would export whole partitions and drop them', { partitions: whole.join(',') })
   const total = totals?.total ?? 0
   const past = totals?.past ?? 0
   const fraction = total === 0 ? 0 : past / total
@@ -249,6 +339,7 @@ async function preview(
     tableRows: total,
     fraction: Math.round(fraction * 10_000) / 10_000,
     strategy: 'dry-run',
+    ...(layout.kind === 'partitioned' ? { wholePartitions: whole } : {}),
     batches: 0,
     longestTransactionMs: 0,
     files: [],

@@ -1,6 +1,7 @@
 import { AbortedError, type Logger, sleep } from '@admin-jobs/sdk'
 import type { PendingQuery, ReservedSql, Row } from 'postgres'
 import { createProgress } from './progress.ts'
+import { readTableLayout } from './table-layout.ts'
 
 /**
  * Options shared by the batch engines; defaults: ~100 ms per batch, a hard cap on each statement of 200 ms (or the
@@ -129,6 +130,8 @@ export async function sweepHeap(
   options: BatchOptions,
   statement: BatchStatement,
 ): Promise<BatchTotals> {
+  // Heap ranges of a partitioned parent or an inheritance parent would miss every row in its children: refuse.
+  await readTableLayout(conn, options.table)
   const [size] = await conn<{ pages: number }[]>`
     select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`
   const pages = size?.pages ?? 0
@@ -174,6 +177,7 @@ export async function walkIndex(
   options: BatchOptions & { column: string; before: Date },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
+  await readTableLayout(conn, options.table)
   const table = conn(options.table)
   const column = conn(options.column)
   const targetMs = options.targetBatchMs ?? 100
