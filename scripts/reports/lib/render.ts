@@ -7,16 +7,23 @@ const cellText = (v: string | number | null) =>
 
 const hasPrevious = (doc: ReportDocument) => doc.headline.some((m) => m.previous !== undefined)
 
+const hasNotes = (doc: ReportDocument) => doc.headline.some((m) => m.note !== undefined)
+
 function headlineRows(doc: ReportDocument): string[][] {
   const compare = hasPrevious(doc)
-  const head = compare ? ['Metric', 'Value', 'Previous', 'Change'] : ['Metric', 'Value']
-  const rows = doc.headline.map((m) =>
-    compare && m.previous !== undefined
+  const notes = hasNotes(doc)
+  const head = [
+    ...(compare ? ['Metric', 'Value', 'Previous', 'Change'] : ['Metric', 'Value']),
+    ...(notes ? ['How counted'] : []),
+  ]
+  const rows = doc.headline.map((m) => [
+    ...(compare && m.previous !== undefined
       ? [m.label, cellText(m.value), cellText(m.previous), formatChange(m.value, m.previous)]
       : compare
         ? [m.label, cellText(m.value), '–', '–']
-        : [m.label, cellText(m.value)],
-  )
+        : [m.label, cellText(m.value)]),
+    ...(notes ? [m.note ?? ''] : []),
+  ])
   return [head, ...rows]
 }
 
@@ -58,7 +65,11 @@ function periodLine(doc: ReportDocument): string {
 /** The report as plain text (the email's text part). */
 export function renderText(doc: ReportDocument, options: { runUrl?: string } = {}): string {
   const out = [`${doc.title}: ${doc.periodLabel}`, `Period ${periodLine(doc)}`, '']
-  for (const [label, ...values] of headlineRows(doc).slice(1)) out.push(`${label}: ${values.join(' / ')}`)
+  for (const [i, [label, ...values]] of headlineRows(doc).slice(1).entries()) {
+    const note = doc.headline[i]?.note
+    const figures = note === undefined ? values : values.slice(0, -1)
+    out.push(`${label}: ${figures.join(' / ')}${note ? ` (${note})` : ''}`)
+  }
   if (doc.findings) out.push('', 'Checklist:', ...checklistLines(doc).map((l) => `- ${l.replace(/\*\*/g, '')}`))
   for (const section of doc.sections) {
     out.push('', `${section.title}:`)
