@@ -11,6 +11,7 @@ import due from './commands/due.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
+import newJob from './commands/new.ts'
 import pause from './commands/pause.ts'
 import resume from './commands/resume.ts'
 import retry from './commands/retry.ts'
@@ -34,6 +35,7 @@ const commands: Command[] = [
   dispatch,
   doctor,
   due,
+  newJob,
 ]
 
 function usage(): string {

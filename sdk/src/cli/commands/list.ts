@@ -1,7 +1,14 @@
 import { listJobIds, loadJob } from '../../project/registry.ts'
 import { estimateUsage, isHostedRunner, type UsageLine } from '../../schedules/cost.ts'
 import { describeLateness, loadLateness, type ScheduleLateness } from '../../schedules/lateness.ts'
-import { describeSchedule, type JobSchedule, loadSchedules, nextRun } from '../../schedules/schedules.ts'
+import {
+  describeDuplicate,
+  describeSchedule,
+  duplicateWorkflows,
+  type JobSchedule,
+  loadSchedules,
+  nextRun,
+} from '../../schedules/schedules.ts'
 import { loadSharedRunners, sharedRunnerOn } from '../../schedules/shared.ts'
 import { formatMs } from '../../text/duration.ts'
 import { type Command, databaseSettings, withDatabase } from './command.ts'
@@ -30,6 +37,7 @@ const list: Command = {
   usage: 'list [--json]',
   description: 'jobs, schedule (cron + words), next run, last result',
   flags: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  exitCodes: [{ code: '1', meaning: 'two workflows run the same job script (an error line names them)' }],
   settings: [
     ...databaseSettings,
     {
@@ -113,9 +121,12 @@ const list: Command = {
         ...monthlyCost(usageOf.get(id)),
       }
     })
+    // Two workflows running one script: the schedule shown is one of them, so say so, naming both.
+    const duplicates = duplicateWorkflows(loaded)
+    for (const d of duplicates) io.stderr(describeDuplicate(d))
     if (flags.json) {
       io.stdout(JSON.stringify(rows, null, 2))
-      return 0
+      return duplicates.length ? 1 : 0
     }
     io.stdout(
       table(
@@ -152,7 +163,7 @@ const list: Command = {
     io.stdout(
       `\n* critical: a failure alerts. Estimated Actions usage ${where}: ${count(usage.totalMinutesPerMonth)} min/month.`,
     )
-    return 0
+    return duplicates.length ? 1 : 0
   },
 }
 
