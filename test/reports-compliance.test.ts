@@ -44,7 +44,7 @@ describe('the compliance report counts only the runs that were expected', () => 
       paused: 0,
       expectedFrom: '2026-11-16T06:07:00.000Z',
     })
-    expect(renderText(doc)).toContain('- cleanup/sessions · 58 · 0 · 0 · 2026-11-16 06:07 · 59 · 0 · 1')
+    expect(renderText(doc)).toMatch(/cleanup\/sessions +58 +0 +0 +2026-11-16 06:07 +59 +0 +1\n/)
   })
 
   it('expects a job from when the watchdog first saw it, when that is before its first run', async () => {
@@ -115,7 +115,6 @@ describe('the compliance report counts only the runs that were expected', () => 
     const reliability = doc.sections.find((s) => s.title === 'Job reliability')!
     expect(reliability.note).toContain('first run')
     expect(reliability.note).toContain('pause')
-    expect(renderText(doc)).toContain('Logins: ')
-    expect(renderText(doc)).toMatch(/Logins: [\d,]+ \(auth\.login audit events in the period\)/)
+    expect(renderText(doc)).toMatch(/\nLogins +[\d,]+ +auth\.login audit events in the period\n/)
   })
 })

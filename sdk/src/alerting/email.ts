@@ -179,12 +179,14 @@ export function renderEmail(content: EmailContent): RenderedEmail {
   const html = [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">',
-    `<title>${escapeHtml(content.title)}</title></head>`,
+    `<title>${escapeHtml(content.title)}</title>`,
+    // Phones get narrower margins; clients that drop <style> keep the inline (desktop) ones.
+    '<style>@media (max-width:520px){.aj-page{padding:8px 4px!important}.aj-body{padding:16px!important}}</style></head>',
     `<body style="margin:0;padding:0;background:#f2f4f7;font-family:${font};color:#101828">`,
     // The preview line mail clients show after the subject, hidden in the message itself.
     `<div style="display:none;max-height:0;overflow:hidden;opacity:0">${escapeHtml(preview.slice(0, 140))}</div>`,
-    '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f2f4f7"><tr><td align="center" style="padding:24px 12px">',
-    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="max-width:640px;background:#ffffff;border-radius:8px;border-top:4px solid ${color}"><tr><td style="padding:22px 28px 20px">`,
+    '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f2f4f7;table-layout:fixed"><tr><td class="aj-page" align="center" style="padding:24px 12px">',
+    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="max-width:680px;table-layout:fixed;background:#ffffff;border-radius:8px;border-top:4px solid ${color}"><tr><td class="aj-body" style="padding:22px 28px 20px">`,
     content.tag
       ? `<p style="margin:0 0 4px;font-size:12px;line-height:16px;font-weight:600;letter-spacing:.06em;text-transform:uppercase;color:${color}">${escapeHtml(content.tag)}</p>`
       : '',
@@ -192,7 +194,7 @@ export function renderEmail(content: EmailContent): RenderedEmail {
     ...content.blocks.map(htmlBlock),
     '</td></tr></table>',
     content.footer
-      ? `<p style="margin:14px 0 0;max-width:640px;${small};font-size:12px">${escapeHtml(content.footer)}</p>`
+      ? `<p style="margin:14px 0 0;max-width:680px;${small};font-size:12px">${escapeHtml(content.footer)}</p>`
       : '',
     '</td></tr></table></body></html>',
   ].join('\n')
