@@ -82,7 +82,10 @@ export function groupDigest(
 
 const toneOf = (urgency: DigestGroup['urgency']): Tone =>
   urgency === 'expired' || urgency <= 1 ? 'critical' : urgency <= 7 ? 'warning' : 'info'
-const urgencyLabel = (urgency: DigestGroup['urgency']) => (urgency === 'expired' ? 'expired' : `≤ ${urgency} d`)
+const urgencyLabel = (urgency: DigestGroup['urgency']) => (urgency === 'expired' ? 'expired' : plural(urgency, 'day'))
+// Most urgent first: what expires within a day (an outage is near), then what expired most recently (it may just have
+// broken something), then the other thresholds, soonest first.
+const urgencyRank = (urgency: DigestGroup['urgency']) => (urgency === 'expired' ? 1.5 : urgency)
 const kinds = ['credential', 'license', 'subscription'] as const
 
 /**
@@ -96,7 +99,16 @@ export function renderDigest(
 ): Required<Pick<Notice, 'subject' | 'text' | 'html' | 'slack'>> {
   const count = groups.reduce((n, g) => n + g.items.length, 0)
   const title = `Expiry digest ${now.toISOString().slice(0, 10)}: ${count} item${count === 1 ? '' : 's'} need attention`
-  const urgent = groups.flatMap((g) => g.items.map((i) => ({ ...i, urgency: g.urgency }))).slice(0, 5)
+  const urgent = groups
+    .flatMap((g) => g.items.map((i) => ({ ...i, urgency: g.urgency })))
+    .sort(
+      (a, b) =>
+        urgencyRank(a.urgency) - urgencyRank(b.urgency) ||
+        (a.urgency === 'expired'
+          ? b.expiresAt.getTime() - a.expiresAt.getTime()
+          : a.expiresAt.getTime() - b.expiresAt.getTime()),
+    )
+    .slice(0, 5)
   const byKind = kinds
     .map((kind) => [kind, ...groups.map((g) => String(g.items.filter((i) => i.kind === kind).length))])
     .filter((row) => row.slice(1).some((n) => n !== '0'))
@@ -112,7 +124,11 @@ export function renderDigest(
     },
     {
       type: 'table',
-      columns: ['Kind', ...groups.map((g) => urgencyLabel(g.urgency)), 'Total'],
+      columns: [
+        'Kind',
+        ...groups.map((g) => (g.urgency === 'expired' ? 'Expired' : `≤ ${urgencyLabel(g.urgency)}`)),
+        'Total',
+      ],
       rows: byKind,
       numeric: groups.map((_, i) => i + 1).concat(groups.length + 1),
     },
@@ -120,7 +136,7 @@ export function renderDigest(
     {
       type: 'list',
       items: urgent.map((i) => ({
-        tag: urgencyLabel(i.urgency),
+        tag: i.urgency === 'expired' ? 'expired' : `≤ ${urgencyLabel(i.urgency)}`,
         tone: toneOf(i.urgency),
         text: `${i.label}: ${i.when} (${humanTime(i.expiresAt)}); ${i.owner}`,
       })),
@@ -129,8 +145,12 @@ export function renderDigest(
       { type: 'heading', text: g.heading },
       {
         type: 'table',
-        columns: ['Item', 'Ref', 'Expires (UTC)', 'When', 'Owner'],
-        rows: g.items.map((i) => [i.label, `${i.kind} ${i.id}`, humanTime(i.expiresAt), i.when, i.owner]),
+        columns: ['Item', 'Expires (UTC)', 'Owner'],
+        rows: g.items.map((i) => [
+          `${i.label} (${i.kind} ${i.id})`,
+          `${humanTime(i.expiresAt)}, ${i.when}`,
+          i.owner.replace(/^owner /, ''),
+        ]),
       },
     ]),
     {

@@ -89,7 +89,7 @@ function htmlBlock(block: EmailBlock): string {
         '<table role="presentation" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;margin:0 0 14px;font-size:14px;line-height:20px">',
         ...block.rows.map(
           ([k, v]) =>
-            `<tr><td style="padding:3px 16px 3px 0;color:#667085;vertical-align:top;white-space:nowrap">${escapeHtml(k)}</td><td style="padding:3px 0;color:#101828;word-break:break-word">${escapeHtml(v)}</td></tr>`,
+            `<tr><td style="padding:3px 16px 3px 0;color:#667085;vertical-align:top;white-space:nowrap">${escapeHtml(k)}</td><td style="padding:3px 0;color:#101828;overflow-wrap:anywhere">${escapeHtml(v)}</td></tr>`,
         ),
         '</table>',
       ].join('')
@@ -104,14 +104,16 @@ function htmlBlock(block: EmailBlock): string {
       ].join('')
     case 'table': {
       const align = (i: number) => (block.numeric?.includes(i) ? 'right' : 'left')
+      // A table wider than a phone scrolls inside its box instead of widening the message.
       return [
-        '<table role="presentation" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;margin:0 0 16px;font-size:13px;line-height:18px">',
-        `<tr>${block.columns.map((c, i) => `<th style="text-align:${align(i)};padding:6px 8px;border-bottom:2px solid #d0d5dd;color:#475467;font-weight:600">${escapeHtml(c)}</th>`).join('')}</tr>`,
+        '<div style="overflow-x:auto;margin:0 0 16px">',
+        '<table role="presentation" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;font-size:13px;line-height:18px">',
+        `<tr>${block.columns.map((c, i) => `<th style="text-align:${align(i)};padding:6px 8px;border-bottom:2px solid #d0d5dd;color:#475467;font-weight:600;white-space:nowrap">${escapeHtml(c)}</th>`).join('')}</tr>`,
         ...block.rows.map(
           (r) =>
-            `<tr>${r.map((c, i) => `<td style="text-align:${align(i)};padding:6px 8px;border-bottom:1px solid #eaecf0;vertical-align:top;word-break:break-word">${escapeHtml(c)}</td>`).join('')}</tr>`,
+            `<tr>${r.map((c, i) => `<td style="text-align:${align(i)};padding:6px 8px;border-bottom:1px solid #eaecf0;vertical-align:top;overflow-wrap:break-word${block.numeric?.includes(i) ? ';white-space:nowrap' : ''}">${escapeHtml(c)}</td>`).join('')}</tr>`,
         ),
-        '</table>',
+        '</table></div>',
       ].join('')
     }
     case 'list':
