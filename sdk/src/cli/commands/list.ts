@@ -37,7 +37,7 @@ const list: Command = {
   usage: 'list [--json]',
   description: 'jobs, schedule (cron + words), next run, last result',
   flags: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
-  exitCodes: [{ code: '1', meaning: 'two workflows run the same job script (an error line names them)' }],
+  notes: ['Exits 1 after the listing when two workflows run the same job script; an error line names both.'],
   settings: [
     ...databaseSettings,
     {
