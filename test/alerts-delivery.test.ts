@@ -123,7 +123,7 @@ describe('alerts of a critical job', () => {
     })
     expect(result.code, result.output).toBe(1)
     const url = 'https://github.com/acme/admin/actions/runs/4242/attempts/1'
-    expect((await smtp.waitFor(1))[0]!.text).toContain(`Run: ${url}`)
+    expect((await smtp.waitFor(1))[0]!.text).toContain(`View the run: ${url}`)
     expect(JSON.stringify((await slack.waitFor(1))[0]!.json().blocks)).toContain(`<${url}|View run>`)
   })
 

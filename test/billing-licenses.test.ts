@@ -100,6 +100,9 @@ describe('billing/licenses', () => {
     expect(byRecipient['ops@acme.test']!.subject).toBe('Your Pro license has expired')
     expect(byRecipient['billing@gamma.test']!.subject).toBe('Your silver subscription has been canceled')
     expect(byRecipient['billing@echo.test']!.text).toContain('trial ended')
+    // Every notice has an HTML part beside its text part, saying the same.
+    for (const m of Object.values(byRecipient)) expect(m.html || '', m.subject).toContain('<h1')
+    expect(byRecipient['ops@acme.test']!.html).toContain('expired on')
     const digest = byRecipient['admins@example.test']!
     expect(digest.subject).toBe('Billing: 5 license/subscription changes')
     expect(digest.text).toContain('license.expired: license 4 (Team) of Delta, was active (no contact email)')

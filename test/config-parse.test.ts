@@ -1,3 +1,4 @@
+import os from 'node:os'
 import { ConfigError } from '@admin-jobs/sdk'
 import { createEnvReader, parseConfig } from '@admin-jobs/sdk/platform'
 import { describe, expect, it } from 'vitest'
@@ -20,7 +21,7 @@ describe('parseConfig', () => {
       smtpUrl: undefined,
       slackWebhookUrl: undefined,
       alertEmailTo: [],
-      alertEmailFrom: 'admin-jobs@localhost',
+      alertEmailFrom: `admin-jobs@${os.hostname()}`,
       healthcheckUrls: [],
       dataDir: '/srv/app/.data',
       reportsDir: '/srv/app/.data/reports',
@@ -127,6 +128,14 @@ describe('parseConfig', () => {
     expect(badEscape.message).not.toContain('SEC%RET')
   })
 
+  it('sends from admin-jobs at the admins’ domain when ALERT_EMAIL_FROM is unset, and from ALERT_EMAIL_FROM when set', () => {
+    expect(parseConfig({ ALERT_EMAIL_TO: 'ops@corp.example, oncall@pager.example' }).alertEmailFrom).toBe(
+      'admin-jobs@corp.example',
+    )
+    expect(
+      parseConfig({ ALERT_EMAIL_TO: 'ops@corp.example', ALERT_EMAIL_FROM: 'robot@mail.example' }).alertEmailFrom,
+    ).toBe('robot@mail.example')
+  })
   it('gives CI a meaning only when it is true: a CI system that sets it to its own name is not an error', () => {
     expect(parseConfig({ CI: 'woodpecker', DATABASE_URL: 'postgres://db/app' }).databaseUrl).toBe('postgres://db/app')
     expect(parseConfig({ CI: 'woodpecker' }).databaseUrl).toBeUndefined()

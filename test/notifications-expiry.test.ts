@@ -1,4 +1,5 @@
 import { createServer } from 'node:net'
+import { humanDate } from '@admin-jobs/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { claimNotice, type ExpiringItem, mostUrgentThreshold } from '#notifications'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
@@ -111,9 +112,9 @@ describe('notifications/expiry', () => {
     expect(result.code, result.output).toBe(0)
     const got = drain()
     expect(got.owners.sort()).toEqual([
-      'alice@example.com: Your api_key "deploy" expires in 20 days (2026-12-18)',
-      'billing@umbrella.example: The team subscription of Umbrella expires in 1 day (2026-11-28)',
-      'it@acme.example: The Pro license of Acme expires in 5 days (2026-12-03)',
+      'alice@example.com: Your API key "deploy" expires in 20 days (18 Dec 2026)',
+      'billing@umbrella.example: The team subscription of Umbrella expires in 12 hours (28 Nov 2026)',
+      'it@acme.example: The Pro license of Acme expires in 5 days (3 Dec 2026)',
     ])
     expect(got.digests).toHaveLength(1)
     const digest = got.digests[0]!
@@ -125,7 +126,13 @@ describe('notifications/expiry', () => {
     ]
     expect(order.map((h) => digest.indexOf(h))).toEqual([...order.map((h) => digest.indexOf(h))].sort((a, b) => a - b))
     expect(order.every((h) => digest.includes(h))).toBe(true)
-    expect(digest).toContain('Pro license of Globex (license 2) expired 2026-11-26')
+    expect(digest).toMatch(
+      /Pro license of Globex \(license 2\) +26 Nov 2026, 09:00 UTC, expired 2 days ago +ops@globex\.example/,
+    )
+    // The summary comes first: counts by urgency, by kind, and the most urgent items, then the full list.
+    expect(digest.indexOf('expired, still active: 1')).toBeLessThan(digest.indexOf('Most urgent'))
+    expect(digest).toMatch(/credential +0 +0 +0 +1 +1/)
+    expect(digest.indexOf('Most urgent')).toBeLessThan(digest.indexOf('Expired and still active (1)'))
     expect(got.slack).toHaveLength(1)
     expect(got.slack[0]).toContain('Expiring within 7 days (1)')
     expect(await ledger()).toEqual(['credential 1 @30', 'license 1 @7', 'subscription 1 @1'])
@@ -155,13 +162,13 @@ describe('notifications/expiry', () => {
     // No run between day 2 and day 19.5: the credential went from 18 days left to 12 hours, past 7 and 1.
     await db.sql`update licenses set status = 'expired' where id = 1`
     expect((await run(19.5)).code).toBe(0)
-    expect(drain().owners).toEqual(['alice@example.com: Your api_key "deploy" expires in 1 day (2026-12-18)'])
+    expect(drain().owners).toEqual(['alice@example.com: Your API key "deploy" expires in 12 hours (18 Dec 2026)'])
     expect(await ledger()).toEqual(['credential 1 @1', 'credential 1 @30', 'license 1 @7', 'subscription 1 @1'])
 
     await db.sql`update credentials set expires_at = ${at(50)} where id = 1`
     expect((await run(21)).code).toBe(0)
     const got = drain()
-    expect(got.owners).toEqual(['alice@example.com: Your api_key "deploy" expires in 29 days (2027-01-17)'])
+    expect(got.owners).toEqual(['alice@example.com: Your API key "deploy" expires in 29 days (17 Jan 2027)'])
     expect(got.digests[0]).toContain('Expiring within 30 days (1)')
   })
 
@@ -176,7 +183,7 @@ describe('notifications/expiry', () => {
     await db.sql`update jobs.deliveries set next_attempt_at = now() where status = 'pending'`
     expect((await run(22.1)).code).toBe(0)
     const got = drain()
-    expect(got.owners).toEqual(['bob@example.com: Your api_key "etl" expires in 5 days (2026-12-25)'])
+    expect(got.owners).toEqual(['bob@example.com: Your API key "etl" expires in 5 days (25 Dec 2026)'])
     expect(got.digests).toHaveLength(1)
     expect((await run(22.2)).code).toBe(0)
     expect(drain()).toEqual({ owners: [], digests: [], slack: [] })
@@ -198,7 +205,9 @@ describe('notifications/expiry', () => {
       }
       const got = drain()
       expect(got.digests).toHaveLength(1)
-      expect(got.owners).toEqual([`it@stark.example: The Pro license of Stark expires in 4 days (${dayOf(at(44))})`])
+      expect(got.owners).toEqual([
+        `it@stark.example: The Pro license of Stark expires in 4 days (${humanDate(at(44))})`,
+      ])
       expect(got.slack.length).toBeGreaterThanOrEqual(3)
       const [slack] = await db.sql`
         select d.status, d.attempts, d.last_error from jobs.deliveries d join jobs.messages m on m.id = d.message_id
@@ -236,8 +245,8 @@ describe('notifications/expiry', () => {
     const received = [...smtp.messages]
     const got = drain()
     expect(got.owners.sort()).toEqual([
-      `bob@example.com: Your ssh_key "bastion" expires in 20 days (${dayOf(at(80))})`,
-      `it@fine.example: The Pro license of Fine expires in 3 days (${dayOf(at(63))})`,
+      `bob@example.com: Your SSH key "bastion" expires in 20 days (${humanDate(at(80))})`,
+      `it@fine.example: The Pro license of Fine expires in 3 days (${humanDate(at(63))})`,
     ])
     expect(received.flatMap((m) => m.envelopeTo).filter((a) => a.includes('evil'))).toEqual([])
     expect(received.map((m) => m.envelopeTo)).toContainEqual(['it@fine.example'])
@@ -254,7 +263,9 @@ describe('notifications/expiry', () => {
     ])
     // The admins learn of it in the day's digest, without the raw value.
     expect(got.digests).toHaveLength(1)
-    expect(got.digests[0]!.match(/owner address refused/g)).toHaveLength(3)
+    // Once each in the full list (the summary's most urgent items may name them again).
+    const fullList = got.digests[0]!.slice(got.digests[0]!.indexOf('Expiring within 7 days ('))
+    expect(fullList.match(/address refused \(/g)).toHaveLength(3)
     expect(got.digests[0]).not.toContain('evil')
 
     // Not tried again the next day: its ledger row records the notice, refused once.

@@ -77,7 +77,8 @@ describe.skipIf(!hasChromium)(`report charts in headless Chromium${skipped}`, ()
   it.each(kinds)(
     'shows the %s report email with its chart at 600 × 300, sharp on a 2× screen and drawn',
     async (kind) => {
-      const page = await openEmail(kind, 640)
+      // A desktop mail window: the card is 680 px at most, so the chart keeps its full 600 px.
+      const page = await openEmail(kind, 760)
       const img = page.locator('img')
       const shown = await img.evaluate((i: HTMLImageElement) => ({
         natural: [i.naturalWidth, i.naturalHeight],
@@ -103,7 +104,8 @@ describe.skipIf(!hasChromium)(`report charts in headless Chromium${skipped}`, ()
     const [width, height] = await page
       .locator('img')
       .evaluate((i: HTMLImageElement) => [i.getBoundingClientRect().width, i.getBoundingClientRect().height])
-    expect(width).toBe(375 - 32)
+    // The card's content box on a phone: 375 px less the page's and the card's margins (4 + 16 a side).
+    expect(width).toBe(375 - 40)
     expect(height).toBeCloseTo((width * 300) / 600, 0)
     await shootTop(page, 'report-email-weekly-phone')
     await page.close()

@@ -109,7 +109,17 @@ describe('reports/monthly', () => {
     })
     expect(doc.data.backups).toMatchObject({ available: false })
     const daily = (doc.data.jobs as { job: string }[]).find((j) => j.job === 'reports/daily')
-    expect(daily).toEqual({ job: 'reports/daily', runs: 28, failed: 1, failureRate: 3.6, expected: 30, missed: 2 })
+    // Its first run (1 Nov 01:14) served the 01:13 fire time: every November fire time is expected.
+    expect(daily).toEqual({
+      job: 'reports/daily',
+      runs: 28,
+      failed: 1,
+      failureRate: 3.6,
+      expected: 30,
+      missed: 2,
+      expectedFrom: '2026-11-01T01:13:00.000Z',
+      paused: 0,
+    })
   })
 
   it('ignores audit rows at -infinity or dated BC for the retention check instead of failing', async () => {
@@ -138,7 +148,7 @@ describe('reports/monthly', () => {
         'info: Confirm 2 privilege change(s) were approved',
         'critical: No backup records: check backups/database',
         'warning: Oldest hot audit row is 153 days old (retention 90): check cleanup/audit-logs',
-        'warning: reports/daily missed 2 of 30 scheduled runs',
+        'warning: reports/daily missed 2 of 30 expected runs',
       ]),
     )
     expect(findings.some((f) => f.includes('gone@example.com'))).toBe(false)

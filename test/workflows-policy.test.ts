@@ -1,7 +1,16 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { type Duration, toMs } from '@admin-jobs/sdk'
-import { decideRetry, listJobIds, loadJob, retryableWorkflows, retryDelayLimitSeconds } from '@admin-jobs/sdk/platform'
+import {
+  decideRetry,
+  describeDuplicate,
+  duplicateWorkflows,
+  listJobIds,
+  loadJob,
+  loadSchedules,
+  retryableWorkflows,
+  retryDelayLimitSeconds,
+} from '@admin-jobs/sdk/platform'
 import { Cron } from 'croner'
 import { describe, expect, test } from 'vitest'
 import { type DocumentedSchedule, documentedJobs, parseScheduleWords, readJobsTable } from './support/reference.ts'
@@ -318,6 +327,26 @@ describe('the workflow set', () => {
     expect(jobs.filter((j) => !byJob.has(j)).map((j) => `${j} has no workflow`)).toEqual([])
     expect([...byJob].filter(([, files]) => files.length > 1).map(([j, f]) => `${j}: ${f.join(', ')}`)).toEqual([])
     expect([...byJob.keys()].filter((j) => !jobs.includes(j)).map((j) => `${j} has no script`)).toEqual([])
+  })
+
+  test('runs each job script from one workflow only (a copied workflow must run its own script)', () => {
+    expect(duplicateWorkflows(loadSchedules(root)).map(describeDuplicate)).toEqual([])
+  })
+
+  test('names both workflows when a copy still runs the script it was copied from', () => {
+    const schedule = (file: string) => ({
+      job: 'cleanup/sessions',
+      workflowFile: `.github/workflows/${file}`,
+      workflowName: 'cleanup/sessions',
+      cron: [],
+      timezone: undefined,
+      entries: [],
+    })
+    expect(
+      duplicateWorkflows([schedule('cleanup-sessions.yml'), schedule('cleanup-carts.yml')]).map(describeDuplicate),
+    ).toEqual([
+      'error: .github/workflows/cleanup-sessions.yml and .github/workflows/cleanup-carts.yml both run scripts/cleanup/sessions.ts; a job has exactly one workflow (a copied workflow must run its own script)',
+    ])
   })
 })
 

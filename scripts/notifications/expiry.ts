@@ -13,7 +13,7 @@ import {
   takeUndigested,
 } from './lib/expiry.ts'
 
-const itemsOf = (groups: readonly DigestGroup[]) => groups.reduce((n, g) => n + g.lines.length, 0)
+const itemsOf = (groups: readonly DigestGroup[]) => groups.reduce((n, g) => n + g.items.length, 0)
 
 export default defineJob({
   description:
@@ -33,7 +33,7 @@ export default defineJob({
       signal.throwIfAborted()
       const threshold = mostUrgentThreshold(item.expiresAt, at, thresholds)
       if (threshold === undefined) continue
-      const notice = { kind: 'expiry-notice', ...renderOwnerNotice(item, threshold, at) }
+      const notice = { kind: 'expiry-notice', ...renderOwnerNotice(item, threshold, at, config.environment) }
       if (dryRun) {
         if (await noticeSent(sql, item, threshold)) counts.alreadySent++
         else {
@@ -83,7 +83,7 @@ export default defineJob({
       const digest = (groups: readonly DigestGroup[]) => ({
         kind: 'digest',
         key: `digest:${day}`,
-        ...renderDigest(groups, at),
+        ...renderDigest(groups, at, config.environment),
       })
       if (dryRun) {
         if (await digestQueued(sql, day)) return 0

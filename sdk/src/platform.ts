@@ -2,6 +2,7 @@
 
 export * from './alerting/channels.ts'
 export * from './alerting/database-outage.ts'
+export * from './alerting/email.ts'
 export * from './alerting/heartbeat.ts'
 export * from './alerting/incidents.ts'
 export * from './alerting/notices.ts'

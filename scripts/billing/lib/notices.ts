@@ -1,4 +1,12 @@
-import { type JobContext, type NotifyResult, singleAddress, whyNotAnAddress } from '@admin-jobs/sdk'
+import {
+  type EmailBlock,
+  humanDate,
+  type JobContext,
+  type NotifyResult,
+  renderEmail,
+  singleAddress,
+  whyNotAnAddress,
+} from '@admin-jobs/sdk'
 import { messageByKey } from '@admin-jobs/sdk/platform'
 import type { TransactionSql } from 'postgres'
 
@@ -18,52 +26,65 @@ export interface ChangeRow {
 /** Notices older than this are not queued any more (a week-old "your license expired" helps nobody). */
 const maxAgeDays = 7
 
-type NoticeContext = Pick<JobContext<unknown>, 'sql' | 'log' | 'notify' | 'dryRun' | 'now'>
+type NoticeContext = Pick<JobContext<unknown>, 'sql' | 'log' | 'notify' | 'dryRun' | 'now' | 'config'>
 
 /** The outbox key of a change's customer notice: queued once, however often a run or a retry asks. */
 export function noticeKey(changeId: string | number): string {
   return `billing/licenses:notice:${changeId}`
 }
 
-/** The customer-facing email of one change. */
+/** The customer-facing email of one change: subject, text and HTML parts. */
 export function customerNotice(change: Pick<ChangeRow, 'entity' | 'action' | 'customer' | 'before'>): {
   subject: string
   text: string
+  html: string
 } {
   const b = change.before
+  const email = (subject: string, tag: string, lines: string[], facts: [string, string][]) => {
+    const blocks: EmailBlock[] = [
+      { type: 'text', text: `Hello ${change.customer},` },
+      ...lines.map((text): EmailBlock => ({ type: 'text', text })),
+      { type: 'facts', rows: facts },
+    ]
+    return { subject, ...renderEmail({ title: subject, tag, tone: 'warning', blocks }) }
+  }
   if (change.entity === 'license') {
-    return {
-      subject: `Your ${b.product} license has expired`,
-      text: [
-        `Hello ${change.customer},`,
-        '',
-        `Your ${b.product} license (${b.seats} seats) expired on ${new Date(b.expires_at).toISOString().slice(0, 10)}.`,
-        'Please contact us to renew it.',
-      ].join('\n'),
-    }
+    const expired = humanDate(new Date(b.expires_at))
+    return email(
+      `Your ${b.product} license has expired`,
+      'license',
+      [`Your ${b.product} license (${b.seats} seats) expired on ${expired}.`, 'Please contact us to renew it.'],
+      [
+        ['product', String(b.product)],
+        ['seats', String(b.seats)],
+        ['expired', expired],
+      ],
+    )
   }
-  const end = new Date(b.current_period_end).toISOString().slice(0, 10)
+  const end = humanDate(new Date(b.current_period_end))
+  const facts: [string, string][] = [
+    ['plan', String(b.plan)],
+    ['period end', end],
+  ]
   if (change.action === 'subscription.canceled') {
-    return {
-      subject: `Your ${b.plan} subscription has been canceled`,
-      text: [
-        `Hello ${change.customer},`,
-        '',
-        `As requested, your ${b.plan} subscription was canceled at the end of its period (${end}).`,
-      ].join('\n'),
-    }
+    return email(
+      `Your ${b.plan} subscription has been canceled`,
+      'subscription',
+      [`As requested, your ${b.plan} subscription was canceled at the end of its period (${end}).`],
+      facts,
+    )
   }
-  return {
-    subject: `Your ${b.plan} subscription has expired`,
-    text: [
-      `Hello ${change.customer},`,
-      '',
+  return email(
+    `Your ${b.plan} subscription has expired`,
+    'subscription',
+    [
       b.status === 'trialing'
         ? `Your ${b.plan} trial ended on ${end} and has expired.`
         : `Your ${b.plan} subscription has expired: its payment was overdue since ${end}.`,
       'Please contact us to reactivate it.',
-    ].join('\n'),
-  }
+    ],
+    facts,
+  )
 }
 
 /**
@@ -120,10 +141,11 @@ export async function queueLeftoverNotices(ctx: NoticeContext): Promise<Leftover
   return result
 }
 
-/** Renders the admins' digest of changes (plain text, one line per change). */
+/** The admins' digest of changes: one line per change (for Slack), and the email's text and HTML parts. */
 export function renderDigest(
   changes: readonly Pick<ChangeRow, 'entity' | 'entity_id' | 'action' | 'customer' | 'before' | 'contact_email'>[],
-): string {
+  where = 'admin-jobs',
+): { lines: string[]; text: string; html: string } {
   const lines = changes.map((c) => {
     const what =
       c.entity === 'license'
@@ -135,9 +157,29 @@ export function renderDigest(
       : singleAddress(c.contact_email)
         ? ''
         : ` (customer notice refused: ${whyNotAnAddress(c.contact_email)})`
-    return `- ${c.action}: ${what} of ${c.customer}, was ${c.before.status}${contact}`
+    return `${c.action}: ${what} of ${c.customer}, was ${c.before.status}${contact}`
   })
-  return [`${changes.length} billing change${changes.length === 1 ? '' : 's'}:`, '', ...lines].join('\n')
+  const title = `${changes.length} billing change${changes.length === 1 ? '' : 's'}`
+  const { text, html } = renderEmail({
+    title,
+    tag: 'billing',
+    tone: 'info',
+    blocks: [
+      {
+        type: 'text',
+        text: 'Licenses and subscriptions changed by billing/licenses; each customer with one contact address was notified.',
+      },
+      {
+        type: 'list',
+        items: lines.map((text, i) => ({
+          text,
+          tone: changes[i]!.action.endsWith('.expired') ? 'warning' : 'neutral',
+        })),
+      },
+    ],
+    footer: `Sent by admin-jobs on ${where} (billing/licenses).`,
+  })
+  return { lines, text, html }
 }
 
 /**
@@ -158,12 +200,10 @@ export async function queueAdminDigest(ctx: NoticeContext): Promise<{ changes: n
     const rows = await undigested(tx, true)
     if (rows.length === 0) return { changes: 0, queued: false }
     const subject = `Billing: ${rows.length} license/subscription change${rows.length === 1 ? '' : 's'}`
-    const text = renderDigest(rows)
+    const { lines, text, html } = renderDigest(rows, ctx.config.environment)
     const key = `billing/licenses:digest:${rows[0]!.id}-${rows.at(-1)!.id}`
-    const result = await ctx.notify(
-      { kind: 'billing-digest', key, subject, text, slack: { text: `*${subject}*\n${text}` } },
-      tx,
-    )
+    const slack = { text: `*${subject}*\n${lines.map((l) => `- ${l}`).join('\n')}` }
+    const result = await ctx.notify({ kind: 'billing-digest', key, subject, text, html, slack }, tx)
     const id = result.id ?? (await messageByKey(tx, key))?.id ?? null
     await tx`update jobs.billing_changes set digest_message_id = ${id} where id in ${tx(rows.map((r) => r.id))}`
     return { changes: rows.length, queued: result.queued }

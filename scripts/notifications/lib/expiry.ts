@@ -28,23 +28,39 @@ export function daysLeft(expiresAt: Date, now: Date): number {
   return Math.max(0, Math.ceil((expiresAt.getTime() - now.getTime()) / day))
 }
 
+/** A credential kind in words, as a notice names it: `oauth_client_secret` → `OAuth client secret`. */
+export function credentialKindWords(kind: string): string {
+  const words: Record<string, string> = {
+    api_key: 'API key',
+    tls_certificate: 'TLS certificate',
+    oauth_client_secret: 'OAuth client secret',
+    ssh_key: 'SSH key',
+    service_account_key: 'service account key',
+  }
+  return words[kind] ?? kind.replace(/_/g, ' ')
+}
+
 /** Live items that expire within `withinDays` of `now`, already expired ones included (still active/unrevoked). */
 export async function findExpiringItems(sql: Sql, now: Date, withinDays: number): Promise<ExpiringItem[]> {
   const until = new Date(now.getTime() + withinDays * day)
-  return sql<ExpiringItem[]>`
-    select 'credential' as kind, c.id::text as id, c.kind || ' "' || c.name || '"' as label,
+  const rows = await sql<(ExpiringItem & { credentialKind: string | null; name: string | null })[]>`
+    select 'credential' as kind, c.id::text as id, null as label, c.kind as "credentialKind", c.name,
            c.expires_at as "expiresAt", u.email
     from credentials c left join users u on u.id = c.owner_id
     where c.revoked_at is null and c.expires_at is not null and c.expires_at <= ${until}
     union all
-    select 'license', l.id::text, l.product || ' license of ' || l.customer, l.expires_at, l.contact_email
+    select 'license', l.id::text, l.product || ' license of ' || l.customer, null, null, l.expires_at, l.contact_email
     from licenses l
     where l.status = 'active' and l.expires_at <= ${until}
     union all
-    select 'subscription', s.id::text, s.plan || ' subscription of ' || s.customer, s.current_period_end, s.contact_email
+    select 'subscription', s.id::text, s.plan || ' subscription of ' || s.customer, null, null, s.current_period_end,
+           s.contact_email
     from subscriptions s
     where s.cancel_at_period_end and s.status in ('trialing', 'active', 'past_due') and s.current_period_end <= ${until}
-    order by 4, 1, 2`
+    order by 6, 1, 2`
+  return rows.map(({ credentialKind, name, ...item }) =>
+    item.kind === 'credential' ? { ...item, label: `${credentialKindWords(credentialKind ?? '')} "${name}"` } : item,
+  )
 }
 
 /**

@@ -7,6 +7,8 @@ export interface Metric {
   label: string
   value: number
   previous?: number
+  /** How the figure was computed, in a few words (shown beside it). */
+  note?: string
 }
 
 /** A table of a report section; cells are text or numbers (null renders as a dash). */

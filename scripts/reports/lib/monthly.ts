@@ -1,8 +1,8 @@
-import { loadSchedules, runsBetween } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
 import { summariseBackups } from './backups.ts'
 import type { Finding, ReportDocument } from './document.ts'
 import { addDays, type Bounds, describePeriod } from './period.ts'
+import { jobReliability } from './reliability.ts'
 
 const dayMs = 86_400_000
 
@@ -16,48 +16,14 @@ export interface MonthlyOptions {
   dormantDays?: number
   /** Credentials expiring within this many days after the period are listed (default 30). */
   expiringDays?: number
+  /** Jobs that keep running under a pause of `all` (their definitions' exemptFromPauseAll). */
+  exemptFromPauseAll?: ReadonlySet<string>
 }
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null)
-const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : null)
-
-/** Per job: runs, failures, failure rate and scheduled slots in [from, min(to, now)) with no run started in them. */
-export async function jobReliability(sql: Sql, from: Date, to: Date, now: Date) {
-  const until = new Date(Math.min(to.getTime(), now.getTime()))
-  const rows = await sql<{ job: string; runs: number; failed: number; skipped: number; starts: Date[] }[]>`
-    select job, count(*)::int as runs,
-      count(*) filter (where status in ('failed', 'timed_out'))::int as failed,
-      count(*) filter (where status = 'skipped')::int as skipped,
-      array_agg(started_at order by started_at) as starts
-    from jobs.runs where started_at >= ${from} and started_at < ${to} and not dry_run
-    group by job`
-  const byJob = new Map(rows.map((r) => [r.job, r]))
-  const schedules = new Map(loadSchedules().map((s) => [s.job, s]))
-  const jobs = [...new Set([...byJob.keys(), ...schedules.keys()])].sort()
-  return jobs.map((job) => {
-    const r = byJob.get(job)
-    const schedule = schedules.get(job)
-    const slots = schedule?.cron.length ? runsBetween(schedule, from, until) : []
-    // A slot is missed when no run started between it and the next slot (the last slot: up to the period end).
-    const starts = (r?.starts ?? []).map((d) => new Date(d).getTime())
-    let missed = 0
-    let i = 0
-    slots.forEach((slot, n) => {
-      const next = slots[n + 1]?.getTime() ?? until.getTime()
-      while (i < starts.length && starts[i]! < slot.getTime()) i++
-      if (!(i < starts.length && starts[i]! < Math.max(next, slot.getTime() + 1))) missed++
-    })
-    const counted = (r?.runs ?? 0) - (r?.skipped ?? 0)
-    return {
-      job,
-      runs: r?.runs ?? 0,
-      failed: r?.failed ?? 0,
-      failureRate: counted > 0 ? Math.round(((r?.failed ?? 0) / counted) * 1000) / 10 : 0,
-      expected: slots.length,
-      missed,
-    }
-  })
-}
+// PostgreSQL's `infinity` and `-infinity` arrive as invalid dates: they print as `unbounded`, never throw.
+const unbounded = (d: Date) => (Number.isNaN(d.getTime()) ? 'unbounded' : undefined)
+const iso = (d: Date | null) => (d ? (unbounded(d) ?? d.toISOString()) : null)
+const day = (d: Date | null) => (d ? (unbounded(d) ?? d.toISOString().slice(0, 10)) : null)
 
 /** Builds the monthly compliance report of `bounds` (one calendar month), ending in a checklist of findings. */
 export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: MonthlyOptions): Promise<ReportDocument> {
@@ -78,7 +44,10 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
         and occurred_at >= ${from} and occurred_at < ${to}
       group by 1, 2`,
     db<{ email: string; role: string; mfa: boolean; lastLoginAt: Date | null; disabledAt: Date | null }[]>`
-      select email, role, mfa_enabled as mfa, last_login_at as "lastLoginAt", disabled_at as "disabledAt"
+      select email, role, mfa_enabled as mfa,
+        -- An unbounded time (±infinity) is no login time: such an admin reads as never logged in.
+        case when isfinite(last_login_at) then last_login_at end as "lastLoginAt",
+        disabled_at as "disabledAt"
       from users where role in ('admin', 'owner') order by role desc, email`,
     // Each action's first 500 rows in time order, straight from (action, occurred_at): a month of rows of other
     // actions is never walked past.
@@ -136,7 +105,7 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
     // the oldest row the retention check is about, and -infinity is no date at all.
     db<{ oldest: Date | null }[]>`
       select min(occurred_at) as oldest from audit_logs where occurred_at >= '0001-01-01T00:00:00Z'`,
-    jobReliability(db, from, to, options.now),
+    jobReliability(db, from, to, options.now, options.exemptFromPauseAll),
   ]).finally(() => db.release())
   const figure = (action: string, day?: string) =>
     perDay.filter((r) => r.action === action && (day === undefined || r.day === day)).reduce((n, r) => n + r.events, 0)
@@ -193,33 +162,75 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
       findings.push({ severity: 'warning', text: `${j.job} failed ${j.failureRate}% of its runs` })
     const missedShare = j.expected ? j.missed / j.expected : 0
     if (j.missed > 0 && (j.expected <= 31 || missedShare > 0.05)) {
-      findings.push({ severity: 'warning', text: `${j.job} missed ${j.missed} of ${j.expected} scheduled runs` })
+      findings.push({ severity: 'warning', text: `${j.job} missed ${j.missed} of ${j.expected} expected runs` })
     }
   }
 
   const days = Array.from({ length: Math.round((Date.parse(bounds.end) - Date.parse(bounds.start)) / dayMs) }, (_, i) =>
     addDays(bounds.start, i),
   )
-  const when = (d: Date | null) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : 'never')
+  const when = (d: Date | null) => (d ? (unbounded(d) ?? d.toISOString().slice(0, 16).replace('T', ' ')) : 'never')
   return {
     title: 'Monthly compliance report',
     bounds,
     periodLabel: describePeriod(bounds),
     headline: [
-      { key: 'admins', label: 'Admin and owner accounts', value: admins.length },
-      { key: 'admins_without_mfa', label: 'Admins without MFA', value: withoutMfa.length },
-      { key: 'dormant_admins', label: `Dormant admins (no login in ${dormantDays} days)`, value: dormant.length },
-      { key: 'privilege_changes', label: 'Privilege changes', value: roleChanges },
-      { key: 'expired_credentials', label: 'Expired credentials not revoked', value: expired[0]?.total ?? 0 },
+      {
+        key: 'admins',
+        label: 'Admin and owner accounts',
+        value: admins.length,
+        note: 'users with role admin or owner now, disabled ones included',
+      },
+      {
+        key: 'admins_without_mfa',
+        label: 'Admins without MFA',
+        value: withoutMfa.length,
+        note: 'of those, not disabled and mfa_enabled false',
+      },
+      {
+        key: 'dormant_admins',
+        label: `Dormant admins (no login in ${dormantDays} days)`,
+        value: dormant.length,
+        note: `not disabled, last login before ${day(dormantBefore)} (${dormantDays} days before the period end) or never`,
+      },
+      {
+        key: 'privilege_changes',
+        label: 'Privilege changes',
+        value: roleChanges,
+        note: 'user.role_changed audit events in the period',
+      },
+      {
+        key: 'expired_credentials',
+        label: 'Expired credentials not revoked',
+        value: expired[0]?.total ?? 0,
+        note: 'credentials that expired before the period end and were not revoked by then',
+      },
       {
         key: 'expiring_credentials',
         label: `Credentials expiring within ${expiringDays} days`,
         value: expiring.length,
+        note: `not revoked, expiring in the ${expiringDays} days after the period end`,
       },
-      { key: 'backups_taken', label: 'Backups taken', value: backups.taken },
-      { key: 'logins', label: 'Logins', value: counts.logins },
-      { key: 'failed_logins', label: 'Failed logins', value: counts.failedLogins },
-      { key: 'findings', label: 'Findings', value: findings.length },
+      {
+        key: 'backups_taken',
+        label: 'Backups taken',
+        value: backups.taken,
+        note: backups.available ? `successful backups in the period (${backups.source})` : 'no backup table exists',
+      },
+      { key: 'logins', label: 'Logins', value: counts.logins, note: 'auth.login audit events in the period' },
+      {
+        key: 'failed_logins',
+        label: 'Failed logins',
+        value: counts.failedLogins,
+        note: 'auth.login_failed audit events in the period',
+      },
+      {
+        key: 'missed_runs',
+        label: 'Missed scheduled runs',
+        value: reliability.reduce((n, j) => n + j.missed, 0),
+        note: 'fire times a job was expected to serve with no run started before its next one (see Job reliability)',
+      },
+      { key: 'findings', label: 'Findings', value: findings.length, note: 'items in the checklist below' },
     ],
     chart: {
       title: 'Logins per day',
@@ -299,9 +310,26 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
       },
       {
         title: 'Job reliability',
+        note: [
+          'Runs: runs started in the period (dry runs left out); Failed: of them failed or timed out;',
+          'Failure rate: failed ÷ runs not skipped.',
+          "Expected: the schedule's fire times in the period up to now, counted only from when the job existed",
+          "(its first run's fire time, or when the watchdog first saw its workflow, whichever is earlier)",
+          'and not while a pause held it (Paused counts those left out).',
+          'Missed: expected fire times with no run started before the next one.',
+        ].join(' '),
         table: {
-          columns: ['Job', 'Runs', 'Failed', 'Failure rate %', 'Scheduled', 'Missed'],
-          rows: reliability.map((j) => [j.job, j.runs, j.failed, j.failureRate, j.expected, j.missed]),
+          columns: ['Job', 'Runs', 'Failed', 'Failure rate %', 'Expected from (UTC)', 'Expected', 'Paused', 'Missed'],
+          rows: reliability.map((j) => [
+            j.job,
+            j.runs,
+            j.failed,
+            j.failureRate,
+            j.expectedFrom ? j.expectedFrom.slice(0, 16).replace('T', ' ') : 'not yet deployed',
+            j.expected,
+            j.paused,
+            j.missed,
+          ]),
         },
         empty: 'No jobs.',
       },

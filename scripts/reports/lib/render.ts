@@ -1,4 +1,4 @@
-import { escapeHtml, markdownTable } from '@admin-jobs/sdk'
+import { type EmailBlock, type EmailContent, markdownTable, renderEmail } from '@admin-jobs/sdk'
 import { chartSize, renderChartMermaid } from '@admin-jobs/sdk/charts'
 import { formatChange, percentChange, type ReportDocument, type Table } from './document.ts'
 
@@ -7,16 +7,23 @@ const cellText = (v: string | number | null) =>
 
 const hasPrevious = (doc: ReportDocument) => doc.headline.some((m) => m.previous !== undefined)
 
+const hasNotes = (doc: ReportDocument) => doc.headline.some((m) => m.note !== undefined)
+
 function headlineRows(doc: ReportDocument): string[][] {
   const compare = hasPrevious(doc)
-  const head = compare ? ['Metric', 'Value', 'Previous', 'Change'] : ['Metric', 'Value']
-  const rows = doc.headline.map((m) =>
-    compare && m.previous !== undefined
+  const notes = hasNotes(doc)
+  const head = [
+    ...(compare ? ['Metric', 'Value', 'Previous', 'Change'] : ['Metric', 'Value']),
+    ...(notes ? ['How counted'] : []),
+  ]
+  const rows = doc.headline.map((m) => [
+    ...(compare && m.previous !== undefined
       ? [m.label, cellText(m.value), cellText(m.previous), formatChange(m.value, m.previous)]
       : compare
         ? [m.label, cellText(m.value), '–', '–']
-        : [m.label, cellText(m.value)],
-  )
+        : [m.label, cellText(m.value)]),
+    ...(notes ? [m.note ?? ''] : []),
+  ])
   return [head, ...rows]
 }
 
@@ -55,70 +62,66 @@ function periodLine(doc: ReportDocument): string {
   return `${start} to ${end} (exclusive), ${timezone}`
 }
 
-/** The report as plain text (the email's text part). */
-export function renderText(doc: ReportDocument, options: { runUrl?: string } = {}): string {
-  const out = [`${doc.title}: ${doc.periodLabel}`, `Period ${periodLine(doc)}`, '']
-  for (const [label, ...values] of headlineRows(doc).slice(1)) out.push(`${label}: ${values.join(' / ')}`)
-  if (doc.findings) out.push('', 'Checklist:', ...checklistLines(doc).map((l) => `- ${l.replace(/\*\*/g, '')}`))
-  for (const section of doc.sections) {
-    out.push('', `${section.title}:`)
-    if (section.note) out.push(section.note)
-    if (section.table?.rows.length) {
-      for (const row of section.table.rows) out.push(`- ${row.map(cellText).join(' · ')}`)
-    } else if (section.table || !section.note) out.push(section.empty)
+/** The report as email content: the same blocks give its HTML and its text part (renderEmail). */
+export function reportEmail(doc: ReportDocument, options: { chartCid?: string; runUrl?: string } = {}): EmailContent {
+  const [head, ...rows] = headlineRows(doc)
+  const numeric = head!.map((_, i) => i).filter((i) => i > 0 && head![i] !== 'How counted' && head![i] !== 'Change')
+  const blocks: EmailBlock[] = [
+    { type: 'note', text: `Period ${periodLine(doc)}` },
+    { type: 'table', columns: head!, rows, numeric },
+  ]
+  if (doc.chart && options.chartCid) {
+    const { width, height } = chartSize(doc.chart)
+    blocks.push({ type: 'image', cid: options.chartCid, width, height, alt: doc.chart.title })
   }
-  if (options.runUrl) out.push('', `Run: ${options.runUrl}`)
-  return `${out.join('\n')}\n`
+  if (doc.findings) {
+    blocks.push({ type: 'heading', text: 'Checklist' })
+    blocks.push({
+      type: 'list',
+      items: doc.findings.length
+        ? doc.findings.map((f) => ({ tag: f.severity, tone: f.severity, text: f.text }))
+        : [{ tone: 'ok', text: 'Nothing needs action.' }],
+    })
+  }
+  for (const section of doc.sections) {
+    blocks.push({ type: 'heading', text: section.title })
+    if (section.note) blocks.push({ type: 'note', text: section.note })
+    if (section.table?.rows.length) {
+      const t = section.table
+      const numericColumns = t.columns.map((_, i) => i).filter((i) => t.rows.every((r) => typeof r[i] !== 'string'))
+      blocks.push({
+        type: 'table',
+        columns: t.columns,
+        rows: t.rows.map((r) => r.map(cellText)),
+        numeric: numericColumns,
+      })
+    } else if (section.table || !section.note) blocks.push({ type: 'note', text: section.empty })
+  }
+  if (options.runUrl) blocks.push({ type: 'link', href: options.runUrl, label: 'Run' })
+  return {
+    title: `${doc.title}: ${doc.periodLabel}`,
+    tag: `${doc.bounds.kind} report`,
+    tone: doc.findings?.some((f) => f.severity === 'critical') ? 'warning' : 'info',
+    preview: doc.headline
+      .slice(0, 3)
+      .map((m) => `${m.label}: ${cellText(m.value)}`)
+      .join(' · '),
+    blocks,
+    footer: `Sent by admin-jobs (reports/${doc.bounds.kind}). The CSV is attached; JSON and markdown are in REPORTS_DIR.`,
+  }
 }
 
-const th = 'style="text-align:left;padding:4px 10px;border-bottom:2px solid #d1d5db;font-size:13px"'
-const td = 'style="padding:4px 10px;border-bottom:1px solid #e5e7eb;font-size:13px"'
-
-function htmlTable(rows: readonly (readonly string[])[]): string {
-  const [head, ...body] = rows
-  if (!head) return ''
-  return [
-    '<table cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;margin:4px 0 12px">',
-    `<tr>${head.map((h) => `<th ${th}>${escapeHtml(h)}</th>`).join('')}</tr>`,
-    ...body.map((r) => `<tr>${r.map((c) => `<td ${td}>${escapeHtml(c)}</td>`).join('')}</tr>`),
-    '</table>',
-  ].join('\n')
+/** The report as plain text (the email's text part). */
+export function renderText(doc: ReportDocument, options: { runUrl?: string } = {}): string {
+  return renderEmail(reportEmail(doc, options)).text
 }
 
 /**
- * The report as an HTML email: inline styles and tables only (Gmail and Outlook), the chart as `<img src="cid:…">`
- * (an inline PNG attachment, never SVG or an external image).
+ * The report as an HTML email, on the shared layout: inline styles and tables only (Gmail and Outlook), the chart as
+ * `<img src="cid:…">` (an inline PNG attachment, never SVG or an external image).
  */
 export function renderHtml(doc: ReportDocument, options: { chartCid?: string; runUrl?: string } = {}): string {
-  const out = [
-    '<!doctype html>',
-    '<html><body style="margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;color:#1f2937">',
-    `<h2 style="margin:0 0 4px">${escapeHtml(doc.title)}: ${escapeHtml(doc.periodLabel)}</h2>`,
-    `<p style="margin:0 0 12px;color:#6b7280;font-size:12px">Period ${escapeHtml(periodLine(doc))}</p>`,
-    htmlTable(headlineRows(doc)),
-  ]
-  if (doc.chart && options.chartCid) {
-    // The PNG has twice the pixels; width and height (not CSS alone) size it in Outlook, max-width on phones.
-    const { width, height } = chartSize(doc.chart)
-    out.push(
-      `<p><img src="cid:${options.chartCid}" width="${width}" height="${height}" alt="${escapeHtml(doc.chart.title)}" style="display:block;border:0;max-width:100%;height:auto"></p>`,
-    )
-  }
-  if (doc.findings) {
-    out.push('<h3 style="margin:16px 0 4px">Checklist</h3><ul>')
-    out.push(...checklistLines(doc).map((l) => `<li>${escapeHtml(l).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>')}</li>`))
-    out.push('</ul>')
-  }
-  for (const section of doc.sections) {
-    out.push(`<h3 style="margin:16px 0 4px">${escapeHtml(section.title)}</h3>`)
-    if (section.note) out.push(`<p style="margin:0 0 6px;font-size:13px">${escapeHtml(section.note)}</p>`)
-    if (section.table?.rows.length) out.push(htmlTable(tableRows(section.table)))
-    else if (section.table || !section.note)
-      out.push(`<p style="margin:0 0 6px;font-size:13px;color:#6b7280"><i>${escapeHtml(section.empty)}</i></p>`)
-  }
-  if (options.runUrl) out.push(`<p style="font-size:12px"><a href="${escapeHtml(options.runUrl)}">Run</a></p>`)
-  out.push('</body></html>')
-  return `${out.join('\n')}\n`
+  return renderEmail(reportEmail(doc, options)).html
 }
 
 const csvCell = (v: string | number | null) => {

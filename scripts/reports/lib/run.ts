@@ -2,7 +2,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { type Config, type EnvReader, type JobContext, type JobDefinition, writeFileAtomic } from '@admin-jobs/sdk'
 import { renderChartPng } from '@admin-jobs/sdk/charts'
-import { adminRoutes } from '@admin-jobs/sdk/platform'
+import { adminRoutes, loadJobInfos } from '@admin-jobs/sdk/platform'
 import { buildDailyReport } from './daily.ts'
 import type { ReportDocument } from './document.ts'
 import { buildMonthlyReport } from './monthly.ts'
@@ -81,7 +81,13 @@ export async function runReport(ctx: JobContext<ReportSettings>, kind: ReportKin
       ? await buildDailyReport(sql, bounds)
       : kind === 'weekly'
         ? await buildWeeklyReport(sql, bounds)
-        : await buildMonthlyReport(sql, bounds, { retentionDays: config.auditLogRetentionDays, now: ctx.now() })
+        : await buildMonthlyReport(sql, bounds, {
+            retentionDays: config.auditLogRetentionDays,
+            now: ctx.now(),
+            exemptFromPauseAll: new Set(
+              (await loadJobInfos()).filter((j) => j.exemptFromPauseAll !== undefined).map((j) => j.id),
+            ),
+          })
   const queryMs = Math.round(performance.now() - queryStarted)
   const runUrl = ctx.run.url
   const markdown = renderMarkdown(doc, { runUrl })

@@ -1,5 +1,5 @@
-import { escapeHtml } from '../text/escape.ts'
 import type { SlackMessage } from './channels.ts'
+import { humanTime, renderEmail } from './email.ts'
 
 /** How urgent an alert is; `info` alerts are recorded but only reach people through reports. */
 export type Severity = 'critical' | 'warning' | 'info'
@@ -31,13 +31,6 @@ export interface RenderedMessage {
 }
 
 const icons = { critical: ':rotating_light:', warning: ':warning:', info: ':information_source:' } as const
-const colors = { critical: '#b42318', warning: '#b54708', info: '#175cd3', recovery: '#067647' } as const
-
-/** `31 Dec 2026, 10:29 UTC`: a time as people read it in a notice. */
-export function humanTime(at: Date): string {
-  const day = at.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' })
-  return `${day}, ${at.toISOString().slice(11, 16)} UTC`
-}
 
 /** Renders an alert, reminder or recovery for email (text and HTML) and Slack: what, when, where, and the run. */
 export function renderIncidentNotice(notice: IncidentNotice): RenderedMessage {
@@ -51,32 +44,17 @@ export function renderIncidentNotice(notice: IncidentNotice): RenderedMessage {
       .filter(([k, v]) => v !== undefined && k !== 'job')
       .map(([k, v]) => [k, String(v)] as [string, string]),
   ]
-  const text = [
+  const { text, html } = renderEmail({
     title,
-    '',
-    notice.text,
-    '',
-    ...facts.map(([k, v]) => `${k}: ${v}`),
-    ...(notice.runUrl ? ['', `Run: ${notice.runUrl}`] : []),
-  ].join('\n')
-  const color = notice.kind === 'recovery' ? colors.recovery : colors[notice.severity]
-  const html = [
-    '<!doctype html><html><body style="margin:0;padding:24px;background:#f6f7f9;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#101828">',
-    `<div style="max-width:600px;margin:0 auto;background:#fff;border-radius:8px;border-top:4px solid ${color};padding:20px 24px">`,
-    `<p style="margin:0 0 4px;font-size:12px;letter-spacing:.04em;text-transform:uppercase;color:${color}">${escapeHtml(tag)}</p>`,
-    `<h1 style="margin:0 0 12px;font-size:18px">${escapeHtml(title)}</h1>`,
-    `<p style="margin:0 0 16px;white-space:pre-wrap">${escapeHtml(notice.text)}</p>`,
-    '<table style="border-collapse:collapse;font-size:14px">',
-    ...facts.map(
-      ([k, v]) =>
-        `<tr><td style="padding:2px 12px 2px 0;color:#667085">${escapeHtml(k)}</td><td style="padding:2px 0">${escapeHtml(v)}</td></tr>`,
-    ),
-    '</table>',
-    notice.runUrl
-      ? `<p style="margin:16px 0 0"><a href="${escapeHtml(notice.runUrl)}" style="color:#175cd3">View the run</a></p>`
-      : '',
-    '</div></body></html>',
-  ].join('')
+    tag: notice.kind === 'reminder' ? `${notice.severity} · reminder` : tag,
+    tone: notice.kind === 'recovery' ? 'ok' : notice.severity,
+    blocks: [
+      { type: 'text', text: notice.text },
+      { type: 'facts', rows: facts },
+      ...(notice.runUrl ? [{ type: 'link' as const, href: notice.runUrl, label: 'View the run' }] : []),
+    ],
+    footer: `Sent by admin-jobs on ${notice.where}${notice.job ? ` for ${notice.job}` : ''}.`,
+  })
   const icon = notice.kind === 'recovery' ? ':white_check_mark:' : icons[notice.severity]
   const slack: SlackMessage = {
     text: `${icon} ${title}`,

@@ -12,6 +12,7 @@ import due from './commands/due.ts'
 import history from './commands/history.ts'
 import list from './commands/list.ts'
 import migrateCommand from './commands/migrate.ts'
+import newJob from './commands/new.ts'
 import pause from './commands/pause.ts'
 import psql from './commands/psql.ts'
 import resume from './commands/resume.ts'
@@ -36,6 +37,7 @@ const commands: Command[] = [
   dispatch,
   doctor,
   due,
+  newJob,
   psql,
 ]
 

@@ -17,6 +17,10 @@ export interface Config {
   readonly databaseRootCert: string | undefined
   readonly slackWebhookUrl: string | undefined
   readonly smtpUrl: string | undefined
+  /**
+   * The sender's address (ALERT_EMAIL_FROM; default `admin-jobs@<domain of the first ALERT_EMAIL_TO>`, else
+   * `admin-jobs@<host>`); mail names it `admin-jobs (<environment>)`.
+   */
   readonly alertEmailFrom: string
   readonly alertEmailTo: readonly string[]
   readonly healthcheckUrls: readonly string[]
@@ -210,7 +214,8 @@ export function parseConfig(env: Env = process.env, cwd = process.cwd(), read = 
     throw new ConfigError(`ALERT_EMAIL_FROM must be one email address (got "${from}": ${whyNotAnAddress(from)})`, {
       variable: 'ALERT_EMAIL_FROM',
     })
-  const alertEmailFrom = from ?? 'admin-jobs@localhost'
+  // Unset: admin-jobs at the admins' own domain (mail their relay accepts and their filters trust), else at this host.
+  const alertEmailFrom = from ?? `admin-jobs@${alertEmailTo[0]?.split('@')[1] ?? os.hostname()}`
   const repository = read.string('GITHUB_REPOSITORY')
   if (repository !== undefined && !/^[\w.-]+\/[\w.-]+$/.test(repository)) {
     throw new ConfigError(`GITHUB_REPOSITORY must be owner/name (got "${repository}")`, {

@@ -70,6 +70,22 @@ export function loadSchedules(root = repoRoot(), only?: string): JobSchedule[] {
   return schedules
 }
 
+/**
+ * Jobs that more than one workflow runs, each with those workflow files (a copied workflow still running its
+ * original's script): every job has exactly one workflow, so each of these is an error.
+ */
+export function duplicateWorkflows(schedules: readonly JobSchedule[]): { job: string; workflowFiles: string[] }[] {
+  const byJob = new Map<string, string[]>()
+  for (const s of schedules) byJob.set(s.job, [...(byJob.get(s.job) ?? []), s.workflowFile])
+  return [...byJob].filter(([, files]) => files.length > 1).map(([job, workflowFiles]) => ({ job, workflowFiles }))
+}
+
+/** The line `jobs list` and the tests print for a job that several workflows run. */
+export function describeDuplicate(d: { job: string; workflowFiles: readonly string[] }): string {
+  const files = d.workflowFiles.map((f) => f.replace(/\\/g, '/'))
+  return `error: ${files.slice(0, -1).join(', ')} and ${files.at(-1)} ${files.length === 2 ? 'both' : 'all'} run scripts/${d.job}.ts; a job has exactly one workflow (a copied workflow must run its own script)`
+}
+
 /** The `on.schedule` entries of a workflow document with a cron, each keeping its own `timezone`. */
 export function readEntries(schedule: unknown): ScheduleEntry[] {
   if (!Array.isArray(schedule)) return []

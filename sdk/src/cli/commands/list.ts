@@ -2,7 +2,14 @@ import { listJobIds, loadJob } from '../../project/registry.ts'
 import { activePauses, type Pause, pauseFor } from '../../records/pauses.ts'
 import { estimateUsage, isHostedRunner, type UsageLine } from '../../schedules/cost.ts'
 import { describeLateness, loadLateness, type ScheduleLateness } from '../../schedules/lateness.ts'
-import { describeSchedule, type JobSchedule, loadSchedules, nextRun } from '../../schedules/schedules.ts'
+import {
+  describeDuplicate,
+  describeSchedule,
+  duplicateWorkflows,
+  type JobSchedule,
+  loadSchedules,
+  nextRun,
+} from '../../schedules/schedules.ts'
 import { loadSharedRunners, sharedRunnerOn } from '../../schedules/shared.ts'
 import { formatMs } from '../../text/duration.ts'
 import { relativeTime } from '../../text/relative.ts'
@@ -32,6 +39,7 @@ const list: Command = {
   usage: 'list [--json]',
   description: 'jobs, schedule (cron + words), next run, last result',
   flags: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  notes: ['Exits 1 after the listing when two workflows run the same job script; an error line names both.'],
   settings: [
     ...databaseSettings,
     {
@@ -121,9 +129,12 @@ const list: Command = {
         ...monthlyCost(usageOf.get(id)),
       }
     })
+    // Two workflows running one script: the schedule shown is one of them, so say so, naming both.
+    const duplicates = duplicateWorkflows(loaded)
+    for (const d of duplicates) io.stderr(describeDuplicate(d))
     if (flags.json) {
       io.stdout(JSON.stringify(rows, null, 2))
-      return 0
+      return duplicates.length ? 1 : 0
     }
     const width = outputWidth(io)
     const say = (text: string) => io.stdout(wrap(text, width))
@@ -185,7 +196,7 @@ const list: Command = {
     say(
       `\n* critical: a failure alerts. Estimated Actions usage ${where}: ${count(usage.totalMinutesPerMonth)} min/month.`,
     )
-    return 0
+    return duplicates.length ? 1 : 0
   },
 }
 
