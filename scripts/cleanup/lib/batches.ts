@@ -35,7 +35,8 @@ export interface BatchTotals {
 /** A batch statement: the rows it processed are its first row's `n` when it has one, else its command's row count. */
 export type BatchStatement = (selection: PendingQuery<Row[]>) => PendingQuery<Row[]>
 
-function processed(result: { count: number; [index: number]: Row | undefined }): number {
+/** The rows a batch statement processed. */
+export function processed(result: { count: number; [index: number]: Row | undefined }): number {
   const n = result[0]?.n
   return typeof n === 'number' ? n : result.count
 }
@@ -47,9 +48,10 @@ function hitCap(err: unknown): boolean {
 }
 
 /** Thrown to the engine's loop: the batch was rolled back at the cap; shrink it and try again. */
-class CapReached extends Error {}
+export class CapReached extends Error {}
 
-function createBatcher(conn: ReservedSql, options: BatchOptions) {
+/** The batch loop every engine shares: the cap, lock-timeout retries, strikes, totals (see `run`). */
+export function createBatcher(conn: ReservedSql, options: BatchOptions) {
   const totals = { rows: 0, batches: 0, longest: 0, capped: 0 }
   const capMs = options.capMs ?? Math.max(200, (options.targetBatchMs ?? 100) + 100)
   let capped = false
@@ -122,16 +124,17 @@ export function adaptBatch(size: number, ms: number, targetMs: number, min: numb
 /**
  * Runs `statement` over contiguous heap ranges (`ctid >= '(a,0)' and ctid < '(b,0)'`, a TID range scan): every page
  * is read once and no index is walked. Starts at 32 pages per batch and adapts. Pages appended after the start are
- * not visited (rows written after the cutoff).
+ * not visited (rows written after the cutoff); `pages` limits the sweep to pages `from` (inclusive) to `to` (exclusive).
  */
 export async function sweepHeap(
   conn: ReservedSql,
-  options: BatchOptions,
+  options: BatchOptions & { pages?: { from: number; to: number } },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
   const [size] = await conn<{ pages: number }[]>`
     select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`
-  const pages = size?.pages ?? 0
+  const first = options.pages?.from ?? 0
+  const pages = Math.min(size?.pages ?? 0, options.pages?.to ?? Number.POSITIVE_INFINITY)
   const targetMs = options.targetBatchMs ?? 100
   const batcher = createBatcher(conn, options)
   const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
@@ -140,7 +143,7 @@ export async function sweepHeap(
   let step = 32
   await batcher.start()
   try {
-    for (let page = 0; page < pages; ) {
+    for (let page = first; page < pages; ) {
       const end = Math.min(pages, page + step)
       let batch: { value: number; ms: number }
       try {
@@ -156,7 +159,7 @@ export async function sweepHeap(
       batcher.totals.rows += batch.value
       page = end
       step = adaptBatch(step, batch.ms, targetMs, minStep, 100_000)
-      progress.update(batcher.totals.rows, page / pages)
+      progress.update(batcher.totals.rows, (page - first) / Math.max(1, pages - first))
     }
   } finally {
     await batcher.finish()

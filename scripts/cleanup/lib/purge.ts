@@ -1,10 +1,19 @@
 import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, Row, Sql } from 'postgres'
-import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
-import { assertWithinLimit, estimateRemoval, type RemovalRange, removableWhere } from './removal-plan.ts'
+import { type BatchTotals, sweepHeap } from './batches.ts'
+import { walkKeyRanges } from './key-ranges.ts'
+import {
+  assertWithinLimit,
+  estimateRemoval,
+  findExtent,
+  type RemovalRange,
+  removableWhere,
+  sampleLayout,
+} from './removal-plan.ts'
 
 /**
- * Options of purgeInBatches. Defaults: maxFraction 0.95, heap ranges from an estimated 10% removable, batches sized
+ * Options of purgeInBatches. Defaults: maxFraction 0.95, heap ranges from an estimated 10% removable spread over 60%
+ * of the pages, batches sized
  * for ~100 ms (never above ~250 ms), a progress line every 5 s.
  */
 export interface PurgeOptions {
@@ -18,8 +27,10 @@ export interface PurgeOptions {
   maxFraction?: number
   /** The variable named in the safety-rail message. */
   maxFractionVariable?: string
-  /** Estimated removable share from which whole heap ranges are swept instead of index ranges. */
+  /** Estimated removable share from which whole heap ranges may be swept instead of index ranges. */
   heapThreshold?: number
+  /** Share of sampled pages holding a removable row from which the heap is swept (default 0.6). */
+  heapPageShare?: number
   /** Wall time one batch (one transaction) aims at. */
   targetBatchMs?: number
   progressEveryMs?: number
@@ -45,13 +56,17 @@ export interface PurgeResult {
   longestTransactionMs: number
   /** Batches rolled back at the per-statement cap and tried again smaller. */
   cappedBatches?: number
+  /** Heap pages swept when the removable rows were gathered on part of the heap, and the read that found them. */
+  sweptPages?: number
+  extentMs?: number
 }
 
 /**
- * Deletes removable rows in short autocommit transactions. The strategy follows the estimated removable share: a large
- * share sweeps the heap in contiguous `ctid` ranges (TID range scans, no index walk, each page visited once); a small
- * share walks each range's index with a keyset (never re-walking the dead entries earlier batches left). Batch sizes
- * adapt so a transaction takes about `targetBatchMs`. A dry run counts exactly and changes nothing.
+ * Deletes removable rows in short autocommit transactions. The strategy follows where the removable rows sit: spread
+ * over most pages, the heap is swept in contiguous `ctid` ranges (TID range scans, no index read, each page visited
+ * once); a small share, or rows gathered on part of the heap, goes by consecutive key ranges of each reason's index
+ * (bitmap scans reading only the pages those rows are on, in page order, and each slice of the index once). Batch
+ * sizes adapt so a transaction takes about `targetBatchMs`. A dry run counts exactly and changes nothing.
  */
 export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<PurgeResult> {
   const started = performance.now()
@@ -70,13 +85,29 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
   if (estimate.removable === 0 && estimate.exact) {
     return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
   }
-  const strategy = estimate.fraction >= (options.heapThreshold ?? 0.1) ? 'heap' : 'index'
+  // A large share is swept through the heap in page order. A sample tells whether the removable rows are spread over
+  // it (then every page is swept) or gathered on part of it (then their exact stretch is found first, so the pages
+  // around it are never read). A small share goes by index ranges, which read only the pages those rows are on.
+  const heap = estimate.fraction >= (options.heapThreshold ?? 0.1)
+  const layout = heap ? await sampleLayout(sql, { table: options.table, where }) : undefined
+  const spread = layout !== undefined && layout.pageShare >= (options.heapPageShare ?? 0.6)
+  const extentStarted = performance.now()
+  const extent = heap && !spread ? await findExtent(sql, { table: options.table, where }) : undefined
+  const extentMs = heap && !spread ? elapsed(extentStarted) : undefined
+  const strategy = heap ? 'heap' : 'index'
   options.log?.info(`purging ${options.table}`, {
     strategy,
     estimated: Math.round(estimate.removable),
     of: Math.round(estimate.total),
     exact: estimate.exact,
+    ...(layout
+      ? { pagesWithRemovable: `${Math.round(layout.pageShare * 100)}% of ${layout.sampledPages} sampled` }
+      : {}),
+    ...(extent ? { pages: `${extent.from}–${extent.to}` } : {}),
   })
+  if (extent === null) {
+    return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
+  }
   const conn = await sql.reserve()
   try {
     // A lost commit only means a row is deleted by the next run, so the purge need not wait for WAL flushes; a lock
@@ -101,8 +132,8 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       totals.capped += t.capped ?? 0
       totals.longestTransactionMs = Math.max(totals.longestTransactionMs, t.longestTransactionMs)
     }
-    if (strategy === 'heap') add(await sweepHeap(conn, batchOptions, remove))
-    else for (const range of options.ranges) add(await walkIndex(conn, { ...batchOptions, ...range }, remove))
+    if (strategy === 'heap') add(await sweepHeap(conn, { ...batchOptions, pages: extent }, remove))
+    else for (const range of options.ranges) add(await walkKeyRanges(conn, { ...batchOptions, ...range }, remove))
     return {
       deleted: totals.rows,
       ...base,
@@ -111,6 +142,7 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       durationMs: elapsed(started),
       longestTransactionMs: totals.longestTransactionMs,
       cappedBatches: totals.capped,
+      ...(extent ? { sweptPages: extent.to - extent.from, extentMs } : {}),
     }
   } finally {
     await conn`reset synchronous_commit`.catch(() => {})

@@ -73,6 +73,56 @@ export async function estimateRemoval(
   return { total, removable, fraction: total === 0 ? 0 : removable / total, exact: true }
 }
 
+/** Where removable rows sit: the share of sampled heap pages that hold at least one. */
+export interface RemovalLayout {
+  sampledPages: number
+  pageShare: number
+}
+
+/**
+ * Samples about `pages` random heap pages (TABLESAMPLE SYSTEM: whole pages, a few ms) and reports the share of them
+ * holding a removable row. High when removable rows are spread over the heap, low when they are gathered at its start
+ * or end or are few. A table too small to sample counts as spread.
+ */
+export async function sampleLayout(
+  sql: Sql,
+  options: { table: string; where: PendingQuery<Row[]>; pages?: number },
+): Promise<RemovalLayout> {
+  const [size] = await sql<{ pages: number }[]>`
+    select greatest(relpages, 1)::int as pages from pg_class where oid = ${`public.${options.table}`}::regclass`
+  const percent = Math.min(100, (100 * (options.pages ?? 400)) / (size?.pages ?? 1))
+  const [sample] = await sql<{ pages: number; covered: number }[]>`
+    select count(distinct (ctid::text::point)[0])::int as pages,
+      count(distinct (ctid::text::point)[0]) filter (where ${options.where})::int as covered
+    from ${sql(options.table)} tablesample system (${percent})`
+  const pages = sample?.pages ?? 0
+  return { sampledPages: pages, pageShare: pages === 0 ? 1 : (sample?.covered ?? 0) / pages }
+}
+
+/** The heap pages removable rows sit on: from `from` to `to` (exclusive); `rows` removable rows in all. */
+export interface RemovalExtent {
+  from: number
+  to: number
+  rows: number
+}
+
+/**
+ * Finds exactly which stretch of the heap holds removable rows (`min(ctid)`, `max(ctid)`): one read-only statement
+ * planned like the DELETE's own scan (the indexes, then only the pages they point to, in page order), so the sweep
+ * after it finds those pages in shared buffers. Null when no row is removable.
+ */
+export async function findExtent(
+  sql: Sql,
+  options: { table: string; where: PendingQuery<Row[]> },
+): Promise<RemovalExtent | null> {
+  const [row] = await sql<{ first: string | null; last: string | null; rows: number }[]>`
+    select min(ctid)::text as first, max(ctid)::text as last, count(*)::float8 as rows
+    from ${sql(options.table)} where ${options.where}`
+  if (!row?.first || !row.last) return null
+  const page = (tid: string) => Number(/^\((\d+),/.exec(tid)?.[1])
+  return { from: page(row.first), to: page(row.last) + 1, rows: row.rows }
+}
+
 /**
  * The optional share limit: throws a NonRetryableError (exit 1) when the run would remove more than `maxFraction` of
  * the table, naming the flag and variable that allow it. The clock check (clock.ts) is what guards against a clock
