@@ -111,7 +111,7 @@ export async function runPurgeCase(
     const { stats } = job
     h.log(
       `round ${round + 1}: job ${stats.durationMs} ms (${stats.strategy}, ${stats.batches} batches, longest ` +
-        `${stats.longestTransactionMs} ms${stats.extentMs === undefined ? '' : `, extent ${stats.extentMs} ms, ${stats.sweptPages} pages`}), ` +
+        `${stats.longestTransactionMs} ms${stats.sweptPages === undefined ? '' : `, ${stats.sweptPages} pages swept`}), ` +
         `DELETE ${Math.round(baseline.ms)} ms`,
     )
     if (stats.durationMs < best.purgeMs) {

@@ -30,10 +30,14 @@ export interface BatchTotals {
   longestTransactionMs: number
   /** Batches rolled back at the cap and tried again smaller. */
   capped?: number
+  /** Heap pages a sweep covered. */
+  pages?: number
 }
 
 /** A batch statement: the rows it processed are its first row's `n` when it has one, else its command's row count. */
-export type BatchStatement = (selection: PendingQuery<Row[]>) => PendingQuery<Row[]>
+export type BatchStatement = (
+  selection: PendingQuery<Row[]>,
+) => PendingQuery<Row[]> | Promise<{ count: number; [index: number]: Row | undefined }>
 
 /** The rows a batch statement processed. */
 export function processed(result: { count: number; [index: number]: Row | undefined }): number {
@@ -124,11 +128,13 @@ export function adaptBatch(size: number, ms: number, targetMs: number, min: numb
 /**
  * Runs `statement` over contiguous heap ranges (`ctid >= '(a,0)' and ctid < '(b,0)'`, a TID range scan): every page
  * is read once and no index is walked. Starts at 32 pages per batch and adapts. Pages appended after the start are
- * not visited (rows written after the cutoff); `pages` limits the sweep to pages `from` (inclusive) to `to` (exclusive).
+ * not visited (rows written after the cutoff); `pages` limits the sweep to pages `from` (inclusive) to `to` (exclusive),
+ * and the sweep stops early once `until()` says the work is done (checked before each batch). `rowsLeft()` (rows still
+ * to find) keeps a batch from reaching far past where, at the density seen so far, they should end.
  */
 export async function sweepHeap(
   conn: ReservedSql,
-  options: BatchOptions & { pages?: { from: number; to: number } },
+  options: BatchOptions & { pages?: { from: number; to: number }; until?: () => boolean; rowsLeft?: () => number },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
   const [size] = await conn<{ pages: number }[]>`
@@ -141,10 +147,14 @@ export async function sweepHeap(
   const minStep = 16
   // Start small (a first batch on a cold table can be slow) and let the sizes grow towards the target.
   let step = 32
+  let page = first
   await batcher.start()
   try {
-    for (let page = first; page < pages; ) {
-      const end = Math.min(pages, page + step)
+    while (page < pages && !options.until?.()) {
+      const density = batcher.totals.rows / Math.max(1, page - first)
+      const left = options.rowsLeft?.()
+      const reach = left !== undefined && density > 0 ? Math.ceil((1.25 * left) / density) + minStep : step
+      const end = Math.min(pages, page + Math.min(step, reach))
       let batch: { value: number; ms: number }
       try {
         batch = await batcher.run(
@@ -164,7 +174,7 @@ export async function sweepHeap(
   } finally {
     await batcher.finish()
   }
-  return batcher.result()
+  return { ...batcher.result(), pages: Math.max(0, page - first) }
 }
 
 /**

@@ -90,7 +90,7 @@ export async function walkKeyRanges(
   // Sizes are shares of the axis; without statistics the axis is time, and a batch starts at a hundredth of it.
   const perRow = axis.rows > 0 ? 1 / axis.rows : 0
   const minStep = perRow > 0 ? 200 * perRow : 1e-4
-  let step = perRow > 0 ? (options.initialRows ?? 10_000) * perRow : 0.01
+  let step = perRow > 0 ? (options.initialRows ?? 2_000) * perRow : 0.01
   let q = 0
   let from: Micros | null = null
   await batcher.start()

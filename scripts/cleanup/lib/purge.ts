@@ -1,11 +1,12 @@
 import type { Logger } from '@admin-jobs/sdk'
-import type { PendingQuery, Row, Sql } from 'postgres'
-import { type BatchTotals, sweepHeap } from './batches.ts'
+import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
+import { type BatchOptions, type BatchTotals, sweepHeap } from './batches.ts'
 import { walkKeyRanges } from './key-ranges.ts'
 import {
   assertWithinLimit,
+  countRemovable,
   estimateRemoval,
-  findExtent,
+  type RemovalLayout,
   type RemovalRange,
   removableWhere,
   sampleLayout,
@@ -56,9 +57,8 @@ export interface PurgeResult {
   longestTransactionMs: number
   /** Batches rolled back at the per-statement cap and tried again smaller. */
   cappedBatches?: number
-  /** Heap pages swept when the removable rows were gathered on part of the heap, and the read that found them. */
+  /** Heap pages swept when the removable rows were gathered on part of the heap. */
   sweptPages?: number
-  extentMs?: number
 }
 
 /**
@@ -85,15 +85,14 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
   if (estimate.removable === 0 && estimate.exact) {
     return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
   }
-  // A large share is swept through the heap in page order. A sample tells whether the removable rows are spread over
-  // it (then every page is swept) or gathered on part of it (then their exact stretch is found first, so the pages
-  // around it are never read). A small share goes by index ranges, which read only the pages those rows are on.
+  // A large share is swept through the heap in page order. A sample of pages tells whether the removable rows are
+  // spread over it (then every page is swept) or gathered on part of it (then the sweep starts at the first sampled
+  // page holding one and stops once it has deleted every row an exact count found). A small share goes by key ranges
+  // of each reason's index, which read only the pages those rows are on.
   const heap = estimate.fraction >= (options.heapThreshold ?? 0.1)
   const layout = heap ? await sampleLayout(sql, { table: options.table, where }) : undefined
-  const spread = layout !== undefined && layout.pageShare >= (options.heapPageShare ?? 0.6)
-  const extentStarted = performance.now()
-  const extent = heap && !spread ? await findExtent(sql, { table: options.table, where }) : undefined
-  const extentMs = heap && !spread ? elapsed(extentStarted) : undefined
+  const gathered = layout !== undefined && layout.pageShare < (options.heapPageShare ?? 0.6)
+  const expected = gathered ? await countRemovable(sql, options.table, options.ranges) : undefined
   const strategy = heap ? 'heap' : 'index'
   options.log?.info(`purging ${options.table}`, {
     strategy,
@@ -103,9 +102,8 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
     ...(layout
       ? { pagesWithRemovable: `${Math.round(layout.pageShare * 100)}% of ${layout.sampledPages} sampled` }
       : {}),
-    ...(extent ? { pages: `${extent.from}–${extent.to}` } : {}),
   })
-  if (extent === null) {
+  if (expected === 0) {
     return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
   }
   const conn = await sql.reserve()
@@ -122,18 +120,22 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       progressEveryMs: options.progressEveryMs,
       expectedRows: estimate.removable,
     }
-    // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
-    const remove = (selection: PendingQuery<Row[]>) =>
-      conn`delete from ${conn(options.table)} where ${selection} and (${where})`
-    const totals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
+    const totals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0, sweptPages: 0 }
     const add = (t: BatchTotals) => {
       totals.rows += t.rows
       totals.batches += t.batches
       totals.capped += t.capped ?? 0
       totals.longestTransactionMs = Math.max(totals.longestTransactionMs, t.longestTransactionMs)
     }
-    if (strategy === 'heap') add(await sweepHeap(conn, { ...batchOptions, pages: extent }, remove))
-    else for (const range of options.ranges) add(await walkKeyRanges(conn, { ...batchOptions, ...range }, remove))
+    if (layout && expected !== undefined) {
+      totals.sweptPages = await sweepGathered(conn, options, where, { ...batchOptions, layout, expected, add })
+    } else {
+      // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
+      const remove = (selection: PendingQuery<Row[]>) =>
+        conn`delete from ${conn(options.table)} where ${selection} and (${where})`
+      if (strategy === 'heap') add(await sweepHeap(conn, batchOptions, remove))
+      else for (const range of options.ranges) add(await walkKeyRanges(conn, { ...batchOptions, ...range }, remove))
+    }
     return {
       deleted: totals.rows,
       ...base,
@@ -142,13 +144,53 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       durationMs: elapsed(started),
       longestTransactionMs: totals.longestTransactionMs,
       cappedBatches: totals.capped,
-      ...(extent ? { sweptPages: extent.to - extent.from, extentMs } : {}),
+      ...(expected !== undefined ? { sweptPages: totals.sweptPages } : {}),
     }
   } finally {
     await conn`reset synchronous_commit`.catch(() => {})
     await conn`reset lock_timeout`.catch(() => {})
     conn.release()
   }
+}
+
+/**
+ * Sweeps a heap whose removable rows are gathered on part of it: from a little before the first sampled page holding
+ * one, upwards, until the batches have deleted as many rows as `expected` counted; then, only if some are still
+ * missing (the sample started too late, or live traffic changed rows meanwhile), the pages before that start.
+ * Returns the pages swept.
+ */
+async function sweepGathered(
+  conn: ReservedSql,
+  options: PurgeOptions,
+  where: PendingQuery<Row[]>,
+  run: BatchOptions & { layout: RemovalLayout; expected: number; add: (t: BatchTotals) => void },
+): Promise<number> {
+  const { layout, expected } = run
+  let found = 0
+  const remove = async (selection: PendingQuery<Row[]>) => {
+    const result = await conn`delete from ${conn(options.table)} where ${selection} and (${where})`
+    found += result.count
+    return result
+  }
+  // Sampled pages are on average this far apart: start that much before the first one found, twice over.
+  const gap = Math.ceil(layout.pages / Math.max(1, layout.sampledPages))
+  const start = Math.max(0, (layout.firstPage ?? 0) - 2 * gap)
+  const counting = (from: number, to: number) => ({
+    ...run,
+    pages: { from, to },
+    until: () => found >= expected,
+    rowsLeft: () => expected - found,
+  })
+  const upper = await sweepHeap(conn, counting(start, Number.POSITIVE_INFINITY), remove)
+  run.add(upper)
+  let swept = upper.pages ?? 0
+  if (found < expected && start > 0) {
+    run.log?.info(`${options.table}: some removable rows lie before page ${start}; sweeping those pages too`)
+    const lower = await sweepHeap(conn, counting(0, start), remove)
+    run.add(lower)
+    swept += lower.pages ?? 0
+  }
+  return swept
 }
 
 async function preview(

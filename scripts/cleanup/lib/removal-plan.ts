@@ -73,10 +73,14 @@ export async function estimateRemoval(
   return { total, removable, fraction: total === 0 ? 0 : removable / total, exact: true }
 }
 
-/** Where removable rows sit: the share of sampled heap pages that hold at least one. */
+/** Where removable rows sit: the share of sampled heap pages that hold at least one, and the first such page. */
 export interface RemovalLayout {
   sampledPages: number
   pageShare: number
+  /** The first sampled page holding a removable row (null when none did). */
+  firstPage: number | null
+  /** Heap pages in all (pg_class.relpages). */
+  pages: number
 }
 
 /**
@@ -91,36 +95,36 @@ export async function sampleLayout(
   const [size] = await sql<{ pages: number }[]>`
     select greatest(relpages, 1)::int as pages from pg_class where oid = ${`public.${options.table}`}::regclass`
   const percent = Math.min(100, (100 * (options.pages ?? 400)) / (size?.pages ?? 1))
-  const [sample] = await sql<{ pages: number; covered: number }[]>`
-    select count(distinct (ctid::text::point)[0])::int as pages,
-      count(distinct (ctid::text::point)[0]) filter (where ${options.where})::int as covered
-    from ${sql(options.table)} tablesample system (${percent})`
+  const [sample] = await sql<{ pages: number; covered: number; first: number | null }[]>`
+    select count(distinct page)::int as pages, count(distinct page) filter (where removable)::int as covered,
+      min(page) filter (where removable)::int as first
+    from (select (ctid::text::point)[0] as page, (${options.where}) as removable
+          from ${sql(options.table)} tablesample system (${percent})) sampled`
   const pages = sample?.pages ?? 0
-  return { sampledPages: pages, pageShare: pages === 0 ? 1 : (sample?.covered ?? 0) / pages }
-}
-
-/** The heap pages removable rows sit on: from `from` to `to` (exclusive); `rows` removable rows in all. */
-export interface RemovalExtent {
-  from: number
-  to: number
-  rows: number
+  return {
+    sampledPages: pages,
+    pageShare: pages === 0 ? 1 : (sample?.covered ?? 0) / pages,
+    firstPage: sample?.first ?? null,
+    pages: size?.pages ?? 1,
+  }
 }
 
 /**
- * Finds exactly which stretch of the heap holds removable rows (`min(ctid)`, `max(ctid)`): one read-only statement
- * planned like the DELETE's own scan (the indexes, then only the pages they point to, in page order), so the sweep
- * after it finds those pages in shared buffers. Null when no row is removable.
+ * Counts exactly the rows any range makes removable, as disjoint parts: the rows of the first range (an index-only
+ * scan of its index: no heap page read where the visibility map allows), then those of each further range that no
+ * earlier range matched (its own index, then the heap for the other columns; those rows are few). Cheaper than
+ * counting `where a or b`, which reads every page the removable rows are on.
  */
-export async function findExtent(
-  sql: Sql,
-  options: { table: string; where: PendingQuery<Row[]> },
-): Promise<RemovalExtent | null> {
-  const [row] = await sql<{ first: string | null; last: string | null; rows: number }[]>`
-    select min(ctid)::text as first, max(ctid)::text as last, count(*)::float8 as rows
-    from ${sql(options.table)} where ${options.where}`
-  if (!row?.first || !row.last) return null
-  const page = (tid: string) => Number(/^\((\d+),/.exec(tid)?.[1])
-  return { from: page(row.first), to: page(row.last) + 1, rows: row.rows }
+export async function countRemovable(sql: Sql, table: string, ranges: readonly RemovalRange[]): Promise<number> {
+  let total = 0
+  for (const [k, r] of ranges.entries()) {
+    const earlier = ranges.slice(0, k).map((e) => sql`and not coalesce(${sql(e.column)} < ${e.before}, false)`)
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::float8 as n from ${sql(table)}
+      where ${sql(r.column)} < ${r.before} ${earlier.reduce((acc, part) => sql`${acc} ${part}`, sql``)}`
+    total += row?.n ?? 0
+  }
+  return total
 }
 
 /**
