@@ -30,8 +30,10 @@ export interface PurgeOptions {
   maxFractionVariable?: string
   /** Estimated removable share from which whole heap ranges may be swept instead of index ranges. */
   heapThreshold?: number
-  /** Share of sampled pages holding a removable row from which the heap is swept (default 0.6). */
+  /** Share of sampled pages holding a removable row from which the whole heap is swept (default 0.6). */
   heapPageShare?: number
+  /** Heap pages the layout sample reads (default 400). */
+  samplePages?: number
   /** Wall time one batch (one transaction) aims at. */
   targetBatchMs?: number
   progressEveryMs?: number
@@ -90,7 +92,7 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
   // page holding one and stops once it has deleted every row an exact count found). A small share goes by key ranges
   // of each reason's index, which read only the pages those rows are on.
   const heap = estimate.fraction >= (options.heapThreshold ?? 0.1)
-  const layout = heap ? await sampleLayout(sql, { table: options.table, where }) : undefined
+  const layout = heap ? await sampleLayout(sql, { table: options.table, where, pages: options.samplePages }) : undefined
   const gathered = layout !== undefined && layout.pageShare < (options.heapPageShare ?? 0.6)
   const expected = gathered ? await countRemovable(sql, options.table, options.ranges) : undefined
   const strategy = heap ? 'heap' : 'index'

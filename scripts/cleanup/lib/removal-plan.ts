@@ -86,7 +86,8 @@ export interface RemovalLayout {
 /**
  * Samples about `pages` random heap pages (TABLESAMPLE SYSTEM: whole pages, a few ms) and reports the share of them
  * holding a removable row. High when removable rows are spread over the heap, low when they are gathered at its start
- * or end or are few. A table too small to sample counts as spread.
+ * or end or are few. A table too small to sample counts as spread. The seed is fixed, so a table's sample only changes
+ * with its pages.
  */
 export async function sampleLayout(
   sql: Sql,
@@ -99,7 +100,7 @@ export async function sampleLayout(
     select count(distinct page)::int as pages, count(distinct page) filter (where removable)::int as covered,
       min(page) filter (where removable)::int as first
     from (select (ctid::text::point)[0] as page, (${options.where}) as removable
-          from ${sql(options.table)} tablesample system (${percent})) sampled`
+          from ${sql(options.table)} tablesample system (${percent}) repeatable (1)) sampled`
   const pages = sample?.pages ?? 0
   return {
     sampledPages: pages,
