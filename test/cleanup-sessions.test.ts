@@ -268,7 +268,7 @@ describe('cleanup/sessions', () => {
       log,
       samplePages: 20,
     })
-    expect(lines.join('\n')).toContain('some removable rows lie before page')
+    expect(lines.join('\n')).toContain('some removable rows lie outside pages')
     expect(result).toMatchObject({ strategy: 'heap', deleted: removable })
     const left = await db.sql`select user_id from sessions where expires_at < ${now}::timestamptz`
     expect(left).toEqual([])

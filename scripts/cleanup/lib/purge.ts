@@ -156,10 +156,10 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
 }
 
 /**
- * Sweeps a heap whose removable rows are gathered on part of it: from a little before the first sampled page holding
- * one, upwards, until the batches have deleted as many rows as `expected` counted; then, only if some are still
- * missing (the sample started too late, or live traffic changed rows meanwhile), the pages before that start.
- * Returns the pages swept.
+ * Sweeps a heap whose removable rows are gathered on part of it, stopping as soon as the batches have deleted as many
+ * rows as `expected` counted: first the stretch the sample found them on (widened by six sampling gaps each side, so
+ * it misses rows only with odds of about 1 in 400), then, only while rows are still missing (the sample was unlucky,
+ * or live traffic changed rows meanwhile), the pages before it and after it. Returns the pages swept.
  */
 async function sweepGathered(
   conn: ReservedSql,
@@ -174,23 +174,28 @@ async function sweepGathered(
     found += result.count
     return result
   }
-  // Sampled pages are on average this far apart: start that much before the first one found, twice over.
   const gap = Math.ceil(layout.pages / Math.max(1, layout.sampledPages))
-  const start = Math.max(0, (layout.firstPage ?? 0) - 2 * gap)
-  const counting = (from: number, to: number) => ({
-    ...run,
-    pages: { from, to },
-    until: () => found >= expected,
-    rowsLeft: () => expected - found,
-  })
-  const upper = await sweepHeap(conn, counting(start, Number.POSITIVE_INFINITY), remove)
-  run.add(upper)
-  let swept = upper.pages ?? 0
-  if (found < expected && start > 0) {
-    run.log?.info(`${options.table}: some removable rows lie before page ${start}; sweeping those pages too`)
-    const lower = await sweepHeap(conn, counting(0, start), remove)
-    run.add(lower)
-    swept += lower.pages ?? 0
+  const widen = 6 * gap
+  // A start within a tenth of the table from its first page, or an end as near its last, is taken to the edge.
+  let start = Math.max(0, (layout.firstPage ?? 0) - widen)
+  if (start < layout.pages / 10) start = 0
+  let end = layout.lastPage === null ? Number.POSITIVE_INFINITY : layout.lastPage + 1 + widen
+  if (end > layout.pages * 0.9) end = Number.POSITIVE_INFINITY
+  let swept = 0
+  const sweep = async (from: number, to: number) => {
+    const totals = await sweepHeap(
+      conn,
+      { ...run, pages: { from, to }, until: () => found >= expected, rowsLeft: () => expected - found },
+      remove,
+    )
+    run.add(totals)
+    swept += totals.pages ?? 0
+  }
+  await sweep(start, end)
+  if (found < expected && (start > 0 || end !== Number.POSITIVE_INFINITY)) {
+    run.log?.info(`${options.table}: some removable rows lie outside pages ${start}–${end}; sweeping the rest too`)
+    if (start > 0) await sweep(0, start)
+    if (end !== Number.POSITIVE_INFINITY) await sweep(end, Number.POSITIVE_INFINITY)
   }
   return swept
 }

@@ -77,8 +77,9 @@ export async function estimateRemoval(
 export interface RemovalLayout {
   sampledPages: number
   pageShare: number
-  /** The first sampled page holding a removable row (null when none did). */
+  /** The first and the last sampled page holding a removable row (null when none did). */
   firstPage: number | null
+  lastPage: number | null
   /** Heap pages in all (pg_class.relpages). */
   pages: number
 }
@@ -96,9 +97,9 @@ export async function sampleLayout(
   const [size] = await sql<{ pages: number }[]>`
     select greatest(relpages, 1)::int as pages from pg_class where oid = ${`public.${options.table}`}::regclass`
   const percent = Math.min(100, (100 * (options.pages ?? 400)) / (size?.pages ?? 1))
-  const [sample] = await sql<{ pages: number; covered: number; first: number | null }[]>`
+  const [sample] = await sql<{ pages: number; covered: number; first: number | null; last: number | null }[]>`
     select count(distinct page)::int as pages, count(distinct page) filter (where removable)::int as covered,
-      min(page) filter (where removable)::int as first
+      min(page) filter (where removable)::int as first, max(page) filter (where removable)::int as last
     from (select (ctid::text::point)[0] as page, (${options.where}) as removable
           from ${sql(options.table)} tablesample system (${percent}) repeatable (1)) sampled`
   const pages = sample?.pages ?? 0
@@ -106,6 +107,7 @@ export async function sampleLayout(
     sampledPages: pages,
     pageShare: pages === 0 ? 1 : (sample?.covered ?? 0) / pages,
     firstPage: sample?.first ?? null,
+    lastPage: sample?.last ?? null,
     pages: size?.pages ?? 1,
   }
 }
