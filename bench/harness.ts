@@ -31,6 +31,8 @@ export const root = path.resolve(import.meta.dirname, '..')
 export interface BenchRow {
   /** What was measured, e.g. `sessions 2M/1M`; defaults to the case name. */
   case?: string
+  /** The physical layout of the data the case ran on (e.g. where removable rows sit in the heap), when it matters. */
+  layout?: string
   /** The metric and its unit, e.g. `wall ms`, `longest tx ms`, `p99 ms`, `peak RSS MB`. */
   metric: string
   /** The job's (or system under test's) figure. */
@@ -86,6 +88,8 @@ export interface BenchHelpers {
    * baseline, without generating the data twice. `source` stays usable.
    */
   cloneDatabase(source: BenchDatabase, label?: string): Promise<BenchDatabase>
+  /** Drops a database of this case now instead of when the case ends (frees the disk between rounds). */
+  dropDatabase(db: BenchDatabase): Promise<void>
   /** Runs CHECKPOINT and reads the whole table once, so job and baseline start from the same WAL and cache state. */
   settle(db: BenchDatabase, table: string): Promise<void>
   /** Runs `node --import tsx <script>` from the repository root with a clean env; throws unless it exits 0 (unless `allowFailure`). */
@@ -221,6 +225,10 @@ export function createHelpers(
     databases.push(db)
     return db
   }
+  const drop = async (db: BenchDatabase) => {
+    await db.sql.end({ timeout: 5 }).catch(() => {})
+    await withAdmin((admin) => admin.unsafe(`drop database if exists ${db.name} with (force)`)).catch(() => {})
+  }
   const helpers: BenchHelpers = {
     serverUrl,
     async createDatabase(label = caseName, options = {}) {
@@ -248,6 +256,11 @@ export function createHelpers(
       }
       ;(source as { sql: Sql }).sql = connectTo(source.url)
       return open(name)
+    },
+    async dropDatabase(db) {
+      const i = databases.indexOf(db)
+      if (i >= 0) databases.splice(i, 1)
+      await drop(db)
     },
     async settle(db, table) {
       await db.sql`checkpoint`
@@ -281,12 +294,7 @@ export function createHelpers(
   return {
     helpers,
     async cleanup() {
-      for (const db of databases.splice(0)) {
-        await db.sql.end({ timeout: 5 }).catch(() => {})
-        const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-        await admin.unsafe(`drop database if exists ${db.name} with (force)`).catch(() => {})
-        await admin.end()
-      }
+      for (const db of databases.splice(0)) await drop(db)
     },
   }
 }

@@ -21,11 +21,13 @@ function format(value: number | undefined, digits = 0): string {
   return value.toFixed(Math.abs(value) < 10 && digits === 0 ? 1 : digits)
 }
 
-/** Renders rows as an aligned text table (and the same columns as markdown when `markdown`). */
+/** Renders rows as one aligned text table (and the same columns as markdown when `markdown`). */
 export function renderTable(rows: readonly BenchRow[], markdown = false): string {
-  const head = ['case', 'metric', 'job', 'baseline', 'ratio', 'target', 'met', 'peak RSS MB', 'note']
+  const head = ['case', 'layout', 'metric', 'job', 'baseline', 'ratio', 'target', 'met', 'peak RSS MB', 'note']
+  const numeric = new Set(['job', 'baseline', 'ratio', 'peak RSS MB'])
   const body = rows.map((r) => [
     r.case ?? '',
+    r.layout ?? '',
     r.metric,
     format(r.job),
     format(r.baseline),
@@ -41,7 +43,7 @@ export function renderTable(rows: readonly BenchRow[], markdown = false): string
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)))
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .map((c, i) => (numeric.has(head[i]!) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd()
   return [line(head), line(widths.map((w) => '─'.repeat(w))), ...body.map(line)].join('\n')

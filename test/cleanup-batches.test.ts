@@ -1,6 +1,6 @@
 import type { PendingQuery, ReservedSql, Row } from 'postgres'
 import { describe, expect, it } from 'vitest'
-import { adaptBatch, sweepHeap, walkIndex } from '#cleanup'
+import { adaptBatch, keyAt, shareBelow, sweepHeap, walkIndex, walkKeyRanges } from '#cleanup'
 import { createTestDatabase } from './support/db.ts'
 
 // A batch statement on the engine's connection whose time grows with its batch: it deletes the selected rows and
@@ -90,6 +90,102 @@ describe('batch engines', () => {
       expect((await db.sql`select count(*)::int as n from events`)[0]!.n).toBe(0)
       // The first batch of 500 rows (~1 s) is over the cap; the walk shrinks to 125 and carries on.
       expect(totals.capped).toBeGreaterThan(0)
+    } finally {
+      conn.release()
+    }
+  })
+
+  it('map shares of rows to keys and back through histogram buckets', () => {
+    const axis = { bounds: [0, 100, 1000], rows: 2000 }
+    expect(keyAt(axis, 0)).toBe(0)
+    expect(keyAt(axis, 0.25)).toBe(50)
+    expect(keyAt(axis, 0.75)).toBe(550)
+    expect(keyAt(axis, 1)).toBe(1000)
+    expect(shareBelow(axis, -5)).toBe(0)
+    expect(shareBelow(axis, 50)).toBe(0.25)
+    expect(shareBelow(axis, 550)).toBe(0.75)
+    expect(shareBelow(axis, 5000)).toBe(1)
+  })
+
+  for (const stats of ['with planner statistics', 'without statistics']) {
+    it(`walk key ranges that tile every key below the cutoff exactly, ${stats}`, async () => {
+      const db = await createTestDatabase('batches_keys')
+      await db.sql`create table events (id int, at timestamptz)`
+      await db.sql`create index on events (at)`
+      const cutoff = new Date('2026-06-15T12:00:00.000Z')
+      // Keys a microsecond apart around the cutoff, runs of equal keys, NULLs, and a long tail far in the past.
+      await db.sql`
+        insert into events select g, case
+          when g % 97 = 0 then null
+          when g % 5 = 0 then ${cutoff}::timestamptz - (g % 7) * interval '1 hour'
+          else ${cutoff}::timestamptz - (g - 2500) * interval '1 microsecond' - (g % 3) * interval '1 day' end
+        from generate_series(1, 5000) g`
+      if (stats === 'with planner statistics') await db.sql`analyze events`
+      const [{ n: expected }] = await db.sql`select count(*)::int as n from events where at < ${cutoff}`
+      const [{ n: kept }] = await db.sql`select count(*)::int as n from events where not (at < ${cutoff}) or at is null`
+      const conn = await db.sql.reserve()
+      try {
+        const totals = await walkKeyRanges(
+          conn,
+          { table: 'events', column: 'at', before: cutoff, signal: new AbortController().signal, initialRows: 300 },
+          (selection) => conn`delete from events where ${selection}`,
+        )
+        expect(totals.rows).toBe(expected)
+        expect(totals.batches).toBeGreaterThan(1)
+        expect((await db.sql`select count(*)::int as n from events where at < ${cutoff}`)[0]!.n).toBe(0)
+        expect((await db.sql`select count(*)::int as n from events`)[0]!.n).toBe(kept)
+      } finally {
+        conn.release()
+      }
+    })
+  }
+
+  it('roll a key range back at the cap and retry it smaller', async () => {
+    const db = await createTestDatabase('batches_keys_cap')
+    await db.sql`create table events (at timestamptz not null)`
+    await db.sql`create index on events (at)`
+    await db.sql`insert into events select now() - g * interval '1 second' from generate_series(1, 1000) g`
+    await db.sql`analyze events`
+    const conn = await db.sql.reserve()
+    try {
+      const totals = await walkKeyRanges(
+        conn,
+        {
+          table: 'events',
+          column: 'at',
+          before: new Date(Date.now() + 60_000),
+          signal: new AbortController().signal,
+          targetBatchMs: 100,
+          capMs: 500,
+          initialRows: 500,
+        },
+        slow(conn, 'events'),
+      )
+      expect(totals.rows).toBe(1000)
+      expect((await db.sql`select count(*)::int as n from events`)[0]!.n).toBe(0)
+      // The first range of about 500 rows (~1 s) is over the cap; the walk shrinks it and carries on.
+      expect(totals.capped).toBeGreaterThan(0)
+      expect(totals.longestTransactionMs).toBeLessThan(500 + 300)
+    } finally {
+      conn.release()
+    }
+  })
+
+  it('sweep only the pages it is given', async () => {
+    const db = await createTestDatabase('batches_pages')
+    await db.sql`create table wide (id int, filler text)`
+    // Five rows a page: pages 0–19 hold ids 1–100.
+    await db.sql`insert into wide select g, repeat('x', 1500) from generate_series(1, 100) g`
+    const conn = await db.sql.reserve()
+    try {
+      const totals = await sweepHeap(
+        conn,
+        { table: 'wide', signal: new AbortController().signal, pages: { from: 4, to: 8 } },
+        (selection) => conn`delete from wide where ${selection}`,
+      )
+      const left = (await db.sql`select id from wide order by id`).map((r) => r.id)
+      expect(totals.rows).toBe(20)
+      expect(left).toEqual([...Array(100).keys()].map((i) => i + 1).filter((id) => id <= 20 || id > 40))
     } finally {
       conn.release()
     }

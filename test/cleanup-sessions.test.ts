@@ -1,4 +1,6 @@
+import { createLogger } from '@admin-jobs/sdk/platform'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { purgeInBatches } from '#cleanup'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript, startScript } from './support/run.ts'
 
@@ -85,6 +87,26 @@ async function seedBulk(rows: number, share: number) {
   await db.sql`analyze sessions`
   const [{ n }] = await db.sql`select count(*)::int as n from sessions where expires_at < ${now}::timestamptz`
   return n as number
+}
+
+/**
+ * `rows` sessions of which `share` are expired, all in the first or the last pages of the heap (inserted first or
+ * last), plus `stragglers` expired ones among the very first rows.
+ */
+async function seedGathered(rows: number, share: number, where: 'start' | 'end', stragglers = 0) {
+  await db.sql`truncate sessions`
+  const cut = where === 'start' ? Math.round(rows * share) : rows - Math.round(rows * share)
+  const removable = where === 'start' ? db.sql`g <= ${cut}` : db.sql`(g > ${cut} or g <= ${stragglers})`
+  await db.sql`
+    insert into sessions (user_id, expires_at)
+    select g, case when ${removable}
+      then ${now}::timestamptz - (g % 1000) * interval '1 minute' else ${now}::timestamptz + interval '1 hour' end
+    from generate_series(1, ${rows}::int) g`
+  await db.sql`vacuum analyze sessions`
+  const [{ n, pages }] = await db.sql`
+    select count(*) filter (where expires_at < ${now}::timestamptz)::int as n,
+      (pg_relation_size('sessions') / 8192)::int as pages from sessions`
+  return { removable: n as number, pages: pages as number }
 }
 
 async function lastRun() {
@@ -205,5 +227,50 @@ describe('cleanup/sessions', () => {
     expect(runs.map((r) => r.status).sort()).toEqual(expect.arrayContaining(['succeeded']))
     const [{ n }] = await db.sql`select count(*)::int as n from sessions`
     expect(n).toBe(20_000 - removable)
+  })
+
+  it('sweeps only the pages from the first removable row on when the removable rows fill the end of the heap', async () => {
+    const { removable, pages } = await seedGathered(20_000, 0.3, 'end')
+    const result = await runScript('scripts/cleanup/sessions.ts', { env: env() })
+    expect(result.code, result.output).toBe(0)
+    const run = await lastRun()
+    expect(run.stats).toMatchObject({ strategy: 'heap', deleted: removable })
+    expect(run.stats.sweptPages).toBeLessThan(pages * 0.4)
+    const [{ n }] = await db.sql`select count(*)::int as n from sessions where expires_at < ${now}::timestamptz`
+    expect(n).toBe(0)
+  })
+
+  it('stops sweeping once it has deleted every removable row when they fill the start of the heap', async () => {
+    const { removable, pages } = await seedGathered(20_000, 0.4, 'start')
+    const result = await runScript('scripts/cleanup/sessions.ts', { env: env() })
+    expect(result.code, result.output).toBe(0)
+    const run = await lastRun()
+    expect(run.stats).toMatchObject({ strategy: 'heap', deleted: removable })
+    expect(run.stats.sweptPages).toBeLessThan(pages * 0.6)
+    const [{ n }] = await db.sql`select count(*)::int as n from sessions`
+    expect(n).toBe(20_000 - removable)
+  })
+
+  it('goes back for removable rows before the pages its sample pointed at', async () => {
+    // A sample of a few pages finds the expired rows at the end of the heap, not the five among the first rows.
+    const { removable } = await seedGathered(100_000, 0.3, 'end', 5)
+    const lines: string[] = []
+    const log = createLogger({ write: (_stream, line) => lines.push(line) })
+    const cutoff = new Date(now)
+    const result = await purgeInBatches(db.sql, {
+      table: 'sessions',
+      ranges: [
+        { column: 'expires_at', before: cutoff },
+        { column: 'revoked_at', before: new Date(cutoff.getTime() - 86_400_000) },
+      ],
+      dryRun: false,
+      signal: new AbortController().signal,
+      log,
+      samplePages: 20,
+    })
+    expect(lines.join('\n')).toContain('some removable rows lie outside pages')
+    expect(result).toMatchObject({ strategy: 'heap', deleted: removable })
+    const left = await db.sql`select user_id from sessions where expires_at < ${now}::timestamptz`
+    expect(left).toEqual([])
   })
 })

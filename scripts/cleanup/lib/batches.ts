@@ -31,12 +31,17 @@ export interface BatchTotals {
   longestTransactionMs: number
   /** Batches rolled back at the cap and tried again smaller. */
   capped?: number
+  /** Heap pages a sweep covered. */
+  pages?: number
 }
 
 /** A batch statement: the rows it processed are its first row's `n` when it has one, else its command's row count. */
-export type BatchStatement = (selection: PendingQuery<Row[]>) => PendingQuery<Row[]>
+export type BatchStatement = (
+  selection: PendingQuery<Row[]>,
+) => PendingQuery<Row[]> | Promise<{ count: number; [index: number]: Row | undefined }>
 
-function processed(result: { count: number; [index: number]: Row | undefined }): number {
+/** The rows a batch statement processed. */
+export function processed(result: { count: number; [index: number]: Row | undefined }): number {
   const n = result[0]?.n
   return typeof n === 'number' ? n : result.count
 }
@@ -48,9 +53,10 @@ function hitCap(err: unknown): boolean {
 }
 
 /** Thrown to the engine's loop: the batch was rolled back at the cap; shrink it and try again. */
-class CapReached extends Error {}
+export class CapReached extends Error {}
 
-function createBatcher(conn: ReservedSql, options: BatchOptions) {
+/** The batch loop every engine shares: the cap, lock-timeout retries, strikes, totals (see `run`). */
+export function createBatcher(conn: ReservedSql, options: BatchOptions) {
   const totals = { rows: 0, batches: 0, longest: 0, capped: 0 }
   const capMs = options.capMs ?? Math.max(200, (options.targetBatchMs ?? 100) + 100)
   let capped = false
@@ -123,28 +129,35 @@ export function adaptBatch(size: number, ms: number, targetMs: number, min: numb
 /**
  * Runs `statement` over contiguous heap ranges (`ctid >= '(a,0)' and ctid < '(b,0)'`, a TID range scan): every page
  * is read once and no index is walked. Starts at 32 pages per batch and adapts. Pages appended after the start are
- * not visited (rows written after the cutoff).
+ * not visited (rows written after the cutoff); `pages` limits the sweep to pages `from` (inclusive) to `to` (exclusive),
+ * and the sweep stops early once `until()` says the work is done (checked before each batch). `rowsLeft()` (rows still
+ * to find) keeps a batch from reaching far past where, at the density seen so far, they should end.
  */
 export async function sweepHeap(
   conn: ReservedSql,
-  options: BatchOptions,
+  options: BatchOptions & { pages?: { from: number; to: number }; until?: () => boolean; rowsLeft?: () => number },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
   // Heap ranges of a partitioned parent or an inheritance parent would miss every row in its children: refuse.
   await readTableLayout(conn, options.table)
   const [size] = await conn<{ pages: number }[]>`
     select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`
-  const pages = size?.pages ?? 0
+  const first = options.pages?.from ?? 0
+  const pages = Math.min(size?.pages ?? 0, options.pages?.to ?? Number.POSITIVE_INFINITY)
   const targetMs = options.targetBatchMs ?? 100
   const batcher = createBatcher(conn, options)
   const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
   const minStep = 16
   // Start small (a first batch on a cold table can be slow) and let the sizes grow towards the target.
   let step = 32
+  let page = first
   await batcher.start()
   try {
-    for (let page = 0; page < pages; ) {
-      const end = Math.min(pages, page + step)
+    while (page < pages && !options.until?.()) {
+      const density = batcher.totals.rows / Math.max(1, page - first)
+      const left = options.rowsLeft?.()
+      const reach = left !== undefined && density > 0 ? Math.ceil((1.25 * left) / density) + minStep : step
+      const end = Math.min(pages, page + Math.min(step, reach))
       let batch: { value: number; ms: number }
       try {
         batch = await batcher.run(
@@ -159,12 +172,12 @@ export async function sweepHeap(
       batcher.totals.rows += batch.value
       page = end
       step = adaptBatch(step, batch.ms, targetMs, minStep, 100_000)
-      progress.update(batcher.totals.rows, page / pages)
+      progress.update(batcher.totals.rows, (page - first) / Math.max(1, pages - first))
     }
   } finally {
     await batcher.finish()
   }
-  return batcher.result()
+  return { ...batcher.result(), pages: Math.max(0, page - first) }
 }
 
 /**

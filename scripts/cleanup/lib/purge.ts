@@ -1,10 +1,20 @@
 import type { Logger } from '@admin-jobs/sdk'
-import type { PendingQuery, Row, Sql } from 'postgres'
-import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
-import { assertWithinLimit, estimateRemoval, type RemovalRange, removableWhere } from './removal-plan.ts'
+import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
+import { type BatchOptions, type BatchTotals, sweepHeap } from './batches.ts'
+import { walkKeyRanges } from './key-ranges.ts'
+import {
+  assertWithinLimit,
+  countRemovable,
+  estimateRemoval,
+  type RemovalLayout,
+  type RemovalRange,
+  removableWhere,
+  sampleLayout,
+} from './removal-plan.ts'
 
 /**
- * Options of purgeInBatches. Defaults: maxFraction 0.95, heap ranges from an estimated 10% removable, batches sized
+ * Options of purgeInBatches. Defaults: maxFraction 0.95, heap ranges from an estimated 10% removable spread over 60%
+ * of the pages, batches sized
  * for ~100 ms (never above ~250 ms), a progress line every 5 s.
  */
 export interface PurgeOptions {
@@ -18,8 +28,12 @@ export interface PurgeOptions {
   maxFraction?: number
   /** The variable named in the safety-rail message. */
   maxFractionVariable?: string
-  /** Estimated removable share from which whole heap ranges are swept instead of index ranges. */
+  /** Estimated removable share from which whole heap ranges may be swept instead of index ranges. */
   heapThreshold?: number
+  /** Share of sampled pages holding a removable row from which the whole heap is swept (default 0.6). */
+  heapPageShare?: number
+  /** Heap pages the layout sample reads (default 400). */
+  samplePages?: number
   /** Wall time one batch (one transaction) aims at. */
   targetBatchMs?: number
   progressEveryMs?: number
@@ -45,13 +59,16 @@ export interface PurgeResult {
   longestTransactionMs: number
   /** Batches rolled back at the per-statement cap and tried again smaller. */
   cappedBatches?: number
+  /** Heap pages swept when the removable rows were gathered on part of the heap. */
+  sweptPages?: number
 }
 
 /**
- * Deletes removable rows in short autocommit transactions. The strategy follows the estimated removable share: a large
- * share sweeps the heap in contiguous `ctid` ranges (TID range scans, no index walk, each page visited once); a small
- * share walks each range's index with a keyset (never re-walking the dead entries earlier batches left). Batch sizes
- * adapt so a transaction takes about `targetBatchMs`. A dry run counts exactly and changes nothing.
+ * Deletes removable rows in short autocommit transactions. The strategy follows where the removable rows sit: spread
+ * over most pages, the heap is swept in contiguous `ctid` ranges (TID range scans, no index read, each page visited
+ * once); a small share, or rows gathered on part of the heap, goes by consecutive key ranges of each reason's index
+ * (bitmap scans reading only the pages those rows are on, in page order, and each slice of the index once). Batch
+ * sizes adapt so a transaction takes about `targetBatchMs`. A dry run counts exactly and changes nothing.
  */
 export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<PurgeResult> {
   const started = performance.now()
@@ -70,13 +87,27 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
   if (estimate.removable === 0 && estimate.exact) {
     return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
   }
-  const strategy = estimate.fraction >= (options.heapThreshold ?? 0.1) ? 'heap' : 'index'
+  // A large share is swept through the heap in page order. A sample of pages tells whether the removable rows are
+  // spread over it (then every page is swept) or gathered on part of it (then the sweep starts at the first sampled
+  // page holding one and stops once it has deleted every row an exact count found). A small share goes by key ranges
+  // of each reason's index, which read only the pages those rows are on.
+  const heap = estimate.fraction >= (options.heapThreshold ?? 0.1)
+  const layout = heap ? await sampleLayout(sql, { table: options.table, where, pages: options.samplePages }) : undefined
+  const gathered = layout !== undefined && layout.pageShare < (options.heapPageShare ?? 0.6)
+  const expected = gathered ? await countRemovable(sql, options.table, options.ranges) : undefined
+  const strategy = heap ? 'heap' : 'index'
   options.log?.info(`purging ${options.table}`, {
     strategy,
     estimated: Math.round(estimate.removable),
     of: Math.round(estimate.total),
     exact: estimate.exact,
+    ...(layout
+      ? { pagesWithRemovable: `${Math.round(layout.pageShare * 100)}% of ${layout.sampledPages} sampled` }
+      : {}),
   })
+  if (expected === 0) {
+    return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
+  }
   const conn = await sql.reserve()
   try {
     // A lost commit only means a row is deleted by the next run, so the purge need not wait for WAL flushes; a lock
@@ -91,18 +122,22 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       progressEveryMs: options.progressEveryMs,
       expectedRows: estimate.removable,
     }
-    // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
-    const remove = (selection: PendingQuery<Row[]>) =>
-      conn`delete from ${conn(options.table)} where ${selection} and (${where})`
-    const totals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
+    const totals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0, sweptPages: 0 }
     const add = (t: BatchTotals) => {
       totals.rows += t.rows
       totals.batches += t.batches
       totals.capped += t.capped ?? 0
       totals.longestTransactionMs = Math.max(totals.longestTransactionMs, t.longestTransactionMs)
     }
-    if (strategy === 'heap') add(await sweepHeap(conn, batchOptions, remove))
-    else for (const range of options.ranges) add(await walkIndex(conn, { ...batchOptions, ...range }, remove))
+    if (layout && expected !== undefined) {
+      totals.sweptPages = await sweepGathered(conn, options, where, { ...batchOptions, layout, expected, add })
+    } else {
+      // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
+      const remove = (selection: PendingQuery<Row[]>) =>
+        conn`delete from ${conn(options.table)} where ${selection} and (${where})`
+      if (strategy === 'heap') add(await sweepHeap(conn, batchOptions, remove))
+      else for (const range of options.ranges) add(await walkKeyRanges(conn, { ...batchOptions, ...range }, remove))
+    }
     return {
       deleted: totals.rows,
       ...base,
@@ -111,12 +146,58 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       durationMs: elapsed(started),
       longestTransactionMs: totals.longestTransactionMs,
       cappedBatches: totals.capped,
+      ...(expected !== undefined ? { sweptPages: totals.sweptPages } : {}),
     }
   } finally {
     await conn`reset synchronous_commit`.catch(() => {})
     await conn`reset lock_timeout`.catch(() => {})
     conn.release()
   }
+}
+
+/**
+ * Sweeps a heap whose removable rows are gathered on part of it, stopping as soon as the batches have deleted as many
+ * rows as `expected` counted: first the stretch the sample found them on (widened by six sampling gaps each side, so
+ * it misses rows only with odds of about 1 in 400), then, only while rows are still missing (the sample was unlucky,
+ * or live traffic changed rows meanwhile), the pages before it and after it. Returns the pages swept.
+ */
+async function sweepGathered(
+  conn: ReservedSql,
+  options: PurgeOptions,
+  where: PendingQuery<Row[]>,
+  run: BatchOptions & { layout: RemovalLayout; expected: number; add: (t: BatchTotals) => void },
+): Promise<number> {
+  const { layout, expected } = run
+  let found = 0
+  const remove = async (selection: PendingQuery<Row[]>) => {
+    const result = await conn`delete from ${conn(options.table)} where ${selection} and (${where})`
+    found += result.count
+    return result
+  }
+  const gap = Math.ceil(layout.pages / Math.max(1, layout.sampledPages))
+  const widen = 6 * gap
+  // A start within a tenth of the table from its first page, or an end as near its last, is taken to the edge.
+  let start = Math.max(0, (layout.firstPage ?? 0) - widen)
+  if (start < layout.pages / 10) start = 0
+  let end = layout.lastPage === null ? Number.POSITIVE_INFINITY : layout.lastPage + 1 + widen
+  if (end > layout.pages * 0.9) end = Number.POSITIVE_INFINITY
+  let swept = 0
+  const sweep = async (from: number, to: number) => {
+    const totals = await sweepHeap(
+      conn,
+      { ...run, pages: { from, to }, until: () => found >= expected, rowsLeft: () => expected - found },
+      remove,
+    )
+    run.add(totals)
+    swept += totals.pages ?? 0
+  }
+  await sweep(start, end)
+  if (found < expected && (start > 0 || end !== Number.POSITIVE_INFINITY)) {
+    run.log?.info(`${options.table}: some removable rows lie outside pages ${start}–${end}; sweeping the rest too`)
+    if (start > 0) await sweep(0, start)
+    if (end !== Number.POSITIVE_INFINITY) await sweep(end, Number.POSITIVE_INFINITY)
+  }
+  return swept
 }
 
 async function preview(

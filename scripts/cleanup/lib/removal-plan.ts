@@ -73,6 +73,63 @@ export async function estimateRemoval(
   return { total, removable, fraction: total === 0 ? 0 : removable / total, exact: true }
 }
 
+/** Where removable rows sit: the share of sampled heap pages that hold at least one, and the first such page. */
+export interface RemovalLayout {
+  sampledPages: number
+  pageShare: number
+  /** The first and the last sampled page holding a removable row (null when none did). */
+  firstPage: number | null
+  lastPage: number | null
+  /** Heap pages in all (pg_class.relpages). */
+  pages: number
+}
+
+/**
+ * Samples about `pages` random heap pages (TABLESAMPLE SYSTEM: whole pages, a few ms) and reports the share of them
+ * holding a removable row. High when removable rows are spread over the heap, low when they are gathered at its start
+ * or end or are few. A table too small to sample counts as spread. The seed is fixed, so a table's sample only changes
+ * with its pages.
+ */
+export async function sampleLayout(
+  sql: Sql,
+  options: { table: string; where: PendingQuery<Row[]>; pages?: number },
+): Promise<RemovalLayout> {
+  const [size] = await sql<{ pages: number }[]>`
+    select greatest(relpages, 1)::int as pages from pg_class where oid = ${`public.${options.table}`}::regclass`
+  const percent = Math.min(100, (100 * (options.pages ?? 400)) / (size?.pages ?? 1))
+  const [sample] = await sql<{ pages: number; covered: number; first: number | null; last: number | null }[]>`
+    select count(distinct page)::int as pages, count(distinct page) filter (where removable)::int as covered,
+      min(page) filter (where removable)::int as first, max(page) filter (where removable)::int as last
+    from (select (ctid::text::point)[0] as page, (${options.where}) as removable
+          from ${sql(options.table)} tablesample system (${percent}) repeatable (1)) sampled`
+  const pages = sample?.pages ?? 0
+  return {
+    sampledPages: pages,
+    pageShare: pages === 0 ? 1 : (sample?.covered ?? 0) / pages,
+    firstPage: sample?.first ?? null,
+    lastPage: sample?.last ?? null,
+    pages: size?.pages ?? 1,
+  }
+}
+
+/**
+ * Counts exactly the rows any range makes removable, as disjoint parts: the rows of the first range (an index-only
+ * scan of its index: no heap page read where the visibility map allows), then those of each further range that no
+ * earlier range matched (its own index, then the heap for the other columns; those rows are few). Cheaper than
+ * counting `where a or b`, which reads every page the removable rows are on.
+ */
+export async function countRemovable(sql: Sql, table: string, ranges: readonly RemovalRange[]): Promise<number> {
+  let total = 0
+  for (const [k, r] of ranges.entries()) {
+    const earlier = ranges.slice(0, k).map((e) => sql`and not coalesce(${sql(e.column)} < ${e.before}, false)`)
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::float8 as n from ${sql(table)}
+      where ${sql(r.column)} < ${r.before} ${earlier.reduce((acc, part) => sql`${acc} ${part}`, sql``)}`
+    total += row?.n ?? 0
+  }
+  return total
+}
+
 /**
  * The optional share limit: throws a NonRetryableError (exit 1) when the run would remove more than `maxFraction` of
  * the table, naming the flag and variable that allow it. The clock check (clock.ts) is what guards against a clock

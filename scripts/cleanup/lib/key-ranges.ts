@@ -1,0 +1,127 @@
+import type { ReservedSql } from 'postgres'
+import {
+  adaptBatch,
+  type BatchOptions,
+  type BatchStatement,
+  type BatchTotals,
+  CapReached,
+  createBatcher,
+  processed,
+} from './batches.ts'
+import { createProgress } from './progress.ts'
+
+/** Microseconds since the epoch, as SQL computes them (float8 holds every microsecond of this era exactly). */
+type Micros = number
+
+/**
+ * Where the keys of one timestamp column lie, as cumulative shares of its rows: `bounds[i]` is the key below which
+ * `i / (bounds.length - 1)` of the rows sit. From the planner's equal-frequency histogram; without one (a table never
+ * analyzed), a straight line from the column's smallest key to `before`. `rows` is how many rows the axis spans.
+ */
+export interface KeyAxis {
+  bounds: Micros[]
+  rows: number
+}
+
+/** Reads the key axis of `table.column` (pg_stats, else the index's smallest key); null when no key is below `before`. */
+export async function readKeyAxis(
+  conn: ReservedSql,
+  options: { table: string; column: string; before: Date },
+): Promise<KeyAxis | null> {
+  const [stats] = await conn<{ bounds: number[] | null; rows: number }[]>`
+    select (select array_agg((extract(epoch from b) * 1000000)::float8 order by i)
+            from unnest(s.histogram_bounds::text::timestamptz[]) with ordinality u(b, i)) as bounds,
+      greatest(c.reltuples, 0)::float8 * (1 - s.null_frac)::float8 as rows
+    from pg_stats s join pg_class c on c.oid = ${`public.${options.table}`}::regclass
+    where s.schemaname = 'public' and s.tablename = ${options.table} and s.attname = ${options.column}`
+  if (stats?.bounds && stats.bounds.length >= 2 && stats.rows > 0) return { bounds: stats.bounds, rows: stats.rows }
+  const column = conn(options.column)
+  const [min] = await conn<{ key: number | null }[]>`
+    select (extract(epoch from min(${column})) * 1000000)::float8 as key
+    from ${conn(options.table)} where ${column} < ${options.before}`
+  if (min?.key == null) return null
+  const before = options.before.getTime() * 1000
+  return { bounds: [min.key, Math.max(before, min.key + 1)], rows: 0 }
+}
+
+/** The key at cumulative share `q` (0–1) of the axis, interpolated inside its histogram bucket. */
+export function keyAt(axis: KeyAxis, q: number): Micros {
+  const buckets = axis.bounds.length - 1
+  const at = Math.min(buckets, Math.max(0, q * buckets))
+  const i = Math.min(buckets - 1, Math.floor(at))
+  const lo = axis.bounds[i]!
+  const hi = axis.bounds[i + 1]!
+  return Math.round(lo + (at - i) * (hi - lo))
+}
+
+/** The cumulative share of the axis below `key` (0 below its first bound, 1 above its last). */
+export function shareBelow(axis: KeyAxis, key: Micros): number {
+  const { bounds } = axis
+  const buckets = bounds.length - 1
+  if (key <= bounds[0]!) return 0
+  if (key >= bounds[buckets]!) return 1
+  let i = 0
+  while (bounds[i + 1]! < key) i++
+  const lo = bounds[i]!
+  const hi = bounds[i + 1]!
+  return (i + (hi > lo ? (key - lo) / (hi - lo) : 1)) / buckets
+}
+
+/**
+ * Runs `statement` over consecutive key ranges of one indexed timestamp column (`column >= a and column < b`, the last
+ * one ending at `before`), each sized from the key axis to take about `targetBatchMs`. A range is a bitmap index scan
+ * of its own slice of the index and a heap scan of just the pages its rows sit on, in page order: the same access as
+ * one DELETE's, cut into short transactions, and no slice of the index is read twice. The ranges tile the keys
+ * below `before` exactly, whatever the statistics say; stale statistics only make the sizes less even.
+ */
+export async function walkKeyRanges(
+  conn: ReservedSql,
+  options: BatchOptions & { column: string; before: Date; initialRows?: number },
+  statement: BatchStatement,
+): Promise<BatchTotals> {
+  const axis = await readKeyAxis(conn, options)
+  const batcher = createBatcher(conn, options)
+  if (!axis) return batcher.result()
+  const column = conn(options.column)
+  const at = (key: Micros) => conn`(timestamptz 'epoch' + ${key}::float8 * interval '1 microsecond')`
+  const end = shareBelow(axis, options.before.getTime() * 1000)
+  const targetMs = options.targetBatchMs ?? 100
+  const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
+  // Sizes are shares of the axis; without statistics the axis is time, and a batch starts at a hundredth of it.
+  const perRow = axis.rows > 0 ? 1 / axis.rows : 0
+  const minStep = perRow > 0 ? 200 * perRow : 1e-4
+  let step = perRow > 0 ? (options.initialRows ?? 2_000) * perRow : 0.01
+  let q = 0
+  let from: Micros | null = null
+  await batcher.start()
+  try {
+    for (;;) {
+      const last = q + step >= end
+      const to: Micros | null = last ? null : keyAt(axis, q + step)
+      if (to !== null && from !== null && to <= from) {
+        // A bucket narrower than a microsecond: nothing to select between the two keys, move on.
+        q += step
+        continue
+      }
+      const lower = from === null ? conn`` : conn`${column} >= ${at(from)} and `
+      const upper = to === null ? conn`${column} < ${options.before}` : conn`${column} < ${at(to)}`
+      let batch: { value: number; ms: number }
+      try {
+        batch = await batcher.run(async () => processed(await statement(conn`${lower}${upper}`)), step <= minStep)
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err
+        step = Math.max(minStep, step / 4)
+        continue
+      }
+      batcher.totals.rows += batch.value
+      if (last) break
+      from = to
+      q += step
+      progress.update(batcher.totals.rows, end > 0 ? Math.min(0.99, q / end) : 0)
+      step = Math.max(minStep, step * (adaptBatch(1_000_000, batch.ms, targetMs, 1, 4_000_000) / 1_000_000))
+    }
+  } finally {
+    await batcher.finish()
+  }
+  return batcher.result()
+}
