@@ -26,12 +26,10 @@ const iso = (d: Date | null) => (d ? (unbounded(d) ?? d.toISOString()) : null)
 const day = (d: Date | null) => (d ? (unbounded(d) ?? d.toISOString().slice(0, 10)) : null)
 
 /** Builds the monthly compliance report of `bounds` (one calendar month), ending in a checklist of findings. */
-export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: MonthlyOptions): Promise<ReportDocument> {
+/** Every figure the monthly report is made of, read in one pipelined round on one connection. */
+async function readMonth(sql: Sql, bounds: Bounds, options: MonthlyOptions, cutoffs: { expiringBefore: Date }) {
   const { from, to, timezone } = bounds
-  const dormantDays = options.dormantDays ?? 90
-  const expiringDays = options.expiringDays ?? 30
-  const dormantBefore = new Date(to.getTime() - dormantDays * dayMs)
-  const expiringBefore = new Date(to.getTime() + expiringDays * dayMs)
+  const { expiringBefore } = cutoffs
   // One connection, its queries pipelined, for the reason given in buildDailyReport.
   const db = await sql.reserve()
   const [perDay, admins, privilege, expired, expiring, billing, backups, oldest, reliability] = await Promise.all([
@@ -107,6 +105,21 @@ export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: Mont
       select min(occurred_at) as oldest from audit_logs where occurred_at >= '0001-01-01T00:00:00Z'`,
     jobReliability(db, from, to, options.now, options.exemptFromPauseAll),
   ]).finally(() => db.release())
+  return { perDay, admins, privilege, expired, expiring, billing, backups, oldest, reliability }
+}
+
+export async function buildMonthlyReport(sql: Sql, bounds: Bounds, options: MonthlyOptions): Promise<ReportDocument> {
+  const { to } = bounds
+  const dormantDays = options.dormantDays ?? 90
+  const expiringDays = options.expiringDays ?? 30
+  const dormantBefore = new Date(to.getTime() - dormantDays * dayMs)
+  const expiringBefore = new Date(to.getTime() + expiringDays * dayMs)
+  const { perDay, admins, privilege, expired, expiring, billing, backups, oldest, reliability } = await readMonth(
+    sql,
+    bounds,
+    options,
+    { expiringBefore },
+  )
   const figure = (action: string, day?: string) =>
     perDay.filter((r) => r.action === action && (day === undefined || r.day === day)).reduce((n, r) => n + r.events, 0)
   const counts = {
