@@ -1,5 +1,5 @@
 import { createServer } from 'node:net'
-import { humanDate } from '@admin-jobs/sdk'
+import { humanDate } from '@admin-jobs/sdk/email'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { claimNotice, type ExpiringItem, mostUrgentThreshold } from '#notifications'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'

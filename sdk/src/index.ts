@@ -1,16 +1,6 @@
 // The job-facing API: what a script under scripts/ imports. It loads only small modules; the runtime that runs a job
 // (database, channels, Actions) is loaded when a job script is the process's entry.
 export type { SlackMessage } from './alerting/channels.ts'
-export {
-  type EmailBlock,
-  type EmailContent,
-  humanDate,
-  humanDistance,
-  humanTime,
-  type RenderedEmail,
-  renderEmail,
-  type Tone,
-} from './alerting/email.ts'
 export type { AlertInput, AlertResult, Check, Decision } from './alerting/incidents.ts'
 export { singleAddress, whyNotAnAddress } from './alerting/recipients.ts'
 export type { AlertFields, Severity } from './alerting/templates.ts'

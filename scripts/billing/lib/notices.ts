@@ -1,12 +1,5 @@
-import {
-  type EmailBlock,
-  humanDate,
-  type JobContext,
-  type NotifyResult,
-  renderEmail,
-  singleAddress,
-  whyNotAnAddress,
-} from '@admin-jobs/sdk'
+import { type JobContext, type NotifyResult, singleAddress, whyNotAnAddress } from '@admin-jobs/sdk'
+import { type EmailBlock, humanDate, renderEmail } from '@admin-jobs/sdk/email'
 import { messageByKey } from '@admin-jobs/sdk/platform'
 import type { TransactionSql } from 'postgres'
 

@@ -1,13 +1,5 @@
-import {
-  type EmailBlock,
-  humanDate,
-  humanTime,
-  type Notice,
-  renderEmail,
-  singleAddress,
-  type Tone,
-  whyNotAnAddress,
-} from '@admin-jobs/sdk'
+import { type Notice, singleAddress, whyNotAnAddress } from '@admin-jobs/sdk'
+import { type EmailBlock, humanDate, humanTime, renderEmail, type Tone } from '@admin-jobs/sdk/email'
 import { daysLeft, type ExpiringItem, type SentNotice } from './expiry.ts'
 
 const dayMs = 86_400_000

@@ -1,4 +1,5 @@
-import { type EmailBlock, type EmailContent, markdownTable, renderEmail } from '@admin-jobs/sdk'
+import { markdownTable } from '@admin-jobs/sdk'
+import { type EmailBlock, type EmailContent, renderEmail } from '@admin-jobs/sdk/email'
 import { chartSize, renderChartMermaid } from '@admin-jobs/sdk/charts'
 import { formatChange, percentChange, type ReportDocument, type Table } from './document.ts'
 
