@@ -1,6 +1,6 @@
 import { markdownTable } from '@admin-jobs/sdk'
-import { type EmailBlock, type EmailContent, renderEmail } from '@admin-jobs/sdk/email'
 import { chartSize, renderChartMermaid } from '@admin-jobs/sdk/charts'
+import { type EmailBlock, type EmailContent, renderEmail } from '@admin-jobs/sdk/email'
 import { formatChange, percentChange, type ReportDocument, type Table } from './document.ts'
 
 const cellText = (v: string | number | null) =>
