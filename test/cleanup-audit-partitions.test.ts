@@ -200,10 +200,13 @@ async function fileIds(dir: string): Promise<Map<string, string[]>> {
 async function expectEachRowOnce(db: TestDatabase, dir: string, ids: readonly string[]) {
   const places = new Map<string, string[]>()
   const add = (id: string, where: string) => places.set(id, [...(places.get(id) ?? []), where])
-  for (const r of await db.sql`select id::text from audit_logs`) add(r.id, 'hot')
-  for (const r of await db.sql`select id::text from jobs.audit_logs_archive`) add(r.id, 'archive')
-  for (const { relation } of await db.sql`select relation from jobs.audit_logs_detached`)
-    for (const r of await db.sql`select id::text from ${db.sql(relation)}`) add(r.id, 'detached')
+  // One snapshot: a killed run's last statement may still commit on the server while the tables are read.
+  await db.sql.begin('isolation level repeatable read read only', async (tx) => {
+    for (const r of await tx`select id::text from audit_logs`) add(r.id, 'hot')
+    for (const r of await tx`select id::text from jobs.audit_logs_archive`) add(r.id, 'archive')
+    for (const { relation } of await tx`select relation from jobs.audit_logs_detached`)
+      for (const r of await tx`select id::text from ${tx(relation)}`) add(r.id, 'detached')
+  })
   const inFiles = new Set<string>()
   for (const list of (await fileIds(dir)).values()) {
     expect(new Set(list).size).toBe(list.length)
