@@ -62,20 +62,6 @@ export function humanDate(at: Date): string {
   return at.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' })
 }
 
-/** `in 30 days`, `in 5 hours`, `3 days ago`: how far `at` is from `now`, in whole units, rounded down. */
-export function humanDistance(at: Date, now: Date): string {
-  const ms = at.getTime() - now.getTime()
-  const abs = Math.abs(ms)
-  const [n, unit] =
-    abs >= 86_400_000
-      ? [Math.floor(abs / 86_400_000), 'day']
-      : abs >= 3_600_000
-        ? [Math.floor(abs / 3_600_000), 'hour']
-        : [Math.max(1, Math.floor(abs / 60_000)), 'minute']
-  const span = `${n} ${unit}${n === 1 ? '' : 's'}`
-  return ms >= 0 ? `in ${span}` : `${span} ago`
-}
-
 function htmlBlock(block: EmailBlock): string {
   switch (block.type) {
     case 'text':
