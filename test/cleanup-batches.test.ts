@@ -1,4 +1,4 @@
-import type { PendingQuery, ReservedSql, Row } from 'postgres'
+import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
 import { describe, expect, it } from 'vitest'
 import { adaptBatch, keyAt, shareBelow, sweepHeap, walkIndex, walkKeyRanges } from '#cleanup'
 import { createTestDatabase } from './support/db.ts'
@@ -6,12 +6,26 @@ import { createTestDatabase } from './support/db.ts'
 // A batch statement on the engine's connection whose time grows with its batch: it deletes the selected rows and
 // then spends `msPerRow` per deleted row on the server, all in its one transaction.
 const slow =
-  (conn: ReservedSql, table: string, msPerRow = 2) =>
-  (selection: PendingQuery<Row[]>) =>
+  (table: string, msPerRow = 2) =>
+  (selection: PendingQuery<Row[]>, conn: ReservedSql) =>
     conn`
   with gone as (delete from ${conn(table)} where ${selection} returning 1),
   batch as (select count(*)::int as n from gone)
   select n, pg_sleep(n * ${msPerRow / 1000}::float8) from batch`
+
+// A batch statement that adds one to each selected row's `hits` and then spends `msPerRow` per row: a row any two
+// batches both selected ends with two hits.
+const touch =
+  (table: string, msPerRow = 0) =>
+  (selection: PendingQuery<Row[]>, conn: ReservedSql) =>
+    conn`
+  with hit as (update ${conn(table)} set hits = hits + 1 where ${selection} returning 1),
+  batch as (select count(*)::int as n from hit)
+  select n, pg_sleep(n * ${msPerRow / 1000}::float8) from batch`
+
+async function reserve(sql: Sql, n: number): Promise<ReservedSql[]> {
+  return Promise.all(Array.from({ length: n }, () => sql.reserve()))
+}
 
 describe('batch engines', () => {
   it('scale a batch towards its target, at most doubling or quartering per step, within bounds', () => {
@@ -33,7 +47,7 @@ describe('batch engines', () => {
       const totals = await sweepHeap(
         conn,
         { table: 'wide', signal: new AbortController().signal, targetBatchMs: 100, capMs: 500 },
-        slow(conn, 'wide', 4),
+        slow('wide', 4),
       )
       expect(totals.rows).toBe(600)
       expect((await db.sql`select count(*)::int as n from wide`)[0]!.n).toBe(0)
@@ -58,7 +72,7 @@ describe('batch engines', () => {
       const totals = await sweepHeap(
         conn,
         { table: 'wide', signal: new AbortController().signal, targetBatchMs: 20, capMs: 50 },
-        slow(conn, 'wide'),
+        slow('wide'),
       )
       expect(totals.rows).toBe(1000)
       expect(totals.capped).toBeGreaterThanOrEqual(3)
@@ -84,7 +98,7 @@ describe('batch engines', () => {
           targetBatchMs: 100,
           capMs: 500,
         },
-        slow(conn, 'events'),
+        slow('events'),
       )
       expect(totals.rows).toBe(1000)
       expect((await db.sql`select count(*)::int as n from events`)[0]!.n).toBe(0)
@@ -107,8 +121,13 @@ describe('batch engines', () => {
     expect(shareBelow(axis, 5000)).toBe(1)
   })
 
-  for (const stats of ['with planner statistics', 'without statistics']) {
-    it(`walk key ranges that tile every key below the cutoff exactly, ${stats}`, async () => {
+  for (const [stats, connections] of [
+    ['with planner statistics', 1],
+    ['without statistics', 1],
+    ['with planner statistics', 2],
+    ['without statistics', 2],
+  ] as const) {
+    it(`walk key ranges that tile every key below the cutoff exactly, ${stats}, on ${connections} connection(s)`, async () => {
       const db = await createTestDatabase('batches_keys')
       await db.sql`create table events (id int, at timestamptz)`
       await db.sql`create index on events (at)`
@@ -123,19 +142,24 @@ describe('batch engines', () => {
       if (stats === 'with planner statistics') await db.sql`analyze events`
       const [{ n: expected }] = await db.sql`select count(*)::int as n from events where at < ${cutoff}`
       const [{ n: kept }] = await db.sql`select count(*)::int as n from events where not (at < ${cutoff}) or at is null`
-      const conn = await db.sql.reserve()
+      const conns = await reserve(db.sql, connections)
+      const used = new Set<ReservedSql>()
       try {
         const totals = await walkKeyRanges(
-          conn,
+          conns,
           { table: 'events', column: 'at', before: cutoff, signal: new AbortController().signal, initialRows: 300 },
-          (selection) => conn`delete from events where ${selection}`,
+          (selection, conn) => {
+            used.add(conn)
+            return conn`delete from events where ${selection}`
+          },
         )
         expect(totals.rows).toBe(expected)
         expect(totals.batches).toBeGreaterThan(1)
+        expect(used.size).toBe(connections)
         expect((await db.sql`select count(*)::int as n from events where at < ${cutoff}`)[0]!.n).toBe(0)
         expect((await db.sql`select count(*)::int as n from events`)[0]!.n).toBe(kept)
       } finally {
-        conn.release()
+        for (const conn of conns) conn.release()
       }
     })
   }
@@ -159,7 +183,7 @@ describe('batch engines', () => {
           capMs: 500,
           initialRows: 500,
         },
-        slow(conn, 'events'),
+        slow('events'),
       )
       expect(totals.rows).toBe(1000)
       expect((await db.sql`select count(*)::int as n from events`)[0]!.n).toBe(0)
@@ -168,6 +192,72 @@ describe('batch engines', () => {
       expect(totals.longestTransactionMs).toBeLessThan(500 + 300)
     } finally {
       conn.release()
+    }
+  })
+
+  it('sweep the heap on two connections at once, every row in exactly one batch, ranges capped on either redone', async () => {
+    const db = await createTestDatabase('batches_heap_two')
+    // Five 1.5 kB rows per page at 3 ms a row: a 32-page batch (~480 ms) is over a 300 ms cap, a 16-page one is not.
+    await db.sql`create table wide (id int, hits int not null default 0, filler text)`
+    await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 800) g`
+    const conns = await reserve(db.sql, 2)
+    const used = new Set<ReservedSql>()
+    try {
+      const totals = await sweepHeap(
+        conns,
+        { table: 'wide', signal: new AbortController().signal, targetBatchMs: 100, capMs: 300 },
+        (selection, conn) => {
+          used.add(conn)
+          return touch('wide', 3)(selection, conn)
+        },
+      )
+      const hits = await db.sql<{ hits: number; n: number }[]>`
+        select hits, count(*)::int as n from wide group by hits order by hits`
+      expect(hits).toEqual([{ hits: 1, n: 800 }])
+      expect(totals.rows).toBe(800)
+      expect(totals.pages).toBe(160)
+      expect(used.size).toBe(2)
+      expect(totals.capped).toBeGreaterThanOrEqual(2)
+      for (const conn of conns) expect((await conn`show statement_timeout`)[0]!.statement_timeout).toBe('0')
+    } finally {
+      for (const conn of conns) conn.release()
+    }
+  })
+
+  it('stop every connection of a sweep at the first error and throw it once all have stopped', async () => {
+    const db = await createTestDatabase('batches_heap_error')
+    await db.sql`create table wide (id int, hits int not null default 0, filler text)`
+    await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 5000) g`
+    const conns = await reserve(db.sql, 2)
+    let started = 0
+    let failed = false
+    let startedAfterFailure = 0
+    try {
+      const sweep = sweepHeap(
+        conns,
+        { table: 'wide', signal: new AbortController().signal, targetBatchMs: 20 },
+        async (selection, conn) => {
+          if (failed) startedAfterFailure++
+          // The fourth batch fails (a poison row, say); the others take a few ms each.
+          if (++started === 4) {
+            try {
+              return await conn`select 1 / 0 as n`
+            } finally {
+              failed = true
+            }
+          }
+          return await touch('wide', 0.5)(selection, conn)
+        },
+      )
+      await expect(sweep).rejects.toThrow(/division by zero/)
+      expect(failed).toBe(true)
+      // The other connection may have had its next batch under way as the error arrived; none starts after that.
+      expect(startedAfterFailure).toBeLessThanOrEqual(1)
+      const [{ untouched }] = await db.sql`select count(*) filter (where hits = 0)::int as untouched from wide`
+      expect(untouched).toBeGreaterThan(0)
+      for (const conn of conns) expect((await conn`show statement_timeout`)[0]!.statement_timeout).toBe('0')
+    } finally {
+      for (const conn of conns) conn.release()
     }
   })
 
@@ -181,7 +271,7 @@ describe('batch engines', () => {
       const totals = await sweepHeap(
         conn,
         { table: 'wide', signal: new AbortController().signal, pages: { from: 4, to: 8 } },
-        (selection) => conn`delete from wide where ${selection}`,
+        (selection, c) => c`delete from wide where ${selection}`,
       )
       const left = (await db.sql`select id from wide order by id`).map((r) => r.id)
       expect(totals.rows).toBe(20)
@@ -204,8 +294,8 @@ describe('batch engines on a table they cannot sweep in full', () => {
     const conn = await db.sql.reserve()
     try {
       const options = { signal: new AbortController().signal }
-      const remove = (table: string) => (selection: PendingQuery<Row[]>) =>
-        conn`delete from ${conn(table)} where ${selection}`
+      const remove = (table: string) => (selection: PendingQuery<Row[]>, c: ReservedSql) =>
+        c`delete from ${c(table)} where ${selection}`
       await expect(sweepHeap(conn, { ...options, table: 'parted' }, remove('parted'))).rejects.toThrow(
         /public\.parted is partitioned by range \(at\)/,
       )

@@ -2,7 +2,8 @@ import fs from 'node:fs/promises'
 import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, Row, Sql } from 'postgres'
 import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
-import { type BatchTotals, sweepHeap, walkIndex } from './batches.ts'
+import { type BatchTotals, walkIndex } from './batches.ts'
+import { sweepHeap } from './heap-sweep.ts'
 import {
   type DetachedPartition,
   detachedPartitions,

@@ -35,9 +35,13 @@ export interface BatchTotals {
   pages?: number
 }
 
-/** A batch statement: the rows it processed are its first row's `n` when it has one, else its command's row count. */
+/**
+ * A batch statement, run on `conn` (the engine's connection for this batch) with `selection` as the rows' filter: the
+ * rows it processed are its first row's `n` when it has one, else its command's row count.
+ */
 export type BatchStatement = (
   selection: PendingQuery<Row[]>,
+  conn: ReservedSql,
 ) => PendingQuery<Row[]> | Promise<{ count: number; [index: number]: Row | undefined }>
 
 /** The rows a batch statement processed. */
@@ -120,64 +124,20 @@ export function createBatcher(conn: ReservedSql, options: BatchOptions) {
   }
 }
 
+/** The totals of several connections' batches as one: sums, and the longest transaction of any. */
+export function mergeTotals(totals: readonly BatchTotals[]): BatchTotals {
+  return {
+    rows: totals.reduce((n, t) => n + t.rows, 0),
+    batches: totals.reduce((n, t) => n + t.batches, 0),
+    longestTransactionMs: Math.max(0, ...totals.map((t) => t.longestTransactionMs)),
+    capped: totals.reduce((n, t) => n + (t.capped ?? 0), 0),
+  }
+}
+
 /** Scales a batch size towards the target time, at most doubling or quartering per step. */
 export function adaptBatch(size: number, ms: number, targetMs: number, min: number, max: number): number {
   const factor = Math.min(2, Math.max(0.25, targetMs / Math.max(ms, 1)))
   return Math.round(Math.min(max, Math.max(min, size * factor)))
-}
-
-/**
- * Runs `statement` over contiguous heap ranges (`ctid >= '(a,0)' and ctid < '(b,0)'`, a TID range scan): every page
- * is read once and no index is walked. Starts at 32 pages per batch and adapts. Pages appended after the start are
- * not visited (rows written after the cutoff); `pages` limits the sweep to pages `from` (inclusive) to `to` (exclusive),
- * and the sweep stops early once `until()` says the work is done (checked before each batch). `rowsLeft()` (rows still
- * to find) keeps a batch from reaching far past where, at the density seen so far, they should end.
- */
-export async function sweepHeap(
-  conn: ReservedSql,
-  options: BatchOptions & { pages?: { from: number; to: number }; until?: () => boolean; rowsLeft?: () => number },
-  statement: BatchStatement,
-): Promise<BatchTotals> {
-  // Heap ranges of a partitioned parent or an inheritance parent would miss every row in its children: refuse.
-  await readTableLayout(conn, options.table)
-  const [size] = await conn<{ pages: number }[]>`
-    select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`
-  const first = options.pages?.from ?? 0
-  const pages = Math.min(size?.pages ?? 0, options.pages?.to ?? Number.POSITIVE_INFINITY)
-  const targetMs = options.targetBatchMs ?? 100
-  const batcher = createBatcher(conn, options)
-  const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
-  const minStep = 16
-  // Start small (a first batch on a cold table can be slow) and let the sizes grow towards the target.
-  let step = 32
-  let page = first
-  await batcher.start()
-  try {
-    while (page < pages && !options.until?.()) {
-      const density = batcher.totals.rows / Math.max(1, page - first)
-      const left = options.rowsLeft?.()
-      const reach = left !== undefined && density > 0 ? Math.ceil((1.25 * left) / density) + minStep : step
-      const end = Math.min(pages, page + Math.min(step, reach))
-      let batch: { value: number; ms: number }
-      try {
-        batch = await batcher.run(
-          async () => processed(await statement(conn`ctid >= ${`(${page},0)`}::tid and ctid < ${`(${end},0)`}::tid`)),
-          step <= minStep,
-        )
-      } catch (err) {
-        if (!(err instanceof CapReached)) throw err
-        step = Math.max(minStep, Math.floor(step / 4))
-        continue
-      }
-      batcher.totals.rows += batch.value
-      page = end
-      step = adaptBatch(step, batch.ms, targetMs, minStep, 100_000)
-      progress.update(batcher.totals.rows, (page - first) / Math.max(1, pages - first))
-    }
-  } finally {
-    await batcher.finish()
-  }
-  return { ...batcher.result(), pages: Math.max(0, page - first) }
 }
 
 /**
@@ -235,7 +195,7 @@ export async function walkIndex(
           order by ${column} limit ${limit}) batch`
       const batch = found[0]!
       if (batch.found === 0) return { batch, n: 0 }
-      const n = processed(await statement(conn`ctid = any(${batch.tids}::tid[])`))
+      const n = processed(await statement(conn`ctid = any(${batch.tids}::tid[])`, conn))
       return { batch, n }
     }, limit <= minLimit)
   }

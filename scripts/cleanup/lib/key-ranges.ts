@@ -6,6 +6,7 @@ import {
   type BatchTotals,
   CapReached,
   createBatcher,
+  mergeTotals,
   processed,
 } from './batches.ts'
 import { createProgress } from './progress.ts'
@@ -67,61 +68,116 @@ export function shareBelow(axis: KeyAxis, key: Micros): number {
   return (i + (hi > lo ? (key - lo) / (hi - lo) : 1)) / buckets
 }
 
+/** A claimed slice of the key axis: shares `q` to `qEnd`, keys `from` (null: no lower bound) to `to` (null: `before`). */
+interface KeyRange {
+  q: number
+  qEnd: number
+  from: Micros | null
+  to: Micros | null
+}
+
 /**
  * Runs `statement` over consecutive key ranges of one indexed timestamp column (`column >= a and column < b`, the last
  * one ending at `before`), each sized from the key axis to take about `targetBatchMs`. A range is a bitmap index scan
  * of its own slice of the index and a heap scan of just the pages its rows sit on, in page order: the same access as
  * one DELETE's, cut into short transactions, and no slice of the index is read twice. The ranges tile the keys
- * below `before` exactly, whatever the statistics say; stale statistics only make the sizes less even.
+ * below `before` exactly, whatever the statistics say; stale statistics only make the sizes less even. Given several
+ * connections, each runs its own ranges at the same time, claiming the next one from a shared cursor; a range rolled
+ * back at the cap is redone in smaller pieces by the connection that claimed it. The first error stops every
+ * connection after its current batch and is thrown once all have stopped.
  */
 export async function walkKeyRanges(
-  conn: ReservedSql,
+  connections: ReservedSql | readonly ReservedSql[],
   options: BatchOptions & { column: string; before: Date; initialRows?: number },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
-  const axis = await readKeyAxis(conn, options)
-  const batcher = createBatcher(conn, options)
-  if (!axis) return batcher.result()
-  const column = conn(options.column)
-  const at = (key: Micros) => conn`(timestamptz 'epoch' + ${key}::float8 * interval '1 microsecond')`
+  const conns: readonly ReservedSql[] = Array.isArray(connections) ? connections : [connections as ReservedSql]
+  const lead = conns[0]
+  if (!lead) throw new TypeError('walkKeyRanges needs at least one connection')
+  const axis = await readKeyAxis(lead, options)
+  if (!axis) return createBatcher(lead, options).result()
   const end = shareBelow(axis, options.before.getTime() * 1000)
   const targetMs = options.targetBatchMs ?? 100
   const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
   // Sizes are shares of the axis; without statistics the axis is time, and a batch starts at a hundredth of it.
   const perRow = axis.rows > 0 ? 1 / axis.rows : 0
   const minStep = perRow > 0 ? 200 * perRow : 1e-4
-  let step = perRow > 0 ? (options.initialRows ?? 2_000) * perRow : 0.01
-  let q = 0
-  let from: Micros | null = null
-  await batcher.start()
-  try {
-    for (;;) {
+  const shared = { q: 0, from: null as Micros | null, done: false, stopped: false, rows: 0, covered: 0 }
+
+  /** The next range of the axis, `step` wide (the last one ends at `before`); null once the axis is used up. */
+  const claim = (step: number): KeyRange | null => {
+    while (!shared.done) {
+      const q = shared.q
       const last = q + step >= end
       const to: Micros | null = last ? null : keyAt(axis, q + step)
-      if (to !== null && from !== null && to <= from) {
-        // A bucket narrower than a microsecond: nothing to select between the two keys, move on.
-        q += step
-        continue
-      }
-      const lower = from === null ? conn`` : conn`${column} >= ${at(from)} and `
-      const upper = to === null ? conn`${column} < ${options.before}` : conn`${column} < ${at(to)}`
-      let batch: { value: number; ms: number }
-      try {
-        batch = await batcher.run(async () => processed(await statement(conn`${lower}${upper}`)), step <= minStep)
-      } catch (err) {
-        if (!(err instanceof CapReached)) throw err
-        step = Math.max(minStep, step / 4)
-        continue
-      }
-      batcher.totals.rows += batch.value
-      if (last) break
-      from = to
-      q += step
-      progress.update(batcher.totals.rows, end > 0 ? Math.min(0.99, q / end) : 0)
-      step = Math.max(minStep, step * (adaptBatch(1_000_000, batch.ms, targetMs, 1, 4_000_000) / 1_000_000))
+      shared.q = last ? end : q + step
+      shared.done = last
+      // A bucket narrower than a microsecond: nothing to select between the two keys, move on.
+      if (to !== null && shared.from !== null && to <= shared.from) continue
+      const range = { q, qEnd: shared.q, from: shared.from, to }
+      shared.from = to
+      return range
     }
-  } finally {
-    await batcher.finish()
+    return null
   }
-  return batcher.result()
+  /** The first `step` of a range rolled back at the cap, and what is left of it (null when the piece is all of it). */
+  const split = (range: KeyRange, step: number): [KeyRange, KeyRange | null] => {
+    if (range.q + step >= range.qEnd) return [range, null]
+    const mid = keyAt(axis, range.q + step)
+    if ((range.from !== null && mid <= range.from) || (range.to !== null && mid >= range.to)) return [range, null]
+    return [
+      { q: range.q, qEnd: range.q + step, from: range.from, to: mid },
+      { q: range.q + step, qEnd: range.qEnd, from: mid, to: range.to },
+    ]
+  }
+
+  const worker = async (conn: ReservedSql) => {
+    const batcher = createBatcher(conn, options)
+    const column = conn(options.column)
+    const at = (key: Micros) => conn`(timestamptz 'epoch' + ${key}::float8 * interval '1 microsecond')`
+    let step = perRow > 0 ? (options.initialRows ?? 2_000) * perRow : 0.01
+    let redo: KeyRange | null = null
+    await batcher.start()
+    try {
+      for (;;) {
+        if (shared.stopped) break
+        let range: KeyRange | null
+        let rest: KeyRange | null = null
+        if (redo) [range, rest] = split(redo, step)
+        else range = claim(step)
+        if (!range) break
+        const lower = range.from === null ? conn`` : conn`${column} >= ${at(range.from)} and `
+        const upper = range.to === null ? conn`${column} < ${options.before}` : conn`${column} < ${at(range.to)}`
+        let batch: { value: number; ms: number }
+        try {
+          batch = await batcher.run(
+            async () => processed(await statement(conn`${lower}${upper}`, conn)),
+            step <= minStep,
+          )
+        } catch (err) {
+          if (!(err instanceof CapReached)) throw err
+          step = Math.max(minStep, step / 4)
+          redo = rest ? { ...range, qEnd: rest.qEnd, to: rest.to } : range
+          continue
+        }
+        redo = rest
+        batcher.totals.rows += batch.value
+        shared.rows += batch.value
+        shared.covered += range.qEnd - range.q
+        progress.update(shared.rows, end > 0 ? Math.min(0.99, shared.covered / end) : 0)
+        step = Math.max(minStep, step * (adaptBatch(1_000_000, batch.ms, targetMs, 1, 4_000_000) / 1_000_000))
+      }
+    } catch (err) {
+      shared.stopped = true
+      throw err
+    } finally {
+      await batcher.finish()
+    }
+    return batcher.result()
+  }
+
+  const settled = await Promise.allSettled(conns.map(worker))
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) throw failed.reason
+  return mergeTotals(settled.map((s) => (s as PromiseFulfilledResult<BatchTotals>).value))
 }

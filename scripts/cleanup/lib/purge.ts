@@ -1,6 +1,7 @@
 import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
-import { type BatchOptions, type BatchTotals, sweepHeap } from './batches.ts'
+import type { BatchOptions, BatchStatement, BatchTotals } from './batches.ts'
+import { sweepHeap } from './heap-sweep.ts'
 import { walkKeyRanges } from './key-ranges.ts'
 import {
   assertWithinLimit,
@@ -36,6 +37,8 @@ export interface PurgeOptions {
   samplePages?: number
   /** Wall time one batch (one transaction) aims at. */
   targetBatchMs?: number
+  /** Connections running batches at the same time (default 2); each holds one short transaction at a time. */
+  connections?: number
   progressEveryMs?: number
 }
 
@@ -81,12 +84,35 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
   }
   if (options.dryRun) return preview(sql, options, where, railOptions, started)
 
-  const estimate = await estimateRemoval(sql, { table: options.table, where, maxFraction })
+  // The batch connections are opened while the plan is made, so their set-up costs no time of its own.
+  const reserving = reserveConnections(sql, Math.max(1, options.connections ?? 2))
+  try {
+    return await purge(sql, options, where, railOptions, started, reserving)
+  } finally {
+    for (const conn of await reserving.catch(() => [])) conn.release()
+  }
+}
+
+async function purge(
+  sql: Sql,
+  options: PurgeOptions,
+  where: PendingQuery<Row[]>,
+  railOptions: { table: string; maxFraction: number; variable: string },
+  started: number,
+  reserving: Promise<ReservedSql[]>,
+): Promise<PurgeResult> {
+  const estimate = await estimateRemoval(sql, { table: options.table, where, maxFraction: railOptions.maxFraction })
   assertWithinLimit(estimate, railOptions)
   const base = { tableRows: Math.round(estimate.total), fraction: round(estimate.fraction, 4) }
-  if (estimate.removable === 0 && estimate.exact) {
-    return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
-  }
+  const none = (): PurgeResult => ({
+    deleted: 0,
+    ...base,
+    strategy: 'none',
+    batches: 0,
+    durationMs: elapsed(started),
+    longestTransactionMs: 0,
+  })
+  if (estimate.removable === 0 && estimate.exact) return none()
   // A large share is swept through the heap in page order. A sample of pages tells whether the removable rows are
   // spread over it (then every page is swept) or gathered on part of it (then the sweep starts at the first sampled
   // page holding one and stops once it has deleted every row an exact count found). A small share goes by key ranges
@@ -94,7 +120,6 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
   const heap = estimate.fraction >= (options.heapThreshold ?? 0.1)
   const layout = heap ? await sampleLayout(sql, { table: options.table, where, pages: options.samplePages }) : undefined
   const gathered = layout !== undefined && layout.pageShare < (options.heapPageShare ?? 0.6)
-  const expected = gathered ? await countRemovable(sql, options.table, options.ranges) : undefined
   const strategy = heap ? 'heap' : 'index'
   options.log?.info(`purging ${options.table}`, {
     strategy,
@@ -105,15 +130,19 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       ? { pagesWithRemovable: `${Math.round(layout.pageShare * 100)}% of ${layout.sampledPages} sampled` }
       : {}),
   })
-  if (expected === 0) {
-    return { deleted: 0, ...base, strategy: 'none', batches: 0, durationMs: elapsed(started), longestTransactionMs: 0 }
-  }
-  const conn = await sql.reserve()
+  // The exact count runs beside the sweep, from a snapshot taken before the first batch, so it counts every row the
+  // batches can delete and no row twice.
+  const counting = gathered ? countInSnapshot(sql, options) : undefined
+  await counting?.snapshot
+  const conns = await reserving
+  // A lost commit only means a row is deleted by the next run, so the purge need not wait for WAL flushes; a lock
+  // held by live traffic makes the batch give way instead of queueing others behind it.
+  await Promise.all(
+    conns.map(
+      (conn) => conn`select set_config('synchronous_commit', 'off', false), set_config('lock_timeout', '200ms', false)`,
+    ),
+  )
   try {
-    // A lost commit only means a row is deleted by the next run, so the purge need not wait for WAL flushes; a lock
-    // held by live traffic makes the batch give way instead of queueing others behind it.
-    await conn`set synchronous_commit = off`
-    await conn`set lock_timeout = '200ms'`
     const batchOptions = {
       table: options.table,
       signal: options.signal,
@@ -129,14 +158,22 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       totals.capped += t.capped ?? 0
       totals.longestTransactionMs = Math.max(totals.longestTransactionMs, t.longestTransactionMs)
     }
-    if (layout && expected !== undefined) {
-      totals.sweptPages = await sweepGathered(conn, options, where, { ...batchOptions, layout, expected, add })
+    // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
+    const remove = (selection: PendingQuery<Row[]>, conn: ReservedSql) =>
+      conn`delete from ${conn(options.table)} where ${selection} and (${where})`
+    if (layout && counting) {
+      const swept = await sweepGathered(conns, options, remove, {
+        ...batchOptions,
+        layout,
+        counting: counting.count,
+        add,
+      })
+      if (swept === undefined) return none()
+      totals.sweptPages = swept
+    } else if (strategy === 'heap') {
+      add(await sweepHeap(conns, batchOptions, remove))
     } else {
-      // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
-      const remove = (selection: PendingQuery<Row[]>) =>
-        conn`delete from ${conn(options.table)} where ${selection} and (${where})`
-      if (strategy === 'heap') add(await sweepHeap(conn, batchOptions, remove))
-      else for (const range of options.ranges) add(await walkKeyRanges(conn, { ...batchOptions, ...range }, remove))
+      for (const range of options.ranges) add(await walkKeyRanges(conns, { ...batchOptions, ...range }, remove))
     }
     return {
       deleted: totals.rows,
@@ -146,31 +183,67 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
       durationMs: elapsed(started),
       longestTransactionMs: totals.longestTransactionMs,
       cappedBatches: totals.capped,
-      ...(expected !== undefined ? { sweptPages: totals.sweptPages } : {}),
+      ...(counting ? { sweptPages: totals.sweptPages } : {}),
     }
   } finally {
-    await conn`reset synchronous_commit`.catch(() => {})
-    await conn`reset lock_timeout`.catch(() => {})
-    conn.release()
+    await Promise.all(conns.map((conn) => conn`reset synchronous_commit; reset lock_timeout`.simple().catch(() => {})))
   }
+}
+
+/** Reserves `n` connections of the pool at once; on a failure, releases those it got and throws. */
+async function reserveConnections(sql: Sql, n: number): Promise<ReservedSql[]> {
+  const settled = await Promise.allSettled(Array.from({ length: n }, () => sql.reserve()))
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<ReservedSql>).value)
+  for (const s of settled) if (s.status === 'fulfilled') s.value.release()
+  throw failed.reason
+}
+
+/**
+ * Counts the removable rows exactly in a read-only repeatable-read transaction of its own: `snapshot` settles once the
+ * transaction's snapshot is taken, `count` with the count. Run serially (no parallel workers), as it runs beside the
+ * batches.
+ */
+function countInSnapshot(sql: Sql, options: PurgeOptions): { snapshot: Promise<void>; count: Promise<number> } {
+  let taken!: () => void
+  const snapshot = new Promise<void>((resolve) => {
+    taken = resolve
+  })
+  const count = sql.begin('isolation level repeatable read read only', async (tx) => {
+    // A SELECT takes the transaction's snapshot; SET would not.
+    await tx`select set_config('max_parallel_workers_per_gather', '0', true)`
+    taken()
+    return countRemovable(tx as unknown as Sql, options.table, options.ranges)
+  })
+  // A count that fails before its snapshot must not leave the purge waiting on it.
+  count.catch(() => taken())
+  return { snapshot, count }
 }
 
 /**
  * Sweeps a heap whose removable rows are gathered on part of it, stopping as soon as the batches have deleted as many
- * rows as `expected` counted: first the stretch the sample found them on (widened by six sampling gaps each side, so
- * it misses rows only with odds of about 1 in 400), then, only while rows are still missing (the sample was unlucky,
- * or live traffic changed rows meanwhile), the pages before it and after it. Returns the pages swept.
+ * rows as the exact count found: first the stretch the sample found them on (widened by six sampling gaps each side,
+ * so it misses rows only with odds of about 1 in 400), then, only while rows are still missing (the sample was
+ * unlucky, or live traffic changed rows meanwhile), the pages before it and after it. Returns the pages swept, or
+ * undefined when the count found nothing to remove.
  */
 async function sweepGathered(
-  conn: ReservedSql,
+  conns: readonly ReservedSql[],
   options: PurgeOptions,
-  where: PendingQuery<Row[]>,
-  run: BatchOptions & { layout: RemovalLayout; expected: number; add: (t: BatchTotals) => void },
-): Promise<number> {
-  const { layout, expected } = run
+  remove: BatchStatement,
+  run: BatchOptions & { layout: RemovalLayout; counting: Promise<number>; add: (t: BatchTotals) => void },
+): Promise<number | undefined> {
+  const { layout } = run
+  let expected: number | undefined
+  void run.counting.then(
+    (n) => {
+      expected = n
+    },
+    () => {},
+  )
   let found = 0
-  const remove = async (selection: PendingQuery<Row[]>) => {
-    const result = await conn`delete from ${conn(options.table)} where ${selection} and (${where})`
+  const counted: BatchStatement = async (selection, conn) => {
+    const result = await remove(selection, conn)
     found += result.count
     return result
   }
@@ -184,14 +257,21 @@ async function sweepGathered(
   let swept = 0
   const sweep = async (from: number, to: number) => {
     const totals = await sweepHeap(
-      conn,
-      { ...run, pages: { from, to }, until: () => found >= expected, rowsLeft: () => expected - found },
-      remove,
+      conns,
+      {
+        ...run,
+        pages: { from, to },
+        until: () => expected !== undefined && found >= expected,
+        rowsLeft: () => (expected === undefined ? undefined : expected - found),
+      },
+      counted,
     )
     run.add(totals)
     swept += totals.pages ?? 0
   }
   await sweep(start, end)
+  expected = await run.counting
+  if (expected === 0 && found === 0) return undefined
   if (found < expected && (start > 0 || end !== Number.POSITIVE_INFINITY)) {
     run.log?.info(`${options.table}: some removable rows lie outside pages ${start}–${end}; sweeping the rest too`)
     if (start > 0) await sweep(0, start)

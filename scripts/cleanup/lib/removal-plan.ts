@@ -80,35 +80,41 @@ export interface RemovalLayout {
   /** The first and the last sampled page holding a removable row (null when none did). */
   firstPage: number | null
   lastPage: number | null
-  /** Heap pages in all (pg_class.relpages). */
+  /** Heap pages in all (from the relation's size on disk). */
   pages: number
 }
 
 /**
- * Samples about `pages` random heap pages (TABLESAMPLE SYSTEM: whole pages, a few ms) and reports the share of them
- * holding a removable row. High when removable rows are spread over the heap, low when they are gathered at its start
- * or end or are few. A table too small to sample counts as spread. The seed is fixed, so a table's sample only changes
- * with its pages.
+ * Samples `pages` heap pages (default 400) and reports the share of them holding a removable row: one page in each of
+ * that many equal stretches of the heap, at a fixed pseudo-random offset within it, each read by a TID range scan that
+ * stops at its first removable row (a few ms, whatever the table's size). High when removable rows are spread over the
+ * heap, low when they are gathered at its start or end or are few. Pages without a visible row count as holding none.
  */
 export async function sampleLayout(
   sql: Sql,
   options: { table: string; where: PendingQuery<Row[]>; pages?: number },
 ): Promise<RemovalLayout> {
   const [size] = await sql<{ pages: number }[]>`
-    select greatest(relpages, 1)::int as pages from pg_class where oid = ${`public.${options.table}`}::regclass`
-  const percent = Math.min(100, (100 * (options.pages ?? 400)) / (size?.pages ?? 1))
-  const [sample] = await sql<{ pages: number; covered: number; first: number | null; last: number | null }[]>`
-    select count(distinct page)::int as pages, count(distinct page) filter (where removable)::int as covered,
-      min(page) filter (where removable)::int as first, max(page) filter (where removable)::int as last
-    from (select (ctid::text::point)[0] as page, (${options.where}) as removable
-          from ${sql(options.table)} tablesample system (${percent}) repeatable (1)) sampled`
-  const pages = sample?.pages ?? 0
+    select greatest(1, pg_relation_size(${`public.${options.table}`}::regclass) / current_setting('block_size')::int)::int
+      as pages`
+  const pages = size?.pages ?? 1
+  const n = Math.min(pages, Math.max(1, options.pages ?? 400))
+  const [sample] = await sql<{ covered: number; first: number | null; last: number | null }[]>`
+    select count(*) filter (where removable)::int as covered,
+      min(p) filter (where removable) as first, max(p) filter (where removable) as last
+    from (select least(${pages - 1}, floor((i + (((i + 1) * 7919) % 1000) / 1000.0) * ${pages / n}::float8))::int as p
+          from generate_series(0, ${n - 1}) i) sampled
+    cross join lateral (
+      select exists (
+        select 1 from ${sql(options.table)}
+        where ctid >= format('(%s,0)', p)::tid and ctid < format('(%s,0)', p + 1)::tid and (${options.where})
+      ) as removable) page`
   return {
-    sampledPages: pages,
-    pageShare: pages === 0 ? 1 : (sample?.covered ?? 0) / pages,
+    sampledPages: n,
+    pageShare: (sample?.covered ?? 0) / n,
     firstPage: sample?.first ?? null,
     lastPage: sample?.last ?? null,
-    pages: size?.pages ?? 1,
+    pages,
   }
 }
 
