@@ -4,7 +4,7 @@ import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { sha256File } from '@admin-jobs/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { verifyArchiveDir } from '#cleanup'
+import { createCopyTextDecoder, verifyArchiveDir, writeMonthFile } from '#cleanup'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
 import { runScript, startScript } from './support/run.ts'
 
@@ -52,6 +52,66 @@ async function seed(): Promise<{ total: number; past: number }> {
     from audit_logs`
   return { total: row.total, past: row.past }
 }
+
+describe('month files', () => {
+  it("hold byte for byte PostgreSQL's json_build_object of each row, whether streamed by COPY or merged through a cursor", async () => {
+    const month = '1990-01'
+    await db.sql`delete from jobs.audit_logs_archive where occurred_at < '1991-01-01'`
+    await db.sql`
+      insert into jobs.audit_logs_archive (id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata)
+      values
+        (900000001, '1990-01-31 23:59:59.999999+00', 5, 'auth.login', 'user', '42', '10.1.2.3',
+          'Mozilla/5.0 "quoted" \\ back \\\\ double', '{"b": 1, "a": [1, 2.50, null, "x"]}'),
+        (900000002, '1990-01-01 00:00:00+00', null, E'ctl \x01\x02\x1f \b\f\n\r\t del \x7f', null, null,
+          '2001:db8::1/64', null, ${db.sql.json(tricky)}),
+        (900000003, '1990-01-15 12:00:00+00', -1, 'ünïcode ✓ 😀 \u2028', E'\\"', '', '192.168.0.0/16', '', '{}')`
+    const expected = await db.sql<{ line: string }[]>`
+      select json_build_object('id', id,
+          'occurred_at', to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+          'actor_id', actor_id, 'action', action, 'target_type', target_type, 'target_id', target_id,
+          'ip', ip::text, 'user_agent', user_agent, 'metadata', metadata)::text as line
+      from jobs.audit_logs_archive where occurred_at < '1990-02-01' order by occurred_at, id`
+    const dir = await tempDir()
+    const lines = async () =>
+      gunzipSync(await fs.readFile(path.join(dir, 'audit-logs-1990-01.ndjson.gz'))).toString('utf8')
+    const copied = await writeMonthFile(db.sql, { archiveDir: dir, month })
+    expect(copied.rows).toBe(3)
+    expect(await lines()).toBe(expected.map((e) => `${e.line}\n`).join(''))
+    // Merged with its own previous file, each row is written once and the bytes do not change.
+    const merged = await writeMonthFile(db.sql, { archiveDir: dir, month, previous: [copied.sha256] })
+    expect(merged).toMatchObject({ rows: 3, sha256: copied.sha256 })
+    await db.sql`delete from jobs.audit_logs_archive where occurred_at < '1991-01-01'`
+  })
+
+  it('undo COPY escaping, even an escape split across two chunks, and count the lines', async () => {
+    const decoder = createCopyTextDecoder()
+    const out: Buffer[] = []
+    decoder.stream.on('data', (chunk: Buffer) => out.push(chunk))
+    const done = new Promise((resolve, reject) => decoder.stream.on('end', resolve).on('error', reject))
+    for (const part of ['{"a" : "x\\', '\\"y"}\n', '{"b" : "\\\\', '\\\\z"}\n{}\n'])
+      decoder.stream.write(Buffer.from(part))
+    decoder.stream.end()
+    await done
+    expect(Buffer.concat(out).toString()).toBe('{"a" : "x\\"y"}\n{"b" : "\\\\z"}\n{}\n')
+    expect(decoder.lines()).toBe(3)
+  })
+
+  it('end a COPY that fails part-way with its error, and leave the pool answering', async () => {
+    const copy = await db.sql
+      .unsafe("copy (select repeat('x', 200) || 1 / (g - 40000) from generate_series(1, 50000) g) to stdout")
+      .readable()
+    let bytes = 0
+    copy.on('data', (chunk: Buffer) => {
+      bytes += chunk.length
+    })
+    await expect(new Promise((resolve, reject) => copy.on('end', resolve).on('error', reject))).rejects.toThrow(
+      /division by zero/,
+    )
+    expect(bytes).toBeGreaterThan(0)
+    const [row] = await db.sql`select 1 as ok`
+    expect(row!.ok).toBe(1)
+  })
+})
 
 async function lastRun() {
   const [run] = await db.sql`select * from jobs.runs where job = 'cleanup/audit-logs' order by id desc limit 1`

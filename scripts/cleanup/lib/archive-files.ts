@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, createGzip } from 'node:zlib'
 import {
@@ -59,9 +59,10 @@ export interface MonthSources {
 
 /**
  * Writes one month's file from jobs.audit_logs_archive (plus `sources`): rows of that UTC month in (occurred_at, id)
- * order, one JSON object a line with a fixed key order and UTC microsecond timestamps, streamed through a cursor and
- * gzip (memory stays flat in the row count), into a temp file that is fsynced and then renamed over the final name.
- * A row found both in the previous file and in a source is written once.
+ * order, one JSON object a line with a fixed key order and UTC microsecond timestamps (built by the database), through
+ * gzip into a temp file that is fsynced and then renamed over the final name; memory stays flat in the row count. The
+ * lines stream as one COPY; a month merged with its previous file goes through a cursor instead, where a row found
+ * both in that file and in a source is written once.
  */
 export async function writeMonthFile(
   sql: Sql,
@@ -72,52 +73,28 @@ export async function writeMonthFile(
   const previous = options.previous ? await openPrevious(target, options.previous) : undefined
   const out = atomicFile(target)
   try {
-    let rows = 0
-    const start = sql`(${options.month} || '-01')::timestamp at time zone 'UTC'`
-    const end = sql`((${options.month} || '-01')::timestamp + interval '1 month') at time zone 'UTC'`
-    const from = [sql`jobs.audit_logs_archive`, ...(options.partitions ?? []).map((p) => sql(p))]
-      .map(
-        (relation) =>
-          sql`select ${lineColumn(sql)}, occurred_at, id from ${relation} where occurred_at >= ${start} and occurred_at < ${end}`,
-      )
-      .reduce((a, b) => sql`${a} union all ${b}`)
-    // A cursor, not COPY … TO STDOUT: postgres.js 3.4 can leave its socket paused after a COPY stream under
-    // backpressure. Batches of 5,000 lines keep memory flat in the row count.
-    async function* lines() {
-      // The keys' aliases differ from the columns: ORDER BY must sort by the bigint id, not its text.
-      const cursor = sql<{ line: string; at: string; id: string }[]>`
-        select line, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, id::text as "id"
-        from (${from}) rows order by rows.occurred_at, rows.id`.cursor(5000)
-      let kept = previous ? await previous.next() : null
-      for await (const batch of cursor) {
-        let text = ''
-        for (const row of batch) {
-          while (kept && compareKeys(kept, row) < 0) {
-            text += `${kept.line}\n`
-            rows++
-            kept = await previous!.next()
-          }
-          if (kept && compareKeys(kept, row) === 0) kept = await previous!.next()
-          text += `${row.line}\n`
-          rows++
-        }
-        yield Buffer.from(text)
-      }
-      while (kept) {
-        yield Buffer.from(`${kept.line}\n`)
-        rows++
-        kept = await previous!.next()
-      }
-    }
+    const relations = ['jobs.audit_logs_archive', ...(options.partitions ?? [])]
     const digest = createHashingStream()
-    // One batch in flight at a time: gzip sets the pace and nothing piles up in memory.
-    await pipeline(
-      Readable.from(lines(), { highWaterMark: 1 }),
-      createGzip({ level: gzipLevel }),
-      digest.stream,
-      createWriteStream(out.temp),
-      { signal: options.signal },
-    )
+    const write = (source: Readable, decode?: Transform) =>
+      pipeline(
+        [
+          source,
+          ...(decode ? [decode] : []),
+          createGzip({ level: gzipLevel }),
+          digest.stream,
+          createWriteStream(out.temp),
+        ],
+        { signal: options.signal },
+      )
+    let rows: number
+    if (previous) {
+      const merged = mergedLines(sql, options.month, relations, previous)
+      // One batch in flight at a time: gzip sets the pace and nothing piles up in memory.
+      await write(Readable.from(merged.lines, { highWaterMark: 1 }))
+      rows = merged.rows()
+    } else {
+      rows = await copyLines(sql, options.month, relations, write)
+    }
     await options.beforeReplace?.(digest.sha256())
     await out.commit()
     return { file, month: options.month, rows, bytes: digest.bytes, sha256: digest.sha256() }
@@ -130,11 +107,165 @@ export async function writeMonthFile(
 }
 
 /** One line's JSON object, as month files hold it. */
-const lineColumn = (sql: Sql) => sql`json_build_object(
-          'id', id,
-          'occurred_at', to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-          'actor_id', actor_id, 'action', action, 'target_type', target_type, 'target_id', target_id,
-          'ip', ip::text, 'user_agent', user_agent, 'metadata', metadata)::text as line`
+const lineSql = `json_build_object(
+  'id', id,
+  'occurred_at', to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+  'actor_id', actor_id, 'action', action, 'target_type', target_type, 'target_id', target_id,
+  'ip', ip::text, 'user_agent', user_agent, 'metadata', metadata)::text`
+
+/**
+ * The month's rows of `relations` in file order, as SQL text with no parameters (COPY takes none): the month is
+ * checked to be YYYY-MM and each relation name is quoted.
+ */
+function monthRowsSql(month: string, relations: readonly string[], columns: string): string {
+  if (!/^\d{4}-\d{2}$/.test(month)) throw new TypeError(`not a month: ${month}`)
+  const start = `'${month}-01'::timestamp at time zone 'UTC'`
+  const end = `('${month}-01'::timestamp + interval '1 month') at time zone 'UTC'`
+  const quoted = (name: string) =>
+    name
+      .split('.')
+      .map((part) => `"${part.replace(/"/g, '""')}"`)
+      .join('.')
+  const from = relations
+    .map(
+      (r) =>
+        `select id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata from ${quoted(r)}` +
+        ` where occurred_at >= ${start} and occurred_at < ${end}`,
+    )
+    .join(' union all ')
+  return `select ${columns} from (${from}) rows order by rows.occurred_at, rows.id`
+}
+
+/**
+ * Streams the month's lines out of the database in one COPY into `write`, and returns how many there were. The
+ * copy's own escaping is undone on the way (a JSON line holds no raw control character, so the only escape in it is
+ * a doubled backslash). In a transaction of its own, without the pool's statement timeout: a month of millions of
+ * rows is one long statement; the run's deadline still stops it.
+ */
+async function copyLines(
+  sql: Sql,
+  month: string,
+  relations: readonly string[],
+  write: (source: Readable, decode: Transform) => Promise<void>,
+): Promise<number> {
+  return sql.begin(async (tx) => {
+    await tx`set local statement_timeout = 0`
+    const copy = await tx.unsafe(`copy (${monthRowsSql(month, relations, lineSql)}) to stdout`).readable()
+    const decoder = createCopyTextDecoder()
+    await write(copy, decoder.stream)
+    return decoder.lines()
+  })
+}
+
+/**
+ * Undoes COPY's text-format escaping (`\\` → `\`, and `\n`, `\t`, `\r`, `\b`, `\f`, `\v` should they occur) and counts lines.
+ * An escape split across two chunks is carried over; `\N` (a NULL line) cannot come from a JSON line and is refused.
+ */
+export function createCopyTextDecoder(): { stream: Transform; lines(): number } {
+  const escapes: Record<number, number> = {
+    92: 0x5c,
+    110: 0x0a,
+    116: 0x09,
+    114: 0x0d,
+    98: 0x08,
+    102: 0x0c,
+    118: 0x0b,
+  }
+  let carry = false
+  let lines = 0
+  // COPY sends a message a row: decoded rows are gathered into blocks of 64 kB, so gzip is not handed tiny writes.
+  const blockBytes = 64 * 1024
+  let pending: Buffer[] = []
+  let pendingBytes = 0
+  const decode = (chunk: Buffer): Buffer => {
+    if (!carry && chunk.indexOf(0x5c) === -1) return chunk
+    const out = Buffer.allocUnsafe(chunk.length)
+    let n = 0
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!
+      if (!carry && byte !== 0x5c) {
+        out[n++] = byte
+        continue
+      }
+      const next = carry ? byte : chunk[i + 1]
+      if (next === undefined) {
+        carry = true
+        break
+      }
+      if (!carry) i++
+      carry = false
+      const decoded = escapes[next]
+      if (decoded === undefined) throw new Error(`unexpected escape \\${String.fromCharCode(next)} in a COPY line`)
+      out[n++] = decoded
+    }
+    return out.subarray(0, n)
+  }
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++
+      try {
+        const decoded = decode(chunk)
+        pending.push(decoded)
+        pendingBytes += decoded.length
+      } catch (err) {
+        return done(err as Error)
+      }
+      if (pendingBytes < blockBytes) return done()
+      const block = Buffer.concat(pending, pendingBytes)
+      pending = []
+      pendingBytes = 0
+      done(null, block)
+    },
+    flush(done) {
+      if (carry) return done(new Error('a COPY stream ended inside an escape'))
+      done(null, pendingBytes > 0 ? Buffer.concat(pending, pendingBytes) : undefined)
+    },
+  })
+  return { stream, lines: () => lines }
+}
+
+/**
+ * The month's lines from the database merged, in (occurred_at, id) order, with those of its previous file (rows of
+ * dropped partitions), through a cursor of 5,000 rows: a line in both is written once. `rows()` counts what was yielded.
+ */
+function mergedLines(
+  sql: Sql,
+  month: string,
+  relations: readonly string[],
+  previous: { next(): Promise<KeyedLine | null> },
+) {
+  let rows = 0
+  async function* lines() {
+    // The keys' aliases differ from the columns: ORDER BY must sort by the bigint id, not its text.
+    const query = monthRowsSql(
+      month,
+      relations,
+      `${lineSql} as line, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, id::text as "id"`,
+    )
+    const cursor = sql.unsafe<KeyedLine[]>(query).cursor(5000)
+    let kept = await previous.next()
+    for await (const batch of cursor) {
+      let text = ''
+      for (const row of batch) {
+        while (kept && compareKeys(kept, row) < 0) {
+          text += `${kept.line}\n`
+          rows++
+          kept = await previous.next()
+        }
+        if (kept && compareKeys(kept, row) === 0) kept = await previous.next()
+        text += `${row.line}\n`
+        rows++
+      }
+      yield Buffer.from(text)
+    }
+    while (kept) {
+      yield Buffer.from(`${kept.line}\n`)
+      rows++
+      kept = await previous.next()
+    }
+  }
+  return { lines: lines(), rows: () => rows }
+}
 
 interface KeyedLine {
   line: string

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import type { Logger } from '@admin-jobs/sdk'
-import type { PendingQuery, Row, Sql } from 'postgres'
+import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
 import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
 import { type BatchTotals, walkIndex } from './batches.ts'
 import { sweepHeap } from './heap-sweep.ts'
@@ -189,13 +189,19 @@ async function moveRows(
   expectedRows: number,
   relation: string,
 ): Promise<BatchTotals> {
-  const conn = await sql.reserve()
+  // Heap sweeps run on two connections at once (see sweepHeap); an index walk goes on one. The batches lock their
+  // months' rows in month order, so two of them never wait on each other in a cycle.
+  const conns = await Promise.all(Array.from({ length: strategy === 'heap' ? 2 : 1 }, () => sql.reserve()))
   try {
     // Asynchronous commit loses, at worst, whole recent transactions on a server crash: the rows are then still in
     // audit_logs, never in neither table. The file phase starts with a synchronous commit, which flushes them all.
-    await conn`set synchronous_commit = off`
-    await conn`set lock_timeout = '200ms'`
-    const move = (selection: PendingQuery<Row[]>) => conn`
+    await Promise.all(
+      conns.map(
+        (conn) =>
+          conn`select set_config('synchronous_commit', 'off', false), set_config('lock_timeout', '200ms', false)`,
+      ),
+    )
+    const move = (selection: PendingQuery<Row[]>, conn: ReservedSql) => conn`
       with moved as (
         delete from ${conn(relation)} where ${selection} and ${where}
         returning id, occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata
@@ -205,7 +211,7 @@ async function moveRows(
         returning occurred_at
       ), months as (
         insert into jobs.audit_logs_archive_months (month)
-        select distinct to_char(occurred_at at time zone 'UTC', 'YYYY-MM') from kept
+        select distinct to_char(occurred_at at time zone 'UTC', 'YYYY-MM') from kept order by 1
         on conflict (month) do update set dirty = true
       )
       select count(*)::int as n from kept`
@@ -218,12 +224,11 @@ async function moveRows(
       expectedRows,
     }
     return strategy === 'heap'
-      ? await sweepHeap(conn, batch, move)
-      : await walkIndex(conn, { ...batch, column: 'occurred_at', before: options.cutoff }, move)
+      ? await sweepHeap(conns, batch, move)
+      : await walkIndex(conns[0]!, { ...batch, column: 'occurred_at', before: options.cutoff }, move)
   } finally {
-    await conn`reset synchronous_commit`.catch(() => {})
-    await conn`reset lock_timeout`.catch(() => {})
-    conn.release()
+    await Promise.all(conns.map((conn) => conn`reset synchronous_commit; reset lock_timeout`.simple().catch(() => {})))
+    for (const conn of conns) conn.release()
   }
 }
 
@@ -242,7 +247,7 @@ async function buildFiles(
     select month from jobs.audit_logs_archive_months where dirty order by month`
   const months = [...new Set([...dirty.map((d) => d.month), ...detached.flatMap((p) => p.months)])].sort()
   const written = new Map<string, MonthFile>()
-  for (const month of months) {
+  const buildMonth = async (month: string) => {
     const [known] = await sql<{ sealed: boolean; sha256: string | null; pending: string | null }[]>`
       select sealed, sha256, pending_sha256 as pending from jobs.audit_logs_archive_months where month = ${month}`
     const partitions = detached.filter((p) => p.months.includes(month)).map((p) => p.relation)
@@ -272,6 +277,8 @@ async function buildFiles(
       ...(partitions.length ? { partitions: partitions.join(',') } : {}),
     })
   }
+  // Two months at a time: building a line is database and gzip work, and two of them keep both going.
+  await eachAtOnce(months, 2, buildMonth)
   const all = await sql<{ month: string; rows: string; bytes: string; sha256: string }[]>`
     select month, rows::text, bytes::text, sha256 from jobs.audit_logs_archive_months
     where not dirty order by month`
@@ -348,4 +355,27 @@ async function preview(
     setAside: await findSetAside(sql),
     durationMs: Math.round(performance.now() - started),
   }
+}
+
+/**
+ * Runs `fn` over `items`, at most `n` at a time, in order of start. The first failure stops new starts; it is thrown
+ * once those under way have settled.
+ */
+async function eachAtOnce<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed = false
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!
+      try {
+        await fn(item)
+      } catch (err) {
+        failed = true
+        throw err
+      }
+    }
+  }
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(n, items.length) }, lane))
+  const error = settled.find((s) => s.status === 'rejected')
+  if (error) throw error.reason
 }

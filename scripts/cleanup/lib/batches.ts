@@ -79,7 +79,7 @@ export function createBatcher(conn: ReservedSql, options: BatchOptions) {
       capped = false
     },
     /**
-     * Runs one batch. A lock timeout (55P03) rolls it back and it is tried again a few times. A batch over the cap
+     * Runs one batch. A lock timeout (55P03) or a deadlock (40P01) rolls it back and it is tried again a few times. A batch over the cap
      * throws CapReached so the engine shrinks it; `smallest` says the engine cannot shrink it any further, and after
      * three such strikes in a row that one batch runs uncapped (logged) so the run still makes progress.
      */
@@ -105,8 +105,14 @@ export function createBatcher(conn: ReservedSql, options: BatchOptions) {
             if (smallest) strikes++
             throw new CapReached()
           }
-          if ((err as { code?: string }).code !== '55P03' || attempt >= 5) throw err
-          options.log?.warn('a batch waited too long for a row lock; retrying it', { attempt })
+          const code = (err as { code?: string }).code
+          if ((code !== '55P03' && code !== '40P01') || attempt >= 5) throw err
+          options.log?.warn(
+            code === '55P03'
+              ? 'a batch waited too long for a row lock; retrying it'
+              : 'a batch was chosen to end a deadlock; retrying it',
+            { attempt },
+          )
           await sleep(50 * attempt, options.signal)
         } finally {
           if (uncapped) await conn`select set_config('statement_timeout', ${`${capMs}ms`}, false)`
