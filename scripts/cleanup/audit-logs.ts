@@ -4,6 +4,7 @@ import {
   cleanupClock,
   maxFractionFlag,
   minimumRetentionDays,
+  readConnections,
   readMaxFraction,
   type SetAside,
 } from './lib/index.ts'
@@ -27,6 +28,7 @@ export default defineJob({
     rebuild: flags.rebuild === true || read.boolean('AUDIT_LOG_REBUILD', false),
     // Gentler (smaller) batches on a busy server; also lets tests interrupt a run between many batches.
     batchMs: read.integer('AUDIT_LOG_BATCH_MS', 100, { min: 5, max: 250 }),
+    connections: readConnections(read),
   }),
   async run({ sql, log, dryRun, signal, settings, config, now, run, state, summary }) {
     const { at } = await cleanupClock(sql, { now, pinned: run.clockPinned })
@@ -38,6 +40,7 @@ export default defineJob({
       maxFractionVariable: 'AUDIT_LOG_MAX_FRACTION',
       rebuild: settings.rebuild,
       targetBatchMs: settings.batchMs,
+      connections: settings.connections,
       dryRun,
       signal,
       log,

@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { cleanupClock, maxFractionFlag, purgeInBatches, readMaxFraction } from './lib/index.ts'
+import { cleanupClock, maxFractionFlag, purgeInBatches, readConnections, readMaxFraction } from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 
@@ -11,6 +11,7 @@ export default defineJob({
   },
   settings: (read, _config, flags) => ({
     maxFraction: readMaxFraction(read, flags, 'SESSIONS_MAX_FRACTION', 1),
+    connections: readConnections(read),
   }),
   async run({ sql, log, dryRun, signal, settings, now, run }) {
     // Rows expire by the database's clock; a runner clock that disagrees with it stops the run here.
@@ -22,6 +23,7 @@ export default defineJob({
         { column: 'revoked_at', before: new Date(at.getTime() - day) },
       ],
       maxFraction: settings.maxFraction,
+      connections: settings.connections,
       maxFractionVariable: 'SESSIONS_MAX_FRACTION',
       dryRun,
       signal,

@@ -1,5 +1,5 @@
 import { defineJob } from '@admin-jobs/sdk'
-import { cleanupClock, maxFractionFlag, purgeInBatches, readMaxFraction } from './lib/index.ts'
+import { cleanupClock, maxFractionFlag, purgeInBatches, readConnections, readMaxFraction } from './lib/index.ts'
 
 const day = 24 * 60 * 60 * 1000
 
@@ -12,6 +12,7 @@ export default defineJob({
   },
   settings: (read, _config, flags) => ({
     maxFraction: readMaxFraction(read, flags, 'TOKENS_MAX_FRACTION', 1),
+    connections: readConnections(read),
   }),
   async run({ sql, log, dryRun, signal, settings, now, run }) {
     // Rows expire by the database's clock; a runner clock that disagrees with it stops the run here.
@@ -23,6 +24,7 @@ export default defineJob({
         { column: 'revoked_at', before: new Date(at.getTime() - day) },
       ],
       maxFraction: settings.maxFraction,
+      connections: settings.connections,
       maxFractionVariable: 'TOKENS_MAX_FRACTION',
       dryRun,
       signal,

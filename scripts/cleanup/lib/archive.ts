@@ -31,6 +31,8 @@ export interface ArchiveOptions {
   rebuild?: boolean
   heapThreshold?: number
   targetBatchMs?: number
+  /** Connections moving rows and building month files at the same time (default 2). */
+  connections?: number
   progressEveryMs?: number
 }
 
@@ -189,9 +191,10 @@ async function moveRows(
   expectedRows: number,
   relation: string,
 ): Promise<BatchTotals> {
-  // Heap sweeps run on two connections at once (see sweepHeap); an index walk goes on one. The batches lock their
+  // Heap sweeps run on several connections at once (see sweepHeap); an index walk goes on one. The batches lock their
   // months' rows in month order, so two of them never wait on each other in a cycle.
-  const conns = await Promise.all(Array.from({ length: strategy === 'heap' ? 2 : 1 }, () => sql.reserve()))
+  const n = strategy === 'heap' ? Math.max(1, options.connections ?? 2) : 1
+  const conns = await Promise.all(Array.from({ length: n }, () => sql.reserve()))
   try {
     // Asynchronous commit loses, at worst, whole recent transactions on a server crash: the rows are then still in
     // audit_logs, never in neither table. The file phase starts with a synchronous commit, which flushes them all.
@@ -277,8 +280,8 @@ async function buildFiles(
       ...(partitions.length ? { partitions: partitions.join(',') } : {}),
     })
   }
-  // Two months at a time: building a line is database and gzip work, and two of them keep both going.
-  await eachAtOnce(months, 2, buildMonth)
+  // Two months at a time (or one with a single connection): a line is database work, and gzip runs beside it.
+  await eachAtOnce(months, Math.min(2, Math.max(1, options.connections ?? 2)), buildMonth)
   const all = await sql<{ month: string; rows: string; bytes: string; sha256: string }[]>`
     select month, rows::text, bytes::text, sha256 from jobs.audit_logs_archive_months
     where not dirty order by month`

@@ -1,4 +1,4 @@
-import { ConfigError, NonRetryableError } from '@admin-jobs/sdk'
+import { ConfigError, type EnvReader, NonRetryableError } from '@admin-jobs/sdk'
 import type { PendingQuery, Row, Sql } from 'postgres'
 
 /** One reason a row is removable: its `column` is before `before` (e.g. `expires_at` before now). */
@@ -176,4 +176,13 @@ export function readMaxFraction(
   if (typeof flag === 'string') return parseFraction(flag, '--max-fraction')
   // Read with its default, so `--help` shows it.
   return parseFraction(read.string(variable, String(fallback)), variable)
+}
+
+/**
+ * CLEANUP_CONNECTIONS (default 2, 1–4): how many connections run a cleanup job's batches at once, within the job's pool
+ * of 5. More finish sooner on a database server with cores to spare; 1 leaves the most room to live traffic on a
+ * small one.
+ */
+export function readConnections(read: Pick<EnvReader, 'integer'>): number {
+  return read.integer('CLEANUP_CONNECTIONS', 2, { min: 1, max: 4 })
 }
