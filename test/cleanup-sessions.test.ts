@@ -200,6 +200,20 @@ describe('cleanup/sessions', () => {
     expect(n).toBe(2_000)
   })
 
+  it('runs its batches on as many connections as CLEANUP_CONNECTIONS says, and rejects a value out of range with exit 2', async () => {
+    await seedBulk(2_000, 0.97)
+    const bad = await runScript('scripts/cleanup/sessions.ts', { env: { ...env(), CLEANUP_CONNECTIONS: '9' } })
+    expect(bad.code, bad.output).toBe(2)
+    expect(bad.output).toContain('CLEANUP_CONNECTIONS')
+    expect((await db.sql`select count(*)::int as n from sessions`)[0]!.n).toBe(2_000)
+    const removable = await seedBulk(20_000, 0.5)
+    const one = await runScript('scripts/cleanup/sessions.ts', { env: { ...env(), CLEANUP_CONNECTIONS: '1' } })
+    expect(one.code, one.output).toBe(0)
+    const [run] = await db.sql`select stats from jobs.runs where job = 'cleanup/sessions' order by id desc limit 1`
+    expect(run!.stats).toMatchObject({ deleted: removable, strategy: 'heap' })
+    expect((await db.sql`select count(*)::int as n from sessions where expires_at < ${now}::timestamptz`)[0]!.n).toBe(0)
+  })
+
   it("measures expiry by the database's clock when nothing pins the clock", async () => {
     await db.sql`truncate sessions`
     // Relative to the database's now(): one expired a minute ago, one expiring in a minute.
