@@ -55,6 +55,11 @@ export interface ArchiveResult {
   partitions?: number
   partitionRows?: number
   partitionLockMs?: number
+  /** Of that: the detaches (the only transactions here that lock audit_logs itself) and their longest. */
+  partitionDetachMs?: number
+  longestDetachMs?: number
+  /** Of that: the drops of detached partitions (which lock no table live queries use). */
+  partitionDropMs?: number
   /** Partitions a real run would export whole (dry run). */
   wholePartitions?: string[]
   /** Month files written by this run. */
@@ -117,7 +122,7 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
   let moved: BatchTotals = { rows: 0, batches: 0, longestTransactionMs: 0, capped: 0 }
   let estimate: RemovalEstimate
   let strategy: ArchiveResult['strategy']
-  const lockMs: number[] = []
+  const detachMs: number[] = []
   if (layout.kind === 'plain') {
     estimate = await estimateRemoval(sql, { table: 'audit_logs', where, maxFraction })
     assertWithinLimit(estimate, rail)
@@ -152,12 +157,14 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
         capped: (moved.capped ?? 0) + (part.capped ?? 0),
       }
     }
-    lockMs.push(...(await detachPartitions(sql, plan.whole, options)))
+    detachMs.push(...(await detachPartitions(sql, plan.whole, options)))
   }
   // Partitions detached by this run, or by a killed one, reach their month files and are dropped only then.
   const detached = await detachedPartitions(sql, options.log)
   const files = await buildFiles(sql, options, detached)
-  lockMs.push(...(await dropDetached(sql, detached, options)))
+  const dropMs = await dropDetached(sql, detached, options)
+  const lockMs = [...detachMs, ...dropMs]
+  const sum = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0))
   const partitionRows = detached.reduce((n, p) => n + p.rows, 0)
   const written = files.filter((f) => f.written)
   const setAside = await findSetAside(sql)
@@ -170,7 +177,14 @@ export async function archiveAuditLogs(sql: Sql, options: ArchiveOptions): Promi
     longestTransactionMs: Math.max(moved.longestTransactionMs, Math.round(Math.max(0, ...lockMs) * 10) / 10),
     cappedBatches: moved.capped ?? 0,
     ...(layout.kind === 'partitioned'
-      ? { partitions: detached.length, partitionRows, partitionLockMs: Math.round(lockMs.reduce((a, b) => a + b, 0)) }
+      ? {
+          partitions: detached.length,
+          partitionRows,
+          partitionLockMs: sum(lockMs),
+          partitionDetachMs: sum(detachMs),
+          longestDetachMs: Math.round(Math.max(0, ...detachMs) * 10) / 10,
+          partitionDropMs: sum(dropMs),
+        }
       : {}),
     files: written.map((f) => f.file),
     fileRows: written.reduce((n, f) => n + f.rows, 0),
