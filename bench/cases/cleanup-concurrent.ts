@@ -50,7 +50,10 @@ export default defineBenchCase({
     const base = await baseLatencies
 
     await h.settle(source, 'sessions')
-    const job = h.startJob('scripts/cleanup/sessions.ts', { db: source, env: { ADMIN_JOBS_NOW: now.toISOString() } })
+    const job = h.startJob('scripts/cleanup/sessions.ts', {
+      db: source,
+      env: { ADMIN_JOBS_NOW: now.toISOString(), CLEANUP_CONNECTIONS: process.env.CLEANUP_CONNECTIONS },
+    })
     let running = true
     void job.done.then(() => (running = false))
     const during = writers(source.sql, now, () => !running)

@@ -96,7 +96,8 @@ export async function runPurgeCase(
       await h.settle(jobDb, table)
       const run = await h.runJob(`scripts/cleanup/${table}.ts`, {
         db: jobDb,
-        env: { ADMIN_JOBS_NOW: now.toISOString() },
+        // CLEANUP_CONNECTIONS passes through, to compare one connection with the default two.
+        env: { ADMIN_JOBS_NOW: now.toISOString(), CLEANUP_CONNECTIONS: process.env.CLEANUP_CONNECTIONS },
       })
       return { run, stats: (await h.lastRun(jobDb, `cleanup/${table}`))?.stats ?? {} }
     }
