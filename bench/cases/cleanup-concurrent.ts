@@ -66,8 +66,9 @@ export default defineBenchCase({
       metric: 'p99 ms',
       job: percentile(latencies, 99) ?? 0,
       baseline: percentile(base, 99),
-      target: '≤ 50',
-      note: `${latencies.length} statements (baseline: during one DELETE, ${base.length})`,
+      // Unchanged: no worse than during one DELETE on the same data.
+      target: '≤ 1.0×',
+      note: `CLEANUP_CONNECTIONS=${process.env.CLEANUP_CONNECTIONS ?? 2}; ${latencies.length} statements (baseline: during one DELETE, ${base.length})`,
     })
     h.report({
       case: 'writers during purge',

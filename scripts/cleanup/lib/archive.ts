@@ -2,7 +2,7 @@ import fs from 'node:fs/promises'
 import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
 import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
-import { type BatchTotals, walkIndex } from './batches.ts'
+import { type BatchTotals, batchSession, walkIndex } from './batches.ts'
 import { sweepHeap } from './heap-sweep.ts'
 import {
   type DetachedPartition,
@@ -212,12 +212,7 @@ async function moveRows(
   try {
     // Asynchronous commit loses, at worst, whole recent transactions on a server crash: the rows are then still in
     // audit_logs, never in neither table. The file phase starts with a synchronous commit, which flushes them all.
-    await Promise.all(
-      conns.map(
-        (conn) =>
-          conn`select set_config('synchronous_commit', 'off', false), set_config('lock_timeout', '200ms', false)`,
-      ),
-    )
+    await batchSession.set(conns)
     const move = (selection: PendingQuery<Row[]>, conn: ReservedSql) => conn`
       with moved as (
         delete from ${conn(relation)} where ${selection} and ${where}
@@ -244,7 +239,7 @@ async function moveRows(
       ? await sweepHeap(conns, batch, move)
       : await walkIndex(conns[0]!, { ...batch, column: 'occurred_at', before: options.cutoff }, move)
   } finally {
-    await Promise.all(conns.map((conn) => conn`reset synchronous_commit; reset lock_timeout`.simple().catch(() => {})))
+    await batchSession.reset(conns)
     for (const conn of conns) conn.release()
   }
 }

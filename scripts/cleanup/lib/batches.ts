@@ -140,6 +140,66 @@ export function mergeTotals(totals: readonly BatchTotals[]): BatchTotals {
   }
 }
 
+/** The batch loop of one connection (see createBatcher). */
+export type Batcher = ReturnType<typeof createBatcher>
+
+/** One connection or several, as a list; throws when it is empty. */
+export function connectionList(connections: ReservedSql | readonly ReservedSql[]): readonly ReservedSql[] {
+  const list: readonly ReservedSql[] = Array.isArray(connections) ? connections : [connections as ReservedSql]
+  if (list.length === 0) throw new TypeError('a batch engine needs at least one connection')
+  return list
+}
+
+/**
+ * Runs `loop` on every connection at the same time, each with a batcher of its own (the cap set on its connection
+ * while it runs), and merges their totals. The first error makes `stopped()` true, so the other loops end after
+ * their current batch, and is thrown once every loop has ended.
+ */
+export async function onEachConnection(
+  conns: readonly ReservedSql[],
+  options: BatchOptions,
+  loop: (conn: ReservedSql, batcher: Batcher, stopped: () => boolean) => Promise<void>,
+): Promise<BatchTotals> {
+  let stopped = false
+  const settled = await Promise.allSettled(
+    conns.map(async (conn) => {
+      const batcher = createBatcher(conn, options)
+      await batcher.start()
+      try {
+        await loop(conn, batcher, () => stopped)
+      } catch (err) {
+        stopped = true
+        throw err
+      } finally {
+        await batcher.finish()
+      }
+      return batcher.result()
+    }),
+  )
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) throw failed.reason
+  return mergeTotals(settled.map((s) => (s as PromiseFulfilledResult<BatchTotals>).value))
+}
+
+/**
+ * Session settings of batch connections: no wait for WAL flushes (a commit lost in a server crash only means a row is
+ * handled again by the next run) and a 200 ms lock timeout (a batch meeting a lock held by live traffic gives way and
+ * is retried, instead of queueing others behind it). `reset` takes them off.
+ */
+export const batchSession = {
+  async set(conns: readonly ReservedSql[]): Promise<void> {
+    await Promise.all(
+      conns.map(
+        (conn) =>
+          conn`select set_config('synchronous_commit', 'off', false), set_config('lock_timeout', '200ms', false)`,
+      ),
+    )
+  },
+  async reset(conns: readonly ReservedSql[]): Promise<void> {
+    await Promise.all(conns.map((conn) => conn`reset synchronous_commit; reset lock_timeout`.simple().catch(() => {})))
+  },
+}
+
 /** Scales a batch size towards the target time, at most doubling or quartering per step. */
 export function adaptBatch(size: number, ms: number, targetMs: number, min: number, max: number): number {
   const factor = Math.min(2, Math.max(0.25, targetMs / Math.max(ms, 1)))

@@ -5,8 +5,8 @@ import {
   type BatchStatement,
   type BatchTotals,
   CapReached,
-  createBatcher,
-  mergeTotals,
+  connectionList,
+  onEachConnection,
   processed,
 } from './batches.ts'
 import { createProgress } from './progress.ts'
@@ -37,9 +37,8 @@ export async function sweepHeap(
   options: SweepOptions,
   statement: BatchStatement,
 ): Promise<BatchTotals> {
-  const conns: readonly ReservedSql[] = Array.isArray(connections) ? connections : [connections as ReservedSql]
-  const lead = conns[0]
-  if (!lead) throw new TypeError('sweepHeap needs at least one connection')
+  const conns = connectionList(connections)
+  const lead = conns[0]!
   // Heap ranges of a partitioned parent or an inheritance parent would miss every row in its children: refuse.
   await readTableLayout(lead, options.table)
   const [size] = await lead<{ pages: number }[]>`
@@ -49,64 +48,49 @@ export async function sweepHeap(
   const targetMs = options.targetBatchMs ?? 100
   const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
   const minStep = 16
-  const shared = { next: first, rows: 0, pages: 0, stopped: false }
+  const shared = { next: first, rows: 0, pages: 0 }
 
-  const worker = async (conn: ReservedSql) => {
-    const batcher = createBatcher(conn, options)
+  const totals = await onEachConnection(conns, options, async (conn, batcher, stopped) => {
     // Start small (a first batch on a cold table can be slow) and let the sizes grow towards the target.
     let step = options.initialPages ?? 32
     // A range rolled back at the cap, still to be done by this connection.
     let redo: { from: number; to: number } | null = null
-    await batcher.start()
-    try {
-      for (;;) {
-        if (shared.stopped || (!redo && (shared.next >= last || options.until?.()))) break
-        const pending = redo as { from: number; to: number } | null
-        let from: number
-        let to: number
-        if (pending) {
-          from = pending.from
-          to = Math.min(pending.to, from + step)
-        } else {
-          const density = shared.rows / Math.max(1, shared.pages)
-          const left = options.rowsLeft?.()
-          const reach = left !== undefined && density > 0 ? Math.ceil((1.25 * left) / density) + minStep : step
-          from = shared.next
-          to = Math.min(last, from + Math.max(1, Math.min(step, reach)))
-          shared.next = to
-        }
-        let batch: { value: number; ms: number }
-        try {
-          batch = await batcher.run(
-            async () =>
-              processed(await statement(conn`ctid >= ${`(${from},0)`}::tid and ctid < ${`(${to},0)`}::tid`, conn)),
-            step <= minStep,
-          )
-        } catch (err) {
-          if (!(err instanceof CapReached)) throw err
-          step = Math.max(minStep, Math.floor(step / 4))
-          redo = { from, to: pending?.to ?? to }
-          continue
-        }
-        redo = pending && to < pending.to ? { from: to, to: pending.to } : null
-        batcher.totals.rows += batch.value
-        shared.rows += batch.value
-        shared.pages += to - from
-        step = adaptBatch(step, batch.ms, targetMs, minStep, 100_000)
-        progress.update(shared.rows, shared.pages / Math.max(1, last - first))
+    for (;;) {
+      if (stopped() || (!redo && (shared.next >= last || options.until?.()))) break
+      const pending = redo as { from: number; to: number } | null
+      let from: number
+      let to: number
+      if (pending) {
+        from = pending.from
+        to = Math.min(pending.to, from + step)
+      } else {
+        const density = shared.rows / Math.max(1, shared.pages)
+        const left = options.rowsLeft?.()
+        const reach = left !== undefined && density > 0 ? Math.ceil((1.25 * left) / density) + minStep : step
+        from = shared.next
+        to = Math.min(last, from + Math.max(1, Math.min(step, reach)))
+        shared.next = to
       }
-    } catch (err) {
-      shared.stopped = true
-      throw err
-    } finally {
-      await batcher.finish()
+      let batch: { value: number; ms: number }
+      try {
+        batch = await batcher.run(
+          async () =>
+            processed(await statement(conn`ctid >= ${`(${from},0)`}::tid and ctid < ${`(${to},0)`}::tid`, conn)),
+          step <= minStep,
+        )
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err
+        step = Math.max(minStep, Math.floor(step / 4))
+        redo = { from, to: pending?.to ?? to }
+        continue
+      }
+      redo = pending && to < pending.to ? { from: to, to: pending.to } : null
+      batcher.totals.rows += batch.value
+      shared.rows += batch.value
+      shared.pages += to - from
+      step = adaptBatch(step, batch.ms, targetMs, minStep, 100_000)
+      progress.update(shared.rows, shared.pages / Math.max(1, last - first))
     }
-    return batcher.result()
-  }
-
-  const settled = await Promise.allSettled(conns.map(worker))
-  const failed = settled.find((s) => s.status === 'rejected')
-  if (failed) throw failed.reason
-  const totals = settled.map((s) => (s as PromiseFulfilledResult<BatchTotals>).value)
-  return { ...mergeTotals(totals), pages: shared.pages }
+  })
+  return { ...totals, pages: shared.pages }
 }

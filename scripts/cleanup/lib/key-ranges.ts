@@ -5,8 +5,9 @@ import {
   type BatchStatement,
   type BatchTotals,
   CapReached,
+  connectionList,
   createBatcher,
-  mergeTotals,
+  onEachConnection,
   processed,
 } from './batches.ts'
 import { createProgress } from './progress.ts'
@@ -91,9 +92,8 @@ export async function walkKeyRanges(
   options: BatchOptions & { column: string; before: Date; initialRows?: number },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
-  const conns: readonly ReservedSql[] = Array.isArray(connections) ? connections : [connections as ReservedSql]
-  const lead = conns[0]
-  if (!lead) throw new TypeError('walkKeyRanges needs at least one connection')
+  const conns = connectionList(connections)
+  const lead = conns[0]!
   const axis = await readKeyAxis(lead, options)
   if (!axis) return createBatcher(lead, options).result()
   const end = shareBelow(axis, options.before.getTime() * 1000)
@@ -102,7 +102,7 @@ export async function walkKeyRanges(
   // Sizes are shares of the axis; without statistics the axis is time, and a batch starts at a hundredth of it.
   const perRow = axis.rows > 0 ? 1 / axis.rows : 0
   const minStep = perRow > 0 ? 200 * perRow : 1e-4
-  const shared = { q: 0, from: null as Micros | null, done: false, stopped: false, rows: 0, covered: 0 }
+  const shared = { q: 0, from: null as Micros | null, done: false, rows: 0, covered: 0 }
 
   /** The next range of the axis, `step` wide (the last one ends at `before`); null once the axis is used up. */
   const claim = (step: number): KeyRange | null => {
@@ -131,53 +131,35 @@ export async function walkKeyRanges(
     ]
   }
 
-  const worker = async (conn: ReservedSql) => {
-    const batcher = createBatcher(conn, options)
+  return onEachConnection(conns, options, async (conn, batcher, stopped) => {
     const column = conn(options.column)
     const at = (key: Micros) => conn`(timestamptz 'epoch' + ${key}::float8 * interval '1 microsecond')`
     let step = perRow > 0 ? (options.initialRows ?? 2_000) * perRow : 0.01
     let redo: KeyRange | null = null
-    await batcher.start()
-    try {
-      for (;;) {
-        if (shared.stopped) break
-        let range: KeyRange | null
-        let rest: KeyRange | null = null
-        if (redo) [range, rest] = split(redo, step)
-        else range = claim(step)
-        if (!range) break
-        const lower = range.from === null ? conn`` : conn`${column} >= ${at(range.from)} and `
-        const upper = range.to === null ? conn`${column} < ${options.before}` : conn`${column} < ${at(range.to)}`
-        let batch: { value: number; ms: number }
-        try {
-          batch = await batcher.run(
-            async () => processed(await statement(conn`${lower}${upper}`, conn)),
-            step <= minStep,
-          )
-        } catch (err) {
-          if (!(err instanceof CapReached)) throw err
-          step = Math.max(minStep, step / 4)
-          redo = rest ? { ...range, qEnd: rest.qEnd, to: rest.to } : range
-          continue
-        }
-        redo = rest
-        batcher.totals.rows += batch.value
-        shared.rows += batch.value
-        shared.covered += range.qEnd - range.q
-        progress.update(shared.rows, end > 0 ? Math.min(0.99, shared.covered / end) : 0)
-        step = Math.max(minStep, step * (adaptBatch(1_000_000, batch.ms, targetMs, 1, 4_000_000) / 1_000_000))
+    for (;;) {
+      if (stopped()) break
+      let range: KeyRange | null
+      let rest: KeyRange | null = null
+      if (redo) [range, rest] = split(redo, step)
+      else range = claim(step)
+      if (!range) break
+      const lower = range.from === null ? conn`` : conn`${column} >= ${at(range.from)} and `
+      const upper = range.to === null ? conn`${column} < ${options.before}` : conn`${column} < ${at(range.to)}`
+      let batch: { value: number; ms: number }
+      try {
+        batch = await batcher.run(async () => processed(await statement(conn`${lower}${upper}`, conn)), step <= minStep)
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err
+        step = Math.max(minStep, step / 4)
+        redo = rest ? { ...range, qEnd: rest.qEnd, to: rest.to } : range
+        continue
       }
-    } catch (err) {
-      shared.stopped = true
-      throw err
-    } finally {
-      await batcher.finish()
+      redo = rest
+      batcher.totals.rows += batch.value
+      shared.rows += batch.value
+      shared.covered += range.qEnd - range.q
+      progress.update(shared.rows, end > 0 ? Math.min(0.99, shared.covered / end) : 0)
+      step = Math.max(minStep, step * (adaptBatch(1_000_000, batch.ms, targetMs, 1, 4_000_000) / 1_000_000))
     }
-    return batcher.result()
-  }
-
-  const settled = await Promise.allSettled(conns.map(worker))
-  const failed = settled.find((s) => s.status === 'rejected')
-  if (failed) throw failed.reason
-  return mergeTotals(settled.map((s) => (s as PromiseFulfilledResult<BatchTotals>).value))
+  })
 }

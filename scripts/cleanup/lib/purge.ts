@@ -1,6 +1,6 @@
 import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
-import type { BatchOptions, BatchStatement, BatchTotals } from './batches.ts'
+import { type BatchOptions, type BatchStatement, type BatchTotals, batchSession } from './batches.ts'
 import { sweepHeap } from './heap-sweep.ts'
 import { walkKeyRanges } from './key-ranges.ts'
 import {
@@ -135,13 +135,7 @@ async function purge(
   const counting = gathered ? countInSnapshot(sql, options) : undefined
   await counting?.snapshot
   const conns = await reserving
-  // A lost commit only means a row is deleted by the next run, so the purge need not wait for WAL flushes; a lock
-  // held by live traffic makes the batch give way instead of queueing others behind it.
-  await Promise.all(
-    conns.map(
-      (conn) => conn`select set_config('synchronous_commit', 'off', false), set_config('lock_timeout', '200ms', false)`,
-    ),
-  )
+  await batchSession.set(conns)
   try {
     const batchOptions = {
       table: options.table,
@@ -186,7 +180,7 @@ async function purge(
       ...(counting ? { sweptPages: totals.sweptPages } : {}),
     }
   } finally {
-    await Promise.all(conns.map((conn) => conn`reset synchronous_commit; reset lock_timeout`.simple().catch(() => {})))
+    await batchSession.reset(conns)
   }
 }
 
