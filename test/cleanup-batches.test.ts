@@ -150,7 +150,10 @@ describe('batch engines', () => {
           { table: 'events', column: 'at', before: cutoff, signal: new AbortController().signal, initialRows: 300 },
           (selection, conn) => {
             used.add(conn)
-            return conn`delete from events where ${selection}`
+            // 20 ms a batch, so a second connection still setting up finds ranges left to claim.
+            return conn`
+              with gone as (delete from events where ${selection} returning 1)
+              select count(*)::int as n, pg_sleep(0.02) from gone`
           },
         )
         expect(totals.rows).toBe(expected)
