@@ -2,8 +2,9 @@ import fs from 'node:fs/promises'
 import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
 import { type MonthFile, removeStaleTempFiles, writeManifests, writeMonthFile } from './archive-files.ts'
-import { type BatchTotals, batchSession, walkIndex } from './batches.ts'
+import { type BatchTotals, batchSession, reserveConnections, walkIndex } from './batches.ts'
 import { sweepHeap } from './heap-sweep.ts'
+import { inLanes } from './lanes.ts'
 import {
   type DetachedPartition,
   detachedPartitions,
@@ -208,7 +209,7 @@ async function moveRows(
   // Heap sweeps run on several connections at once (see sweepHeap); an index walk goes on one. The batches lock their
   // months' rows in month order, so two of them never wait on each other in a cycle.
   const n = strategy === 'heap' ? Math.max(1, options.connections ?? 2) : 1
-  const conns = await Promise.all(Array.from({ length: n }, () => sql.reserve()))
+  const conns = await reserveConnections(sql, n)
   try {
     // Asynchronous commit loses, at worst, whole recent transactions on a server crash: the rows are then still in
     // audit_logs, never in neither table. The file phase starts with a synchronous commit, which flushes them all.
@@ -290,7 +291,7 @@ async function buildFiles(
     })
   }
   // Two months at a time (or one with a single connection): a line is database work, and gzip runs beside it.
-  await eachAtOnce(months, Math.min(2, Math.max(1, options.connections ?? 2)), buildMonth)
+  await inLanes(months, Math.min(2, Math.max(1, options.connections ?? 2)), buildMonth)
   const all = await sql<{ month: string; rows: string; bytes: string; sha256: string }[]>`
     select month, rows::text, bytes::text, sha256 from jobs.audit_logs_archive_months
     where not dirty order by month`
@@ -367,27 +368,4 @@ async function preview(
     setAside: await findSetAside(sql),
     durationMs: Math.round(performance.now() - started),
   }
-}
-
-/**
- * Runs `fn` over `items`, at most `n` at a time, in order of start. The first failure stops new starts; it is thrown
- * once those under way have settled.
- */
-async function eachAtOnce<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  let failed = false
-  const lane = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!
-      try {
-        await fn(item)
-      } catch (err) {
-        failed = true
-        throw err
-      }
-    }
-  }
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(n, items.length) }, lane))
-  const error = settled.find((s) => s.status === 'rejected')
-  if (error) throw error.reason
 }

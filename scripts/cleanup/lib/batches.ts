@@ -1,5 +1,6 @@
 import { AbortedError, type Logger, sleep } from '@admin-jobs/sdk'
-import type { PendingQuery, ReservedSql, Row } from 'postgres'
+import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
+import { inLanes } from './lanes.ts'
 import { createProgress } from './progress.ts'
 import { readTableLayout } from './table-layout.ts'
 
@@ -79,9 +80,10 @@ export function createBatcher(conn: ReservedSql, options: BatchOptions) {
       capped = false
     },
     /**
-     * Runs one batch. A lock timeout (55P03) or a deadlock (40P01) rolls it back and it is tried again a few times. A batch over the cap
-     * throws CapReached so the engine shrinks it; `smallest` says the engine cannot shrink it any further, and after
-     * three such strikes in a row that one batch runs uncapped (logged) so the run still makes progress.
+     * Runs one batch. A lock timeout (55P03) or a deadlock (40P01) rolls it back and it is tried again a few times. A
+     * batch over the cap throws CapReached so the engine shrinks it; `smallest` says the engine cannot shrink it any
+     * further, and after three such strikes in a row that one batch runs uncapped (logged) so the run still makes
+     * progress.
      */
     async run<T>(fn: () => Promise<T>, smallest: boolean): Promise<{ value: T; ms: number }> {
       for (let attempt = 1; ; attempt++) {
@@ -160,25 +162,26 @@ export async function onEachConnection(
   options: BatchOptions,
   loop: (conn: ReservedSql, batcher: Batcher, stopped: () => boolean) => Promise<void>,
 ): Promise<BatchTotals> {
-  let stopped = false
-  const settled = await Promise.allSettled(
-    conns.map(async (conn) => {
-      const batcher = createBatcher(conn, options)
-      await batcher.start()
-      try {
-        await loop(conn, batcher, () => stopped)
-      } catch (err) {
-        stopped = true
-        throw err
-      } finally {
-        await batcher.finish()
-      }
-      return batcher.result()
-    }),
-  )
+  const totals = await inLanes(conns, conns.length, async (conn, stopped) => {
+    const batcher = createBatcher(conn, options)
+    await batcher.start()
+    try {
+      await loop(conn, batcher, stopped)
+    } finally {
+      await batcher.finish()
+    }
+    return batcher.result()
+  })
+  return mergeTotals(totals)
+}
+
+/** Reserves `n` connections of the pool at once; on a failure, releases those it got and throws. */
+export async function reserveConnections(sql: Sql, n: number): Promise<ReservedSql[]> {
+  const settled = await Promise.allSettled(Array.from({ length: n }, () => sql.reserve()))
   const failed = settled.find((s) => s.status === 'rejected')
-  if (failed) throw failed.reason
-  return mergeTotals(settled.map((s) => (s as PromiseFulfilledResult<BatchTotals>).value))
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<ReservedSql>).value)
+  for (const s of settled) if (s.status === 'fulfilled') s.value.release()
+  throw failed.reason
 }
 
 /**

@@ -1,6 +1,12 @@
 import type { Logger } from '@admin-jobs/sdk'
 import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
-import { type BatchOptions, type BatchStatement, type BatchTotals, batchSession } from './batches.ts'
+import {
+  type BatchOptions,
+  type BatchStatement,
+  type BatchTotals,
+  batchSession,
+  reserveConnections,
+} from './batches.ts'
 import { sweepHeap } from './heap-sweep.ts'
 import { walkKeyRanges } from './key-ranges.ts'
 import {
@@ -182,15 +188,6 @@ async function purge(
   } finally {
     await batchSession.reset(conns)
   }
-}
-
-/** Reserves `n` connections of the pool at once; on a failure, releases those it got and throws. */
-async function reserveConnections(sql: Sql, n: number): Promise<ReservedSql[]> {
-  const settled = await Promise.allSettled(Array.from({ length: n }, () => sql.reserve()))
-  const failed = settled.find((s) => s.status === 'rejected')
-  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<ReservedSql>).value)
-  for (const s of settled) if (s.status === 'fulfilled') s.value.release()
-  throw failed.reason
 }
 
 /**
