@@ -7,7 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    maxWorkers: 3,
+    maxWorkers: 4,
     // @actions/workflow-parser imports JSON without an import attribute: let Vite transform it (test/workflows-*).
     server: { deps: { inline: ['@actions/workflow-parser'] } },
     reporters:
