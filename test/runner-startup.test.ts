@@ -2,8 +2,11 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { defineJob } from '@admin-jobs/sdk'
+import { runJob } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { startRelay } from './support/relay.ts'
 import { jobEnv, root } from './support/run.ts'
 
 // Start-up is the module graph a run loads: a job that does nothing (connect, lock, history, exit) must not load
@@ -99,5 +102,33 @@ describe('a no-op job starts with only what it uses', () => {
     expect(help.code, help.output).toBe(0)
     expect(help.output).toContain('Test fixture: does nothing')
     expect(help.modules).toContain('sdk/src/runtime/help.ts')
+  })
+})
+
+describe('set-up connects the pools side by side', () => {
+  it("opens the runner's two connections while the job's pool is still waiting for its first answer", async () => {
+    // Every connection through the relay is held until three have arrived: one at a time, the job's pool would wait
+    // for an answer that only comes once the runner's connections exist, and the run would never start.
+    const relay = await startRelay(db.url)
+    relay.freeze()
+    const output: string[] = []
+    const job = defineJob({ description: 'Does nothing', run: async () => ({ ok: true }) })
+    const code = runJob(job, {
+      id: 'test/side-by-side',
+      argv: [],
+      env: jobEnv({ DATABASE_URL: relay.url }),
+      output: (_stream, line) => output.push(line),
+    })
+    try {
+      const deadline = Date.now() + 5_000
+      while (relay.accepted < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      expect(relay.accepted, 'connections accepted while the first is unanswered').toBe(3)
+    } finally {
+      relay.thaw()
+    }
+    expect(await code, output.join('\n')).toBe(0)
+    const [run] = await db.sql`select status from jobs.runs where job = 'test/side-by-side'`
+    expect(run?.status).toBe('succeeded')
+    await relay.close()
   })
 })

@@ -205,21 +205,27 @@ export async function isMigrated(sql: Sql): Promise<boolean> {
  * PostgreSQL when it is unset (parseConfig already refused that on CI).
  * Pending migrations are applied unless `migrate: false`.
  */
+/** The URL a run connects to when DATABASE_URL is set (with PGSSLROOTCERT folded in); undefined for the embedded server. */
+export function configuredUrl(config: Config): string | undefined {
+  return config.databaseUrl ? withRootCert(config.databaseUrl, config.databaseRootCert) : undefined
+}
+
 export async function openDatabase(config: Config, options: OpenOptions): Promise<Database> {
   // The embedded server's code loads only for local runs without DATABASE_URL.
   const embedded = config.databaseUrl
     ? undefined
     : await (await import('./embedded.ts')).ensureEmbedded({ dataDir: config.dataDir, log: options.log })
-  const url = config.databaseUrl ? withRootCert(config.databaseUrl, config.databaseRootCert) : embedded!.url
+  const url = configuredUrl(config) ?? embedded!.url
   const sql = connect(url, { ...options, statementTimeoutMs: options.statementTimeoutMs ?? 0 })
   try {
     // The first answer has a deadline; migrations (an index build on a big table) may take as long as they need.
+    // The migration check is that first answer (one round trip less than a `select 1` before it).
     const answerMs = config.databaseUrl ? (options.answerTimeoutMs ?? 30_000) : undefined
-    await within(sql`select 1`, 'connecting', answerMs, options.signal)
-    if (
-      options.migrate !== false &&
-      !(await within(isMigrated(sql), 'checking migrations', answerMs, options.signal))
-    ) {
+    const migrated =
+      options.migrate === false
+        ? await within(sql`select 1`, 'connecting', answerMs, options.signal).then(() => true)
+        : await within(isMigrated(sql), 'connecting', answerMs, options.signal)
+    if (!migrated) {
       const { migrate } = await import('./migrate.ts')
       const migrator = connect(url, { max: 1, applicationName: options.applicationName, statementTimeoutMs: 0 })
       try {

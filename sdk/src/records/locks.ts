@@ -30,12 +30,10 @@ export async function tryLockJob(sql: Sql, job: string, options: LockOptions = {
     // The lock lives as long as this session. If the runner's machine vanishes without closing the socket (a runner VM
     // torn down), the server would keep the session, and the lock, for the OS default of two hours; TCP keepalives
     // let it notice a dead peer within about a minute. (Ignored on Unix sockets, where a dead peer is seen at once.)
-    await connection`
+    // One round trip: the settings and the lock in one statement.
+    const [row] = await connection<{ locked: boolean }[]>`
       select set_config('tcp_keepalives_idle', '30', false), set_config('tcp_keepalives_interval', '10', false),
-             set_config('tcp_keepalives_count', '3', false)`
-    const [row] = await connection<
-      { locked: boolean }[]
-    >`select pg_try_advisory_lock(hashtext(${lockName(job)})) as locked`
+             set_config('tcp_keepalives_count', '3', false), pg_try_advisory_lock(hashtext(${lockName(job)})) as locked`
     if (!row?.locked) {
       connection.release()
       return undefined

@@ -1,6 +1,6 @@
 import { createEnvReader, type Env, parseConfig, secretVariables } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
-import { abandon, connect as connectPool, openDatabase } from '../database/client.ts'
+import { abandon, configuredUrl, connect as connectPool, openDatabase } from '../database/client.ts'
 import { tryLockJob } from '../records/locks.ts'
 import { createRunLog } from '../records/run-logs.ts'
 import { closeDeadRuns, heartbeat, heartbeatEveryMs, recordSkipped, startRun } from '../records/runs.ts'
@@ -83,6 +83,9 @@ export async function configure(job: Job, options: RunOptions): Promise<Run | nu
  * opened: the `connectFailed` hooks (the outage guard) have seen it.
  */
 export async function connect(run: Run): Promise<ConnectedRun | undefined> {
+  // With DATABASE_URL the runner's pool connects while the job's pool does (the embedded server's URL comes later).
+  const known = configuredUrl(run.config)
+  let control = known ? controlPool(run, known) : undefined
   let db: ConnectedRun['db']
   try {
     db = await openDatabase(run.config, {
@@ -91,6 +94,7 @@ export async function connect(run: Run): Promise<ConnectedRun | undefined> {
       signal: run.deadline.signal,
     })
   } catch (err) {
+    if (control) await abandon(control)
     run.group()
     const error = toError(err)
     run.log.error(`cannot open the database: ${run.mask(firstLine(error))}`, { error })
@@ -99,19 +103,31 @@ export async function connect(run: Run): Promise<ConnectedRun | undefined> {
   }
   // A stopped run does not wait on a database that may not answer: its pools are dropped, not ended politely.
   run.cleanups.push(() => (run.deadline.reason ? abandon(db.sql).then(() => db.close()) : db.close()))
-  // Three connections: the lock's, the recording transaction's, and one for heartbeats and cancels beside them.
-  const control = connectPool(db.url, {
-    max: 3,
-    applicationName: `admin-jobs-runner:${run.id}:${process.pid}`,
-    statementTimeoutMs: 10_000,
-  })
-  run.cleanups.push(() => (run.deadline.reason ? abandon(control) : control.end({ timeout: 2 })))
+  control ??= controlPool(run, db.url)
+  const pool = control
+  run.cleanups.push(() => (run.deadline.reason ? abandon(pool) : pool.end({ timeout: 2 })))
   run.deadline.onStop(() => {
     void control`
       select pg_cancel_backend(pid) from pg_stat_activity
       where application_name = ${run.applicationName} and pid <> pg_backend_pid()`.catch(() => {})
   })
   return { ...run, db, control }
+}
+
+/**
+ * The runner's own pool. Three connections: the lock's, the recording transaction's, and one for heartbeats and
+ * cancels beside them. The first two open at once, concurrently: a run needs both before it starts (the lock holds
+ * one), and opening them one after the other is most of a short run's set-up time.
+ */
+function controlPool(run: Run, url: string): ConnectedRun['control'] {
+  const control = connectPool(url, {
+    max: 3,
+    applicationName: `admin-jobs-runner:${run.id}:${process.pid}`,
+    statementTimeoutMs: 10_000,
+  })
+  // A failure here is the job's pool's failure too, and reported there; the queries that need the pool fail again.
+  Promise.all([control`select 1`, control`select 1`]).catch(() => {})
+  return control
 }
 
 /**
