@@ -1,4 +1,5 @@
-import type { PendingQuery, ReservedSql, Row, Sql } from 'postgres'
+import { createLogger } from '@admin-jobs/sdk/platform'
+import postgres, { type PendingQuery, type ReservedSql, type Row, type Sql } from 'postgres'
 import { describe, expect, it } from 'vitest'
 import { adaptBatch, keyAt, shareBelow, sweepHeap, walkIndex, walkKeyRanges } from '#cleanup'
 import { createTestDatabase } from './support/db.ts'
@@ -223,6 +224,52 @@ describe('batch engines', () => {
       expect(totals.capped).toBeGreaterThanOrEqual(2)
       for (const conn of conns) expect((await conn`show statement_timeout`)[0]!.statement_timeout).toBe('0')
     } finally {
+      for (const conn of conns) conn.release()
+    }
+  })
+
+  it('leave the extra connection idle while another session works on the database, and take it up once it stops', async () => {
+    const db = await createTestDatabase('batches_traffic')
+    await db.sql`create table wide (id int, hits int not null default 0, filler text)`
+    await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 2000) g`
+    // The application: one session running short statements back to back, for the first half second of the sweep.
+    const app = postgres(db.url, { max: 1, connection: { application_name: 'app' }, onnotice: () => {} })
+    let busy = true
+    let quietSince = Number.POSITIVE_INFINITY
+    const traffic = (async () => {
+      while (busy) await app`select pg_sleep(0.005)`
+      quietSince = performance.now()
+    })()
+    setTimeout(() => {
+      busy = false
+    }, 500)
+    const lines: string[] = []
+    const log = createLogger({ write: (_stream, line) => lines.push(line) })
+    const conns = await reserve(db.sql, 2)
+    const starts = new Map<ReservedSql, number[]>(conns.map((c) => [c, []]))
+    try {
+      // Two thousand rows at 1 ms each: about two seconds on one connection.
+      const totals = await sweepHeap(
+        conns,
+        { table: 'wide', signal: new AbortController().signal, targetBatchMs: 50, log },
+        (selection, conn) => {
+          starts.get(conn)!.push(performance.now())
+          return touch('wide', 1)(selection, conn)
+        },
+      )
+      const hits = await db.sql<{ hits: number; n: number }[]>`
+        select hits, count(*)::int as n from wide group by hits order by hits`
+      expect(hits).toEqual([{ hits: 1, n: 2000 }])
+      expect(totals.rows).toBe(2000)
+      const [lead, extra] = conns.map((c) => starts.get(c)!)
+      expect(lead!.length).toBeGreaterThan(0)
+      expect(extra!.length, 'batches of the extra connection once the traffic stopped').toBeGreaterThan(0)
+      expect(Math.min(...extra!)).toBeGreaterThan(quietSince)
+      expect(lines.join('\n')).toMatch(/live traffic on the database; extra connections wait while it lasts/)
+    } finally {
+      busy = false
+      await traffic
+      await app.end()
       for (const conn of conns) conn.release()
     }
   })

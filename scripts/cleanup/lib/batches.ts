@@ -153,26 +153,85 @@ export function connectionList(connections: ReservedSql | readonly ReservedSql[]
 }
 
 /**
+ * Waits, on an extra connection, until it may run its next batch: resolves at once on the first connection, and on
+ * the others once the database has no live traffic or `done()` says there is nothing left to claim.
+ */
+export type Turn = (done: () => boolean) => Promise<void>
+
+/**
  * Runs `loop` on every connection at the same time, each with a batcher of its own (the cap set on its connection
  * while it runs), and merges their totals. The first error makes `stopped()` true, so the other loops end after
- * their current batch, and is thrown once every loop has ended.
+ * their current batch, and is thrown once every loop has ended. Each loop awaits `turn` before it claims work: the
+ * first connection always runs, the others only while the database has no live traffic (see watchTraffic).
  */
 export async function onEachConnection(
   conns: readonly ReservedSql[],
   options: BatchOptions,
-  loop: (conn: ReservedSql, batcher: Batcher, stopped: () => boolean) => Promise<void>,
+  loop: (conn: ReservedSql, batcher: Batcher, stopped: () => boolean, turn: Turn) => Promise<void>,
 ): Promise<BatchTotals> {
-  const totals = await inLanes(conns, conns.length, async (conn, stopped) => {
+  const traffic = conns.length > 1 ? await watchTraffic(conns, options) : undefined
+  const lanes = conns.map((conn, index) => ({ conn, index }))
+  const totals = await inLanes(lanes, lanes.length, async ({ conn, index }, stopped) => {
     const batcher = createBatcher(conn, options)
+    const turn: Turn =
+      index === 0 || !traffic ? async () => {} : (done) => traffic.quiet(conn, () => stopped() || done())
     await batcher.start()
     try {
-      await loop(conn, batcher, stopped)
+      await loop(conn, batcher, stopped, turn)
     } finally {
       await batcher.finish()
     }
     return batcher.result()
   })
   return mergeTotals(totals)
+}
+
+/** How often the extra connections look at the database's other sessions (250 ms). */
+export const trafficCheckMs = 250
+
+/**
+ * Live traffic: client sessions on this database, other than this process's (the batch connections, the job's pool
+ * and the runner's, all named `admin-jobs…:<pid>`), that ran a statement within the last 250 ms. While there is any,
+ * the extra batch connections wait: a purge or a move takes the spare capacity of a quiet database and gives it back
+ * as soon as the application needs it, so the application's statements wait no longer than beside one connection's
+ * batches. Sessions of other roles count only where this role may read their state (pg_read_all_stats).
+ */
+async function watchTraffic(conns: readonly ReservedSql[], options: BatchOptions) {
+  const own = await Promise.all(
+    conns.map(async (conn) => (await conn<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid),
+  )
+  let checkedAt = Number.NEGATIVE_INFINITY
+  let live = false
+  let reported = false
+  let checking: Promise<boolean> | undefined
+  const look = (conn: ReservedSql): Promise<boolean> => {
+    if (performance.now() - checkedAt < trafficCheckMs) return Promise.resolve(live)
+    checking ??= (async () => {
+      const [row] = await conn<{ sessions: number }[]>`
+        select count(*)::int as sessions from pg_stat_activity
+        where datname = current_database() and backend_type = 'client backend' and pid <> all(${own}::int[])
+          and application_name <> current_setting('application_name')
+          and application_name not like ${`admin-jobs%:${process.pid}`}
+          and (state = 'active' or state_change > clock_timestamp() - ${trafficCheckMs}::int * interval '1 millisecond')`
+      live = (row?.sessions ?? 0) > 0
+      checkedAt = performance.now()
+      if (live && !reported) {
+        reported = true
+        options.log?.info(`${options.table}: live traffic on the database; extra connections wait while it lasts`, {
+          sessions: row?.sessions,
+        })
+      }
+      return live
+    })().finally(() => {
+      checking = undefined
+    })
+    return checking
+  }
+  return {
+    async quiet(conn: ReservedSql, done: () => boolean): Promise<void> {
+      while (!done() && (await look(conn))) await sleep(trafficCheckMs, options.signal)
+    },
+  }
 }
 
 /** Reserves `n` connections of the pool at once; on a failure, releases those it got and throws. */

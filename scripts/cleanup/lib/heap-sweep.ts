@@ -50,13 +50,15 @@ export async function sweepHeap(
   const minStep = 16
   const shared = { next: first, rows: 0, pages: 0 }
 
-  const totals = await onEachConnection(conns, options, async (conn, batcher, stopped) => {
+  const totals = await onEachConnection(conns, options, async (conn, batcher, stopped, turn) => {
     // Start small (a first batch on a cold table can be slow) and let the sizes grow towards the target.
     let step = options.initialPages ?? 32
     // A range rolled back at the cap, still to be done by this connection.
     let redo: { from: number; to: number } | null = null
+    const nothingLeft = () => shared.next >= last || options.until?.() === true
     for (;;) {
-      if (stopped() || (!redo && (shared.next >= last || options.until?.()))) break
+      if (!redo) await turn(nothingLeft)
+      if (stopped() || (!redo && nothingLeft())) break
       const pending = redo as { from: number; to: number } | null
       let from: number
       let to: number

@@ -131,12 +131,13 @@ export async function walkKeyRanges(
     ]
   }
 
-  return onEachConnection(conns, options, async (conn, batcher, stopped) => {
+  return onEachConnection(conns, options, async (conn, batcher, stopped, turn) => {
     const column = conn(options.column)
     const at = (key: Micros) => conn`(timestamptz 'epoch' + ${key}::float8 * interval '1 microsecond')`
     let step = perRow > 0 ? (options.initialRows ?? 2_000) * perRow : 0.01
     let redo: KeyRange | null = null
     for (;;) {
+      if (!redo) await turn(() => shared.done)
       if (stopped()) break
       let range: KeyRange | null
       let rest: KeyRange | null = null
