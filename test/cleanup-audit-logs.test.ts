@@ -33,15 +33,15 @@ function env(archiveDir: string, extra: Record<string, string> = {}) {
   return { DATABASE_URL: db.url, ADMIN_JOBS_NOW: now, ARCHIVE_DIR: archiveDir, ...extra }
 }
 
-/** 40,000 rows 7 minutes apart going back 194 days (about 54% past retention), plus rows on the cutoff edge. */
-async function seed(): Promise<{ total: number; past: number }> {
+/** `rows` rows (40,000: going back 194 days, about 54% past retention) 7 minutes apart, plus rows on the cutoff edge. */
+async function seed(rows = 40_000): Promise<{ total: number; past: number }> {
   await db.sql`truncate audit_logs, jobs.audit_logs_archive, jobs.audit_logs_archive_months`
   await db.sql`
     insert into audit_logs (occurred_at, actor_id, action, target_type, target_id, ip, user_agent, metadata)
     select ${now}::timestamptz - g * interval '7 minutes', g % 100,
       (array['auth.login', 'auth.logout', 'user.created', 'data.export'])[1 + g % 4], 'user', (g % 500)::text,
       ('10.1.' || (g % 200) || '.' || (g % 250))::inet, 'agent/' || (g % 7), jsonb_build_object('n', g)
-    from generate_series(1, 40000) g`
+    from generate_series(1, ${rows}::int) g`
   await db.sql`
     insert into audit_logs (occurred_at, action, metadata) values
       (${cutoff}::timestamptz, 'edge.at_cutoff', '{}'),
@@ -277,7 +277,8 @@ describe('cleanup/audit-logs', () => {
   })
 
   it('loses and doubles nothing when killed with SIGKILL at random points, and the next run completes the archive', async () => {
-    const { total, past } = await seed()
+    // Enough rows that the moves outlast the test's reaction to their first commit, on a loaded machine too.
+    const { total, past } = await seed(120_000)
     const dir = await tempDir()
     const slow = env(dir, { AUDIT_LOG_BATCH_MS: '5' })
     let killedMidMove = 0
