@@ -180,8 +180,8 @@ export function readMaxFraction(
 
 /**
  * CLEANUP_CONNECTIONS (default 2, 1–4): how many connections run a cleanup job's batches at once, within the job's pool
- * of 5. More finish sooner on a database server with cores to spare; 1 leaves the most room to live traffic on a
- * small one.
+ * of 5. More finish sooner on a database server with cores to spare; all but the first wait while other sessions are
+ * working on the database (see onEachConnection), and 1 keeps to one connection whatever the traffic.
  */
 export function readConnections(read: Pick<EnvReader, 'integer'>): number {
   return read.integer('CLEANUP_CONNECTIONS', 2, { min: 1, max: 4 })
