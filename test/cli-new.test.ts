@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { describeDuplicate, duplicateWorkflows, loadSchedules } from '@admin-jobs/sdk/platform'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { createTestDatabase, serverUrl, type TestDatabase } from './support/db.ts'
@@ -170,9 +171,10 @@ describe('two workflows that run the same script', () => {
     expect(list.stderr).toContain(
       'error: .github/workflows/cleanup-sessions.yml and .github/workflows/cleanup-stale-carts.yml both run scripts/cleanup/sessions.ts',
     )
-    const policy = await vitest(copy, ['test/workflows-policy.test.ts', '-t', 'the workflow set'])
-    expect(policy.code).toBe(1)
-    expect(policy.stdout + policy.stderr).toContain('cleanup-stale-carts.yml')
+    // The policy test's own check, run in-process on the copy (the test above runs the policy file itself there).
+    expect(duplicateWorkflows(loadSchedules(copy)).map(describeDuplicate)).toEqual([
+      expect.stringContaining('.github/workflows/cleanup-stale-carts.yml'),
+    ])
     fs.rmSync(path.join(copy, '.github', 'workflows', 'cleanup-stale-carts.yml'))
   })
 })
