@@ -110,25 +110,28 @@ describe('set-up connects the pools side by side', () => {
     // Every connection through the relay is held until three have arrived: one at a time, the job's pool would wait
     // for an answer that only comes once the runner's connections exist, and the run would never start.
     const relay = await startRelay(db.url)
-    relay.freeze()
-    const output: string[] = []
-    const job = defineJob({ description: 'Does nothing', run: async () => ({ ok: true }) })
-    const code = runJob(job, {
-      id: 'test/side-by-side',
-      argv: [],
-      env: jobEnv({ DATABASE_URL: relay.url }),
-      output: (_stream, line) => output.push(line),
-    })
     try {
-      const deadline = Date.now() + 5_000
-      while (relay.accepted < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-      expect(relay.accepted, 'connections accepted while the first is unanswered').toBe(3)
+      relay.freeze()
+      const output: string[] = []
+      const job = defineJob({ description: 'Does nothing', run: async () => ({ ok: true }) })
+      const code = runJob(job, {
+        id: 'test/side-by-side',
+        argv: [],
+        env: jobEnv({ DATABASE_URL: relay.url }),
+        output: (_stream, line) => output.push(line),
+      })
+      try {
+        const deadline = Date.now() + 5_000
+        while (relay.accepted < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+        expect(relay.accepted, 'connections accepted while the first is unanswered').toBe(3)
+      } finally {
+        relay.thaw()
+      }
+      expect(await code, output.join('\n')).toBe(0)
+      const [run] = await db.sql`select status from jobs.runs where job = 'test/side-by-side'`
+      expect(run?.status).toBe('succeeded')
     } finally {
-      relay.thaw()
+      await relay.close()
     }
-    expect(await code, output.join('\n')).toBe(0)
-    const [run] = await db.sql`select status from jobs.runs where job = 'test/side-by-side'`
-    expect(run?.status).toBe('succeeded')
-    await relay.close()
   })
 })

@@ -200,16 +200,16 @@ export async function isMigrated(sql: Sql): Promise<boolean> {
   return (await pendingMigrations(sql)).pending.length === 0
 }
 
-/**
- * Opens DATABASE_URL (with PGSSLROOTCERT as its sslrootcert when the URL names none), or the shared embedded
- * PostgreSQL when it is unset (parseConfig already refused that on CI).
- * Pending migrations are applied unless `migrate: false`.
- */
 /** The URL a run connects to when DATABASE_URL is set (with PGSSLROOTCERT folded in); undefined for the embedded server. */
 export function configuredUrl(config: Config): string | undefined {
   return config.databaseUrl ? withRootCert(config.databaseUrl, config.databaseRootCert) : undefined
 }
 
+/**
+ * Opens DATABASE_URL (with PGSSLROOTCERT as its sslrootcert when the URL names none), or the shared embedded
+ * PostgreSQL when it is unset (parseConfig already refused that on CI).
+ * Pending migrations are applied unless `migrate: false`.
+ */
 export async function openDatabase(config: Config, options: OpenOptions): Promise<Database> {
   // The embedded server's code loads only for local runs without DATABASE_URL.
   const embedded = config.databaseUrl

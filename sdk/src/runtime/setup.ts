@@ -85,7 +85,7 @@ export async function configure(job: Job, options: RunOptions): Promise<Run | nu
 export async function connect(run: Run): Promise<ConnectedRun | undefined> {
   // With DATABASE_URL the runner's pool connects while the job's pool does (the embedded server's URL comes later).
   const known = configuredUrl(run.config)
-  let control = known ? controlPool(run, known) : undefined
+  const early = known ? controlPool(run, known) : undefined
   let db: ConnectedRun['db']
   try {
     db = await openDatabase(run.config, {
@@ -94,7 +94,7 @@ export async function connect(run: Run): Promise<ConnectedRun | undefined> {
       signal: run.deadline.signal,
     })
   } catch (err) {
-    if (control) await abandon(control)
+    if (early) await abandon(early)
     run.group()
     const error = toError(err)
     run.log.error(`cannot open the database: ${run.mask(firstLine(error))}`, { error })
@@ -103,9 +103,8 @@ export async function connect(run: Run): Promise<ConnectedRun | undefined> {
   }
   // A stopped run does not wait on a database that may not answer: its pools are dropped, not ended politely.
   run.cleanups.push(() => (run.deadline.reason ? abandon(db.sql).then(() => db.close()) : db.close()))
-  control ??= controlPool(run, db.url)
-  const pool = control
-  run.cleanups.push(() => (run.deadline.reason ? abandon(pool) : pool.end({ timeout: 2 })))
+  const control = early ?? controlPool(run, db.url)
+  run.cleanups.push(() => (run.deadline.reason ? abandon(control) : control.end({ timeout: 2 })))
   run.deadline.onStop(() => {
     void control`
       select pg_cancel_backend(pid) from pg_stat_activity
