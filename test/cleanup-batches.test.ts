@@ -1,7 +1,16 @@
 import { createLogger } from '@admin-jobs/sdk/platform'
 import postgres, { type PendingQuery, type ReservedSql, type Row, type Sql } from 'postgres'
 import { describe, expect, it } from 'vitest'
-import { adaptBatch, keyAt, shareBelow, sweepHeap, walkIndex, walkKeyRanges } from '#cleanup'
+import {
+  adaptBatch,
+  batchSession,
+  keyAt,
+  reserveConnections,
+  shareBelow,
+  sweepHeap,
+  walkIndex,
+  walkKeyRanges,
+} from '#cleanup'
 import { createTestDatabase } from './support/db.ts'
 
 // A batch statement on the engine's connection whose time grows with its batch: it deletes the selected rows and
@@ -148,7 +157,12 @@ describe('batch engines', () => {
       try {
         const totals = await walkKeyRanges(
           conns,
-          { table: 'events', column: 'at', before: cutoff, signal: new AbortController().signal, initialRows: 300 },
+          {
+            table: 'events',
+            ranges: [{ column: 'at', before: cutoff }],
+            signal: new AbortController().signal,
+            initialRows: 300,
+          },
           (selection, conn) => {
             used.add(conn)
             // 20 ms a batch, so a second connection still setting up finds ranges left to claim.
@@ -168,6 +182,109 @@ describe('batch engines', () => {
     })
   }
 
+  it('walk the key ranges of two columns on two connections, every row removable by either deleted once', async () => {
+    const db = await createTestDatabase('batches_keys_two')
+    await db.sql`create table grants (id int, expires_at timestamptz, revoked_at timestamptz)`
+    await db.sql`create index on grants (expires_at)`
+    await db.sql`create index on grants (revoked_at)`
+    const cutoff = new Date('2026-06-15T12:00:00.000Z')
+    // 4000 rows: a quarter expired, one in ten revoked before the cutoff (some of them expired too), the rest live.
+    await db.sql`
+      insert into grants select g,
+        ${cutoff}::timestamptz + case when g % 4 = 0 then -1 else 1 end * (g % 500 + 1) * interval '1 minute',
+        case when g % 10 = 0 then ${cutoff}::timestamptz - (g % 300 + 1) * interval '1 minute' end
+      from generate_series(1, 4000) g`
+    await db.sql`analyze grants`
+    const removable = db.sql`(expires_at < ${cutoff} or revoked_at < ${cutoff})`
+    const [{ n: expected }] = await db.sql`select count(*)::int as n from grants where ${removable}`
+    const conns = await reserve(db.sql, 2)
+    const used = new Set<ReservedSql>()
+    try {
+      const totals = await walkKeyRanges(
+        conns,
+        {
+          table: 'grants',
+          ranges: [
+            { column: 'expires_at', before: cutoff },
+            { column: 'revoked_at', before: cutoff },
+          ],
+          signal: new AbortController().signal,
+          initialRows: 200,
+        },
+        (selection, conn) => {
+          used.add(conn)
+          return conn`
+            with gone as (delete from grants where ${selection} and ${removable} returning 1)
+            select count(*)::int as n, pg_sleep(0.01) from gone`
+        },
+      )
+      expect(totals.rows).toBe(expected)
+      expect(used.size).toBe(2)
+      expect((await db.sql`select count(*)::int as n from grants where ${removable}`)[0]!.n).toBe(0)
+      expect((await db.sql`select count(*)::int as n from grants`)[0]!.n).toBe(4000 - expected)
+    } finally {
+      for (const conn of conns) conn.release()
+    }
+  })
+
+  it('hold the extra connections back until the work beside the batches is done', async () => {
+    const db = await createTestDatabase('batches_extras_after')
+    await db.sql`create table wide (id int, hits int not null default 0, filler text)`
+    await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 1000) g`
+    const conns = await reserve(db.sql, 2)
+    const starts = new Map<ReservedSql, number[]>(conns.map((c) => [c, []]))
+    let doneAt = Number.POSITIVE_INFINITY
+    const beside = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        doneAt = performance.now()
+        resolve()
+      }, 300),
+    )
+    try {
+      // A thousand rows at 1 ms each: about a second on one connection.
+      const totals = await sweepHeap(
+        conns,
+        { table: 'wide', signal: new AbortController().signal, targetBatchMs: 50, extrasAfter: beside },
+        (selection, conn) => {
+          starts.get(conn)!.push(performance.now())
+          return touch('wide', 1)(selection, conn)
+        },
+      )
+      expect(totals.rows).toBe(1000)
+      const [lead, extra] = conns.map((c) => starts.get(c)!)
+      expect(Math.min(...lead!)).toBeLessThan(doneAt)
+      expect(extra!.length, 'batches of the extra connection once the work beside was done').toBeGreaterThan(0)
+      expect(Math.min(...extra!)).toBeGreaterThanOrEqual(doneAt)
+    } finally {
+      for (const conn of conns) conn.release()
+    }
+  })
+
+  it("reserve the pool's open connection first, and set and reset the batch settings, generic plans included", async () => {
+    const db = await createTestDatabase('batches_session')
+    const pool = postgres(db.url, { max: 3, onnotice: () => {} })
+    try {
+      const [{ pid: open }] = await pool<{ pid: number }[]>`select pg_backend_pid() as pid`
+      const reserving = reserveConnections(pool, 2)
+      const first = await reserving.first
+      expect((await first<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid).toBe(open)
+      const conns = await reserving.all
+      expect(conns[0]).toBe(first)
+      const settings = (conn: ReservedSql) =>
+        conn<{ plans: string; commit: string; lock: string }[]>`
+          select current_setting('plan_cache_mode') as plans, current_setting('synchronous_commit') as commit,
+            current_setting('lock_timeout') as lock`
+      await batchSession.set(conns, { genericPlans: true })
+      for (const conn of conns)
+        expect((await settings(conn))[0]).toEqual({ plans: 'force_generic_plan', commit: 'off', lock: '200ms' })
+      await batchSession.reset(conns)
+      for (const conn of conns) expect((await settings(conn))[0]).toEqual({ plans: 'auto', commit: 'on', lock: '0' })
+      for (const conn of conns) conn.release()
+    } finally {
+      await pool.end()
+    }
+  })
+
   it('roll a key range back at the cap and retry it smaller', async () => {
     const db = await createTestDatabase('batches_keys_cap')
     await db.sql`create table events (at timestamptz not null)`
@@ -180,8 +297,7 @@ describe('batch engines', () => {
         conn,
         {
           table: 'events',
-          column: 'at',
-          before: new Date(Date.now() + 60_000),
+          ranges: [{ column: 'at', before: new Date(Date.now() + 60_000) }],
           signal: new AbortController().signal,
           targetBatchMs: 100,
           capMs: 500,

@@ -209,7 +209,7 @@ async function moveRows(
   // Heap sweeps run on several connections at once (see sweepHeap); an index walk goes on one. The batches lock their
   // months' rows in month order, so two of them never wait on each other in a cycle.
   const n = strategy === 'heap' ? Math.max(1, options.connections ?? 2) : 1
-  const conns = await reserveConnections(sql, n)
+  const conns = await reserveConnections(sql, n).all
   try {
     // Asynchronous commit loses, at worst, whole recent transactions on a server crash: the rows are then still in
     // audit_logs, never in neither table. The file phase starts with a synchronous commit, which flushes them all.

@@ -39,10 +39,13 @@ export async function sweepHeap(
 ): Promise<BatchTotals> {
   const conns = connectionList(connections)
   const lead = conns[0]!
-  // Heap ranges of a partitioned parent or an inheritance parent would miss every row in its children: refuse.
-  await readTableLayout(lead, options.table)
-  const [size] = await lead<{ pages: number }[]>`
-    select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`
+  // Heap ranges of a partitioned parent or an inheritance parent would miss every row in its children: refuse. The
+  // check and the size go in one round trip.
+  const [, [size]] = await Promise.all([
+    readTableLayout(lead, options.table),
+    lead<{ pages: number }[]>`
+      select (pg_relation_size(${options.table}::regclass) / current_setting('block_size')::int)::int as pages`,
+  ])
   const first = options.pages?.from ?? 0
   const last = Math.min(size?.pages ?? 0, options.pages?.to ?? Number.POSITIVE_INFINITY)
   const targetMs = options.targetBatchMs ?? 100

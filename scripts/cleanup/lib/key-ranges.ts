@@ -77,53 +77,87 @@ interface KeyRange {
   to: Micros | null
 }
 
+/** One indexed timestamp column whose keys below `before` are walked. */
+export interface KeyColumn {
+  column: string
+  before: Date
+}
+
+/** One column's walk: its key axis, where its keys end (`end`, a share of the axis), and the cursor shared by all. */
+interface ColumnWalk extends KeyColumn {
+  axis: KeyAxis
+  end: number
+  perRow: number
+  minStep: number
+  /** How many rows the walk is expected to cover (from the statistics; 0 without). */
+  rows: number
+  cursor: { q: number; from: Micros | null; done: boolean; covered: number }
+}
+
 /**
- * Runs `statement` over consecutive key ranges of one indexed timestamp column (`column >= a and column < b`, the last
+ * Runs `statement` over consecutive key ranges of indexed timestamp columns (`column >= a and column < b`, the last
  * one ending at `before`), each sized from the key axis to take about `targetBatchMs`. A range is a bitmap index scan
  * of its own slice of the index and a heap scan of just the pages its rows sit on, in page order: the same access as
  * one DELETE's, cut into short transactions, and no slice of the index is read twice. The ranges tile the keys
  * below `before` exactly, whatever the statistics say; stale statistics only make the sizes less even. Given several
- * connections, each runs its own ranges at the same time, claiming the next one from a shared cursor; a range rolled
- * back at the cap is redone in smaller pieces by the connection that claimed it. The first error stops every
- * connection after its current batch and is thrown once all have stopped.
+ * connections, each runs its own ranges at the same time, claiming the next one from a shared cursor: the columns one
+ * after another, the one with the most rows first, a connection moving on to the next column while another finishes
+ * the last range of the previous one; near the end of the last column the ranges shrink, so the connections finish
+ * together. A range rolled back at the cap is redone in smaller pieces by the connection that claimed it. The first
+ * error stops every connection after its current batch and is thrown once all have stopped.
  */
 export async function walkKeyRanges(
   connections: ReservedSql | readonly ReservedSql[],
-  options: BatchOptions & { column: string; before: Date; initialRows?: number },
+  options: BatchOptions & { ranges: readonly KeyColumn[]; initialRows?: number },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
   const conns = connectionList(connections)
   const lead = conns[0]!
-  const axis = await readKeyAxis(lead, options)
-  if (!axis) return createBatcher(lead, options).result()
-  const end = shareBelow(axis, options.before.getTime() * 1000)
+  const walks: ColumnWalk[] = []
+  for (const range of options.ranges) {
+    const axis = await readKeyAxis(lead, { table: options.table, ...range })
+    if (!axis) continue
+    const end = shareBelow(axis, range.before.getTime() * 1000)
+    // Sizes are shares of the axis; without statistics the axis is time, and a batch starts at a hundredth of it.
+    const perRow = axis.rows > 0 ? 1 / axis.rows : 0
+    const minStep = perRow > 0 ? 200 * perRow : 1e-4
+    const cursor = { q: 0, from: null, done: false, covered: 0 }
+    walks.push({ ...range, axis, end, perRow, minStep, rows: axis.rows * end, cursor })
+  }
+  if (walks.length === 0) return createBatcher(lead, options).result()
+  // The smaller columns last, so their short ranges fill the time while another connection finishes a long one.
+  walks.sort((a, b) => b.rows - a.rows)
+  const last = walks[walks.length - 1]!
   const targetMs = options.targetBatchMs ?? 100
   const progress = createProgress({ log: options.log, label: options.table, everyMs: options.progressEveryMs })
-  // Sizes are shares of the axis; without statistics the axis is time, and a batch starts at a hundredth of it.
-  const perRow = axis.rows > 0 ? 1 / axis.rows : 0
-  const minStep = perRow > 0 ? 200 * perRow : 1e-4
-  const shared = { q: 0, from: null as Micros | null, done: false, rows: 0, covered: 0 }
+  const weight = (walk: ColumnWalk) => (walk.rows > 0 ? walk.rows : 1)
+  const whole = walks.reduce((sum, walk) => sum + weight(walk), 0)
+  const shared = { rows: 0 }
+  const firstStep = (walk: ColumnWalk) => (walk.perRow > 0 ? (options.initialRows ?? 2_000) * walk.perRow : 0.01)
 
-  /** The next range of the axis, `step` wide (the last one ends at `before`); null once the axis is used up. */
-  const claim = (step: number): KeyRange | null => {
-    while (!shared.done) {
-      const q = shared.q
-      const last = q + step >= end
-      const to: Micros | null = last ? null : keyAt(axis, q + step)
-      shared.q = last ? end : q + step
-      shared.done = last
+  /** The next range of `walk`, about `step` wide (the last one ends at `before`); null once its axis is used up. */
+  const claim = (walk: ColumnWalk, step: number): KeyRange | null => {
+    const { cursor, axis, end } = walk
+    while (!cursor.done) {
+      const q = cursor.q
+      // The last column's tail is shared out: at most an equal part of what is left for each connection.
+      const width = walk === last ? Math.min(step, Math.max(walk.minStep, (end - q) / conns.length)) : step
+      const final = q + width >= end
+      const to: Micros | null = final ? null : keyAt(axis, q + width)
+      cursor.q = final ? end : q + width
+      cursor.done = final
       // A bucket narrower than a microsecond: nothing to select between the two keys, move on.
-      if (to !== null && shared.from !== null && to <= shared.from) continue
-      const range = { q, qEnd: shared.q, from: shared.from, to }
-      shared.from = to
+      if (to !== null && cursor.from !== null && to <= cursor.from) continue
+      const range = { q, qEnd: cursor.q, from: cursor.from, to }
+      cursor.from = to
       return range
     }
     return null
   }
   /** The first `step` of a range rolled back at the cap, and what is left of it (null when the piece is all of it). */
-  const split = (range: KeyRange, step: number): [KeyRange, KeyRange | null] => {
+  const split = (walk: ColumnWalk, range: KeyRange, step: number): [KeyRange, KeyRange | null] => {
     if (range.q + step >= range.qEnd) return [range, null]
-    const mid = keyAt(axis, range.q + step)
+    const mid = keyAt(walk.axis, range.q + step)
     if ((range.from !== null && mid <= range.from) || (range.to !== null && mid >= range.to)) return [range, null]
     return [
       { q: range.q, qEnd: range.q + step, from: range.from, to: mid },
@@ -132,35 +166,46 @@ export async function walkKeyRanges(
   }
 
   return onEachConnection(conns, options, async (conn, batcher, stopped, turn) => {
-    const column = conn(options.column)
     const at = (key: Micros) => conn`(timestamptz 'epoch' + ${key}::float8 * interval '1 microsecond')`
-    let step = perRow > 0 ? (options.initialRows ?? 2_000) * perRow : 0.01
+    let w = 0
+    let step = firstStep(walks[0]!)
     let redo: KeyRange | null = null
     for (;;) {
-      if (!redo) await turn(() => shared.done)
+      if (!redo) await turn(() => walks.every((walk) => walk.cursor.done))
       if (stopped()) break
-      let range: KeyRange | null
+      let range: KeyRange | null = null
       let rest: KeyRange | null = null
-      if (redo) [range, rest] = split(redo, step)
-      else range = claim(step)
+      if (redo) [range, rest] = split(walks[w]!, redo, step)
+      else {
+        for (; w < walks.length; w++, step = w < walks.length ? firstStep(walks[w]!) : step) {
+          range = claim(walks[w]!, step)
+          if (range) break
+        }
+      }
       if (!range) break
+      const walk = walks[w]!
+      const column = conn(walk.column)
       const lower = range.from === null ? conn`` : conn`${column} >= ${at(range.from)} and `
-      const upper = range.to === null ? conn`${column} < ${options.before}` : conn`${column} < ${at(range.to)}`
+      const upper = range.to === null ? conn`${column} < ${walk.before}` : conn`${column} < ${at(range.to)}`
       let batch: { value: number; ms: number }
       try {
-        batch = await batcher.run(async () => processed(await statement(conn`${lower}${upper}`, conn)), step <= minStep)
+        batch = await batcher.run(
+          async () => processed(await statement(conn`${lower}${upper}`, conn)),
+          step <= walk.minStep,
+        )
       } catch (err) {
         if (!(err instanceof CapReached)) throw err
-        step = Math.max(minStep, step / 4)
+        step = Math.max(walk.minStep, step / 4)
         redo = rest ? { ...range, qEnd: rest.qEnd, to: rest.to } : range
         continue
       }
       redo = rest
       batcher.totals.rows += batch.value
       shared.rows += batch.value
-      shared.covered += range.qEnd - range.q
-      progress.update(shared.rows, end > 0 ? Math.min(0.99, shared.covered / end) : 0)
-      step = Math.max(minStep, step * (adaptBatch(1_000_000, batch.ms, targetMs, 1, 4_000_000) / 1_000_000))
+      walk.cursor.covered += range.qEnd - range.q
+      const covered = walks.reduce((sum, x) => sum + (x.end > 0 ? (x.cursor.covered / x.end) * weight(x) : 0), 0)
+      progress.update(shared.rows, Math.min(0.99, covered / whole))
+      step = Math.max(walk.minStep, step * (adaptBatch(1_000_000, batch.ms, targetMs, 1, 4_000_000) / 1_000_000))
     }
   })
 }

@@ -5,6 +5,7 @@ import {
   type BatchStatement,
   type BatchTotals,
   batchSession,
+  type Reserving,
   reserveConnections,
 } from './batches.ts'
 import { sweepHeap } from './heap-sweep.ts'
@@ -90,12 +91,13 @@ export async function purgeInBatches(sql: Sql, options: PurgeOptions): Promise<P
   }
   if (options.dryRun) return preview(sql, options, where, railOptions, started)
 
-  // The batch connections are opened while the plan is made, so their set-up costs no time of its own.
+  // The plan is made on the first batch connection, the pool's open one, while the others open: their set-up costs
+  // no time of its own.
   const reserving = reserveConnections(sql, Math.max(1, options.connections ?? 2))
   try {
     return await purge(sql, options, where, railOptions, started, reserving)
   } finally {
-    for (const conn of await reserving.catch(() => [])) conn.release()
+    for (const conn of await reserving.all.catch(() => [])) conn.release()
   }
 }
 
@@ -105,9 +107,10 @@ async function purge(
   where: PendingQuery<Row[]>,
   railOptions: { table: string; maxFraction: number; variable: string },
   started: number,
-  reserving: Promise<ReservedSql[]>,
+  reserving: Reserving,
 ): Promise<PurgeResult> {
-  const estimate = await estimateRemoval(sql, { table: options.table, where, maxFraction: railOptions.maxFraction })
+  const lead = await reserving.first
+  const estimate = await estimateRemoval(lead, { table: options.table, where, maxFraction: railOptions.maxFraction })
   assertWithinLimit(estimate, railOptions)
   const base = { tableRows: Math.round(estimate.total), fraction: round(estimate.fraction, 4) }
   const none = (): PurgeResult => ({
@@ -124,8 +127,21 @@ async function purge(
   // page holding one and stops once it has deleted every row an exact count found). A small share goes by key ranges
   // of each reason's index, which read only the pages those rows are on.
   const heap = estimate.fraction >= (options.heapThreshold ?? 0.1)
-  const layout = heap ? await sampleLayout(sql, { table: options.table, where, pages: options.samplePages }) : undefined
-  const gathered = layout !== undefined && layout.pageShare < (options.heapPageShare ?? 0.6)
+  const sampling = heap ? sampleLayout(lead, { table: options.table, where, pages: options.samplePages }) : undefined
+  const gatheredIn = (sampled: RemovalLayout | undefined) =>
+    sampled !== undefined && sampled.pageShare < (options.heapPageShare ?? 0.6)
+  // The exact count runs beside a sweep of gathered rows, from a snapshot taken before the first batch, so it counts
+  // every row the batches can delete and no row twice. Its connection opens and its snapshot is taken while the sample
+  // runs; it counts only if the sample finds the rows gathered.
+  const counting = sampling
+    ? countInSnapshot(
+        sql,
+        options,
+        sampling.then(gatheredIn, () => false),
+      )
+    : undefined
+  const layout = await sampling
+  const gathered = gatheredIn(layout)
   const strategy = heap ? 'heap' : 'index'
   options.log?.info(`purging ${options.table}`, {
     strategy,
@@ -136,12 +152,9 @@ async function purge(
       ? { pagesWithRemovable: `${Math.round(layout.pageShare * 100)}% of ${layout.sampledPages} sampled` }
       : {}),
   })
-  // The exact count runs beside the sweep, from a snapshot taken before the first batch, so it counts every row the
-  // batches can delete and no row twice.
-  const counting = gathered ? countInSnapshot(sql, options) : undefined
-  await counting?.snapshot
-  const conns = await reserving
-  await batchSession.set(conns)
+  if (gathered) await counting?.snapshot
+  const conns = await reserving.all
+  await batchSession.set(conns, { genericPlans: true })
   try {
     const batchOptions = {
       table: options.table,
@@ -161,11 +174,13 @@ async function purge(
     // A plain DELETE: its command tag carries the count, with no RETURNING rows to collect.
     const remove = (selection: PendingQuery<Row[]>, conn: ReservedSql) =>
       conn`delete from ${conn(options.table)} where ${selection} and (${where})`
-    if (layout && counting) {
+    if (layout && counting && gathered) {
       const swept = await sweepGathered(conns, options, remove, {
         ...batchOptions,
         layout,
-        counting: counting.count,
+        // A number: it counts when the rows are gathered.
+        counting: counting.count as Promise<number>,
+        extrasAfter: counting.count,
         add,
       })
       if (swept === undefined) return none()
@@ -173,7 +188,7 @@ async function purge(
     } else if (strategy === 'heap') {
       add(await sweepHeap(conns, batchOptions, remove))
     } else {
-      for (const range of options.ranges) add(await walkKeyRanges(conns, { ...batchOptions, ...range }, remove))
+      add(await walkKeyRanges(conns, { ...batchOptions, ranges: options.ranges }, remove))
     }
     return {
       deleted: totals.rows,
@@ -183,19 +198,24 @@ async function purge(
       durationMs: elapsed(started),
       longestTransactionMs: totals.longestTransactionMs,
       cappedBatches: totals.capped,
-      ...(counting ? { sweptPages: totals.sweptPages } : {}),
+      ...(gathered ? { sweptPages: totals.sweptPages } : {}),
     }
   } finally {
     await batchSession.reset(conns)
+    await counting?.count.catch(() => {})
   }
 }
 
 /**
  * Counts the removable rows exactly in a read-only repeatable-read transaction of its own: `snapshot` settles once the
- * transaction's snapshot is taken, `count` with the count. Run serially (no parallel workers), as it runs beside the
- * batches.
+ * transaction's snapshot is taken; `count`, once `wanted` says whether to count, with the count (null when not
+ * wanted). Run serially (no parallel workers), as it runs beside the batches.
  */
-function countInSnapshot(sql: Sql, options: PurgeOptions): { snapshot: Promise<void>; count: Promise<number> } {
+function countInSnapshot(
+  sql: Sql,
+  options: PurgeOptions,
+  wanted: Promise<boolean>,
+): { snapshot: Promise<void>; count: Promise<number | null> } {
   let taken!: () => void
   const snapshot = new Promise<void>((resolve) => {
     taken = resolve
@@ -204,6 +224,7 @@ function countInSnapshot(sql: Sql, options: PurgeOptions): { snapshot: Promise<v
     // A SELECT takes the transaction's snapshot; SET would not.
     await tx`select set_config('max_parallel_workers_per_gather', '0', true)`
     taken()
+    if (!(await wanted)) return null
     return countRemovable(tx as unknown as Sql, options.table, options.ranges)
   })
   // A count that fails before its snapshot must not leave the purge waiting on it.

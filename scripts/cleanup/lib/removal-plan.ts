@@ -50,17 +50,20 @@ export async function estimateRemoval(
   options: { table: string; where: PendingQuery<Row[]>; maxFraction: number },
 ): Promise<RemovalEstimate> {
   const table = sql(options.table)
-  const [stats] = await sql<{ reltuples: number; modified: number | null }[]>`
-    select c.reltuples::float8 as reltuples, s.n_mod_since_analyze::float8 as modified
-    from pg_class c left join pg_stat_user_tables s on s.relid = c.oid
-    where c.oid = ${`public.${options.table}`}::regclass`
+  // Both at once, in one round trip (the plan is not used when the statistics turn out stale).
+  const [[stats], [plan]] = await Promise.all([
+    sql<{ reltuples: number; modified: number | null }[]>`
+      select c.reltuples::float8 as reltuples, s.n_mod_since_analyze::float8 as modified
+      from pg_class c left join pg_stat_user_tables s on s.relid = c.oid
+      where c.oid = ${`public.${options.table}`}::regclass`,
+    sql<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[]>`
+      explain (format json) select 1 from ${table} where ${options.where}`,
+  ])
   const reltuples = stats?.reltuples ?? -1
   const stale = reltuples <= 0 || (stats?.modified ?? 0) > 0.2 * reltuples
   // Without a limit there is nothing to guard, so fresh statistics are good enough near 100% too.
   const limited = options.maxFraction < 1
   if (!stale) {
-    const [plan] = await sql<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[]>`
-      explain (format json) select 1 from ${table} where ${options.where}`
     const removable = Math.min(reltuples, plan?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? reltuples)
     const fraction = removable / reltuples
     if (!limited || fraction < options.maxFraction - exactMargin)
@@ -94,21 +97,28 @@ export async function sampleLayout(
   sql: Sql,
   options: { table: string; where: PendingQuery<Row[]>; pages?: number },
 ): Promise<RemovalLayout> {
-  const [size] = await sql<{ pages: number }[]>`
-    select greatest(1, pg_relation_size(${`public.${options.table}`}::regclass) / current_setting('block_size')::int)::int
-      as pages`
-  const pages = size?.pages ?? 1
-  const n = Math.min(pages, Math.max(1, options.pages ?? 400))
-  const [sample] = await sql<{ covered: number; first: number | null; last: number | null }[]>`
-    select count(*) filter (where removable)::int as covered,
+  // The sample's page numbers follow from the relation's size, read in the same statement.
+  const wanted = Math.max(1, options.pages ?? 400)
+  const [sample] = await sql<
+    { pages: number; n: number; covered: number; first: number | null; last: number | null }[]
+  >`
+    with size as (
+      select greatest(1, pg_relation_size(${`public.${options.table}`}::regclass)
+        / current_setting('block_size')::int)::int as pages),
+    sampled as (
+      select least(size.pages - 1, floor((i + (((i + 1) * 7919) % 1000) / 1000.0)
+        * (size.pages::float8 / least(size.pages, ${wanted}::int))))::int as p
+      from size, generate_series(0, least(size.pages, ${wanted}::int) - 1) i)
+    select (select pages from size) as pages, count(*)::int as n, count(*) filter (where removable)::int as covered,
       min(p) filter (where removable) as first, max(p) filter (where removable) as last
-    from (select least(${pages - 1}, floor((i + (((i + 1) * 7919) % 1000) / 1000.0) * ${pages / n}::float8))::int as p
-          from generate_series(0, ${n - 1}) i) sampled
+    from sampled
     cross join lateral (
       select exists (
         select 1 from ${sql(options.table)}
         where ctid >= format('(%s,0)', p)::tid and ctid < format('(%s,0)', p + 1)::tid and (${options.where})
       ) as removable) page`
+  const pages = sample?.pages ?? 1
+  const n = Math.max(1, sample?.n ?? 1)
   return {
     sampledPages: n,
     pageShare: (sample?.covered ?? 0) / n,
