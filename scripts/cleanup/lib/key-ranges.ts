@@ -114,8 +114,10 @@ export async function walkKeyRanges(
   const conns = connectionList(connections)
   const lead = conns[0]!
   const walks: ColumnWalk[] = []
-  for (const range of options.ranges) {
-    const axis = await readKeyAxis(lead, { table: options.table, ...range })
+  // Every column's axis in one round trip.
+  const axes = await Promise.all(options.ranges.map((range) => readKeyAxis(lead, { table: options.table, ...range })))
+  for (const [i, range] of options.ranges.entries()) {
+    const axis = axes[i]
     if (!axis) continue
     const end = shareBelow(axis, range.before.getTime() * 1000)
     // Sizes are shares of the axis; without statistics the axis is time, and a batch starts at a hundredth of it.
