@@ -349,11 +349,12 @@ describe('batch engines', () => {
     await db.sql`create table wide (id int, hits int not null default 0, filler text)`
     await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 2000) g`
     // The application: one session running short statements back to back, for the first half second of the sweep.
+    // Each runs 100 ms on the server, so the session looks busy even when this process is slow to send the next one.
     const app = postgres(db.url, { max: 1, connection: { application_name: 'app' }, onnotice: () => {} })
     let busy = true
     let quietSince = Number.POSITIVE_INFINITY
     const traffic = (async () => {
-      while (busy) await app`select pg_sleep(0.005)`
+      while (busy) await app`select pg_sleep(0.1)`
       quietSince = performance.now()
     })()
     setTimeout(() => {
