@@ -33,6 +33,14 @@ const touch =
   batch as (select count(*)::int as n from hit)
   select n, pg_sleep(n * ${msPerRow / 1000}::float8) from batch`
 
+/** A fresh database with a table `wide` of `rows` 1.5 kB rows (five a page), each with a `hits` counter at 0. */
+async function wideTable(label: string, rows: number) {
+  const db = await createTestDatabase(label)
+  await db.sql`create table wide (id int, hits int not null default 0, filler text)`
+  await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, ${rows}) g`
+  return db
+}
+
 async function reserve(sql: Sql, n: number): Promise<ReservedSql[]> {
   return Promise.all(Array.from({ length: n }, () => sql.reserve()))
 }
@@ -228,9 +236,7 @@ describe('batch engines', () => {
   })
 
   it('hold the extra connections back until the work beside the batches is done', async () => {
-    const db = await createTestDatabase('batches_extras_after')
-    await db.sql`create table wide (id int, hits int not null default 0, filler text)`
-    await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 1000) g`
+    const db = await wideTable('batches_extras_after', 1000)
     const conns = await reserve(db.sql, 2)
     const starts = new Map<ReservedSql, number[]>(conns.map((c) => [c, []]))
     let doneAt = Number.POSITIVE_INFINITY
@@ -345,9 +351,7 @@ describe('batch engines', () => {
   })
 
   it('leave the extra connection idle while another session works on the database, and take it up once it stops', async () => {
-    const db = await createTestDatabase('batches_traffic')
-    await db.sql`create table wide (id int, hits int not null default 0, filler text)`
-    await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 2000) g`
+    const db = await wideTable('batches_traffic', 2000)
     // The application: one session running short statements back to back, for the first half second of the sweep.
     // Each runs 100 ms on the server, so the session looks busy even when this process is slow to send the next one.
     const app = postgres(db.url, { max: 1, connection: { application_name: 'app' }, onnotice: () => {} })
@@ -392,9 +396,7 @@ describe('batch engines', () => {
   })
 
   it('stop every connection of a sweep at the first error and throw it once all have stopped', async () => {
-    const db = await createTestDatabase('batches_heap_error')
-    await db.sql`create table wide (id int, hits int not null default 0, filler text)`
-    await db.sql`insert into wide (id, filler) select g, repeat('x', 1500) from generate_series(1, 5000) g`
+    const db = await wideTable('batches_heap_error', 5000)
     const conns = await reserve(db.sql, 2)
     let started = 0
     let failed = false
