@@ -1,7 +1,7 @@
 import { median, percentile } from '@admin-jobs/sdk/platform'
 import type { Sql } from 'postgres'
 import { defineBenchCase } from '../harness.ts'
-import { fillPurgeTable, singleDelete } from '../support/purge-case.ts'
+import { fillPurgeTable, roundsFrom, singleDelete } from '../support/purge-case.ts'
 
 /**
  * Live traffic while sessions are purged: two writers each loop single-row statements as an admin server makes them
@@ -29,12 +29,6 @@ async function writers(sql: Sql, now: Date, until: () => boolean): Promise<numbe
   }
   await Promise.all([loop(1), loop(2)])
   return latencies
-}
-
-/** Rounds of DELETE and job (BENCH_CONCURRENT_ROUNDS, default 3): p99 from one round moves by ±40 % on a shared machine. */
-function rounds(): number {
-  const n = Number(process.env.BENCH_CONCURRENT_ROUNDS ?? 3)
-  return Number.isInteger(n) && n >= 1 ? n : 3
 }
 
 export default defineBenchCase({
@@ -75,12 +69,14 @@ export default defineBenchCase({
       return result
     }
 
-    // Each round on fresh copies, the order alternating; the figures are the medians of the rounds.
+    // Each round on fresh copies, the order alternating; the figures are the medians of the rounds (BENCH_CONCURRENT_ROUNDS,
+    // default 3): p99 from one round moves by ±40 % on a shared machine.
+    const rounds = roundsFrom('BENCH_CONCURRENT_ROUNDS')
     const p99 = { job: [] as number[], base: [] as number[] }
     const max = { job: [] as number[], base: [] as number[] }
     const counts = { job: 0, base: 0 }
     const ratios: string[] = []
-    for (let round = 0; round < rounds(); round++) {
+    for (let round = 0; round < rounds; round++) {
       const jobFirst = round % 2 === 1
       const first = jobFirst ? await duringJob() : await duringDelete()
       const second = jobFirst ? await duringDelete() : await duringJob()
@@ -99,7 +95,7 @@ export default defineBenchCase({
     h.report({
       case: 'writers during purge',
       layout: 'scattered',
-      metric: `p99 ms, median of ${rounds()}`,
+      metric: `p99 ms, median of ${rounds}`,
       job: median(p99.job) ?? 0,
       baseline: median(p99.base),
       // Unchanged: no worse than during one DELETE on the same data.
@@ -109,7 +105,7 @@ export default defineBenchCase({
     h.report({
       case: 'writers during purge',
       layout: 'scattered',
-      metric: `max ms, median of ${rounds()}`,
+      metric: `max ms, median of ${rounds}`,
       job: median(max.job) ?? 0,
       baseline: median(max.base),
     })

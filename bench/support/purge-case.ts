@@ -62,11 +62,14 @@ export function singleDelete(db: BenchDatabase, table: PurgeTable, now: Date) {
   return db.sql`delete from ${db.sql(table)} where expires_at < ${now} or revoked_at < ${dayAgo}`
 }
 
-/** Rounds of job and DELETE per case (BENCH_PURGE_ROUNDS, default 3): each round on fresh copies, the order alternating. */
-function rounds(): number {
-  const n = Number(process.env.BENCH_PURGE_ROUNDS ?? 3)
+/** Rounds of job and baseline a case runs, from `variable` (default 3): each round on fresh copies, order alternating. */
+export function roundsFrom(variable: string): number {
+  const n = Number(process.env[variable] ?? 3)
   return Number.isInteger(n) && n >= 1 ? n : 3
 }
+
+/** Rounds of job and DELETE per purge case (BENCH_PURGE_ROUNDS). */
+const rounds = () => roundsFrom('BENCH_PURGE_ROUNDS')
 
 /**
  * One purge case: the data is generated once; each round copies it twice (CREATE DATABASE … TEMPLATE: same rows,

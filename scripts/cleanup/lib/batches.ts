@@ -184,8 +184,8 @@ export async function onEachConnection(
     await Promise.all(lanes.map(({ batcher }) => batcher.finish()))
     throw err
   })
+  const extrasAfter = options.extrasAfter?.catch(() => {})
   const totals = await inLanes(lanes, lanes.length, async ({ conn, index, batcher }, stopped) => {
-    const extrasAfter = options.extrasAfter?.catch(() => {})
     const turn: Turn =
       index === 0 || !traffic
         ? async () => {}

@@ -11,6 +11,7 @@ import {
   processed,
 } from './batches.ts'
 import { createProgress } from './progress.ts'
+import type { RemovalRange } from './removal-plan.ts'
 
 /** Microseconds since the epoch, as SQL computes them (float8 holds every microsecond of this era exactly). */
 type Micros = number
@@ -77,14 +78,8 @@ interface KeyRange {
   to: Micros | null
 }
 
-/** One indexed timestamp column whose keys below `before` are walked. */
-export interface KeyColumn {
-  column: string
-  before: Date
-}
-
 /** One column's walk: its key axis, where its keys end (`end`, a share of the axis), and the cursor shared by all. */
-interface ColumnWalk extends KeyColumn {
+interface ColumnWalk extends RemovalRange {
   axis: KeyAxis
   end: number
   perRow: number
@@ -108,7 +103,7 @@ interface ColumnWalk extends KeyColumn {
  */
 export async function walkKeyRanges(
   connections: ReservedSql | readonly ReservedSql[],
-  options: BatchOptions & { ranges: readonly KeyColumn[]; initialRows?: number },
+  options: BatchOptions & { ranges: readonly RemovalRange[]; initialRows?: number },
   statement: BatchStatement,
 ): Promise<BatchTotals> {
   const conns = connectionList(connections)
@@ -179,9 +174,12 @@ export async function walkKeyRanges(
       let rest: KeyRange | null = null
       if (redo) [range, rest] = split(walks[w]!, redo, step)
       else {
-        for (; w < walks.length; w++, step = w < walks.length ? firstStep(walks[w]!) : step) {
+        // A column used up: on to the next one, starting at its own first step.
+        while (w < walks.length) {
           range = claim(walks[w]!, step)
           if (range) break
+          w++
+          if (w < walks.length) step = firstStep(walks[w]!)
         }
       }
       if (!range) break

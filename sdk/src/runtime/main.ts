@@ -93,22 +93,15 @@ export const youngGenerationCapBytes = 4 * 1024 * 1024
  * (32 MB) however little the job keeps: a batch job's peak memory would grow with its run's length. The size is
  * checked after garbage collections, between callbacks, so a long synchronous stretch may double it once more (8 MB).
  * Measured on the audit archival: 94 MB peak for 1M rows and 96 MB for 4M (116 and 133 MB uncapped), and no slower.
- * Growth stops through the growth factor, the one young-generation setting V8 reads after start-up. Returns a
- * function that stops watching.
+ * Growth stops through the growth factor, the one young-generation setting V8 reads after start-up.
  */
-export function capYoungGeneration(capBytes = youngGenerationCapBytes): () => void {
-  let stopped = false
+export function capYoungGeneration(capBytes = youngGenerationCapBytes): void {
   const observer = new PerformanceObserver(() => {
-    if (stopped || youngGenerationBytes() < capBytes) return
+    if (youngGenerationBytes() < capBytes) return
     v8.setFlagsFromString('--semi-space-growth-factor=1')
-    stop()
-  })
-  const stop = () => {
-    stopped = true
     observer.disconnect()
-  }
+  })
   observer.observe({ entryTypes: ['gc'] })
-  return stop
 }
 
 /** The young generation's current size (V8's `new_space`). */
